@@ -1,0 +1,49 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Both create .venv when missing and install the package (editable) with its pins.
+# Override TORCH_PINS on machines whose local wheels differ, e.g.
+#   make test TORCH_PINS="torch==2.9.1 torchvision==0.24.1"
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.videor1-installed
+PYTEST_ARGS ?=
+DEMO_ARGS ?=
+
+.PHONY: setup test test-slow test-all lint format demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_PINS) -e '.[dev]'
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix src tests bench
+	$(VENV)/bin/ruff format src tests bench
+
+# Default suite: unit + integration (slow and gpu tests excluded by pyproject addopts).
+test: lint
+	$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+# Slow tests (long multi-process and end-to-end runs), documented in the README.
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
+
+test-all: lint
+	$(PY) -m pytest -q -m 'not gpu' $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(VENV)/bin/videor1 demo $(DEMO_ARGS)
+
+bench: $(STAMP)
+	@echo "See bench/README.md: each script is run on its own (they install peers into a separate env)."
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

