@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import re
 import textwrap
 import types
 import typing
@@ -26,6 +27,28 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 import yaml
 
 PIXELS_PER_TOKEN = 28 * 28
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-6`` as a float (YAML 1.1 requires a dot: ``1.0e-6``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def _yaml_load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
 
 
 class ConfigError(ValueError):
@@ -347,7 +370,9 @@ class RLConfig:
 
     def validate(self, prefix: str) -> None:
         if self.num_generations < 2:
-            raise ConfigError(f"{prefix}.num_generations must be >= 2 (a group needs a spread), got {self.num_generations}")
+            raise ConfigError(
+                f"{prefix}.num_generations must be >= 2 (a group needs a spread), got {self.num_generations}"
+            )
         if self.temporal and self.num_shuffled < 1:
             raise ConfigError(f"{prefix}.shuffled_generations must be >= 1 when {prefix}.temporal is true")
         if self.num_iterations < 1:
@@ -457,7 +482,9 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     if origin is Literal:
         allowed = get_args(tp)
         if value not in allowed:
-            raise ConfigError(f"{key}: {value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}")
+            raise ConfigError(
+                f"{key}: {value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}"
+            )
         return value
     if origin in (typing.Union, types.UnionType):
         args = get_args(tp)
@@ -534,7 +561,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not p.exists():
             raise ConfigError(f"config file not found: {p}")
         try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+            loaded = _yaml_load(p.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
             raise ConfigError(f"{p}: invalid YAML: {e}") from e
         if loaded is None:
@@ -557,7 +584,7 @@ def _apply_override(data: dict[str, Any], item: str) -> None:
     parts = key.strip().split(".")
     if any(not p for p in parts):
         raise ConfigError(f"override {item!r}: empty key component")
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    value = _yaml_load(raw) if raw.strip() else ""
     node = data
     for part in parts[:-1]:
         child = node.get(part)

@@ -14,7 +14,9 @@ DESCRIPTION = """Check a YAML config (with dotted overrides) and print the resol
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML file to load")
-    parser.add_argument("--explain", action="store_true", help="list every key with its type, default and doc")
+    parser.add_argument(
+        "--explain", action="store_true", help="list every key with its type, default and doc"
+    )
     parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=1e-5")
 
 

@@ -33,7 +33,16 @@ def collect() -> dict[str, str]:
         "torch_threads": str(torch.get_num_threads()),
         "cpu_count": str(os.cpu_count()),
     }
-    for pkg in ("transformers", "torchvision", "accelerate", "peft", "av", "tokenizers", "vllm", "flash-attn"):
+    for pkg in (
+        "transformers",
+        "torchvision",
+        "accelerate",
+        "peft",
+        "av",
+        "tokenizers",
+        "vllm",
+        "flash-attn",
+    ):
         try:
             info[pkg] = version(pkg)
         except PackageNotFoundError:
