@@ -1,0 +1,144 @@
+"""GRPO policy loss: clipped importance ratio, k3 KL to a reference model, three aggregations.
+
+Per completion token t of rollout i (REFERENCE §4 step 6, generalised):
+
+    ratio_it   = exp(logp_it - old_logp_it)
+    surrogate  = min(ratio_it * A_i, clip(ratio_it, 1 - eps_low, 1 + eps_high) * A_i)
+    d_it       = clamp(ref_logp_it - logp_it, -10, 10)
+    kl_it      = exp(d_it) - d_it - 1                       (k3 estimator, >= 0)
+    loss_it    = -(surrogate - beta * kl_it)
+
+The reference makes one update per rollout batch, so ``old_logp = logp.detach()``: the ratio is
+exactly 1, clipping never acts, and the gradient is ``-A * grad(logp)`` as in its
+``exp(logp - logp.detach()) * A``. With several updates per rollout batch (``num_iterations > 1``)
+``old_logp`` is the first pass's log-probs and the clip bounds the step (PPO).
+
+Aggregation over the ``[N, L]`` token grid (``mask`` marks completion tokens):
+
+- ``seq-mean`` (reference): mean over each sequence's tokens, then mean over sequences.
+- ``token-mean`` (DAPO): one mean over all tokens of the batch, so long answers are not diluted.
+- ``dr-grpo`` (Dr.GRPO): sum over all tokens divided by a constant ``num_seqs * max_len``
+  (``max_len`` = the generation budget), removing the length bias of per-sequence means.
+
+The functions here are pure tensor maths; they return ``(loss, stats)`` where ``stats`` holds
+detached scalars for logging.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+LossAggregation = Literal["seq-mean", "token-mean", "dr-grpo"]
+
+KL_LOG_RATIO_CLAMP = 10.0  # the reference clamps ref - logp to [-10, 10] before exp
+
+
+def k3_kl(
+    logp: torch.Tensor,  # [N, L] policy log-probs of the sampled tokens
+    ref_logp: torch.Tensor,  # [N, L] reference-model log-probs of the same tokens
+) -> torch.Tensor:  # [N, L] per-token KL estimate, >= 0
+    """Schulman's k3 estimator of KL(policy || ref): ``exp(d) - d - 1`` with ``d = ref - logp``."""
+    d = (ref_logp - logp).clamp(-KL_LOG_RATIO_CLAMP, KL_LOG_RATIO_CLAMP)  # [N, L]
+    return torch.exp(d) - d - 1
+
+
+def aggregate(
+    per_token: torch.Tensor,  # [N, L] per-token loss
+    mask: torch.Tensor,  # [N, L] 1 on completion tokens, 0 on padding
+    agg: LossAggregation,
+    *,
+    max_len: int | None = None,
+) -> torch.Tensor:  # [] scalar
+    """Reduce a per-token quantity to a scalar with one of the three aggregation rules."""
+    mask = mask.to(per_token.dtype)
+    if agg == "seq-mean":
+        per_seq = (per_token * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)  # [N]
+        return per_seq.mean()
+    if agg == "token-mean":
+        return (per_token * mask).sum() / mask.sum().clamp(min=1)
+    if agg == "dr-grpo":
+        length = per_token.shape[1] if max_len is None else max_len
+        return (per_token * mask).sum() / (per_token.shape[0] * length)
+    raise ValueError(f"unknown loss aggregation {agg!r}; choose 'seq-mean', 'token-mean' or 'dr-grpo'")
+
+
+def policy_loss(
+    logp: torch.Tensor,  # [N, L] current policy log-probs of the sampled tokens (with grad)
+    old_logp: torch.Tensor,  # [N, L] log-probs when the rollouts were scored (no grad)
+    advantages: torch.Tensor,  # [N] one advantage per rollout
+    mask: torch.Tensor,  # [N, L] 1 on completion tokens
+    *,
+    ref_logp: torch.Tensor | None = None,  # [N, L] reference-model log-probs, None when beta == 0
+    beta: float = 0.04,
+    clip_eps_low: float = 0.2,
+    clip_eps_high: float = 0.2,
+    agg: LossAggregation = "seq-mean",
+    max_len: int | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The GRPO loss (module docstring) and its logging stats."""
+    if logp.shape != old_logp.shape or logp.shape != mask.shape:
+        raise ValueError(
+            f"logp {tuple(logp.shape)}, old_logp {tuple(old_logp.shape)} and mask {tuple(mask.shape)} must match"
+        )
+    if advantages.shape != logp.shape[:1]:
+        raise ValueError(f"advantages must be [N={logp.shape[0]}], got {tuple(advantages.shape)}")
+    if beta > 0 and ref_logp is None:
+        raise ValueError("beta > 0 needs ref_logp (the reference model's log-probs)")
+
+    adv = advantages.to(logp.dtype).unsqueeze(1)  # [N, 1]
+    ratio = torch.exp(logp - old_logp.detach())  # [N, L]
+    clipped_ratio = ratio.clamp(1 - clip_eps_low, 1 + clip_eps_high)  # [N, L]
+    surrogate = torch.minimum(ratio * adv, clipped_ratio * adv)  # [N, L]
+    per_token = -surrogate  # [N, L]
+    kl = None
+    if ref_logp is not None:
+        kl = k3_kl(logp, ref_logp.detach())  # [N, L]
+        if beta > 0:
+            per_token = per_token + beta * kl
+
+    loss = aggregate(per_token, mask, agg, max_len=max_len)
+
+    with torch.no_grad():
+        m = mask.to(logp.dtype)
+        n_tok = m.sum().clamp(min=1)
+        # the clip is active where the clipped term is the smaller one and differs from the raw one
+        clipped = ((ratio < 1 - clip_eps_low) & (adv < 0)) | (
+            (ratio > 1 + clip_eps_high) & (adv > 0)
+        )  # [N, L]
+        stats = {
+            "loss": loss.detach(),
+            "pg_loss": aggregate(-surrogate.detach(), mask, agg, max_len=max_len),
+            "clip_fraction": (clipped.to(m.dtype) * m).sum() / n_tok,
+            "ratio_mean": (ratio.detach() * m).sum() / n_tok,
+            "kl": (kl.detach() * m).sum() / n_tok if kl is not None else torch.zeros((), dtype=logp.dtype),
+        }
+    return loss, stats
+
+
+def token_logprobs(
+    logits: torch.Tensor,  # [N, L, V] logits that predict each token in ``token_ids``
+    token_ids: torch.Tensor,  # [N, L] the sampled tokens
+    *,
+    temperature: float = 1.0,
+) -> torch.Tensor:  # [N, L] log p(token) under softmax(logits / temperature)
+    """Log-prob of each chosen token (the temperature the rollouts were sampled with)."""
+    if temperature > 0 and temperature != 1.0:
+        logits = logits / temperature
+    logits = logits.float()
+    picked = logits.gather(-1, token_ids.unsqueeze(-1)).squeeze(-1)  # [N, L]
+    return picked - torch.logsumexp(logits, dim=-1)  # [N, L]
+
+
+def token_entropy(
+    logits: torch.Tensor,  # [N, L, V]
+    *,
+    temperature: float = 1.0,
+) -> torch.Tensor:  # [N, L] entropy of softmax(logits / temperature) in nats
+    """Entropy of the next-token distribution (a logging metric; no gradient needed)."""
+    if temperature > 0 and temperature != 1.0:
+        logits = logits / temperature
+    logp = F.log_softmax(logits.float(), dim=-1)  # [N, L, V]
+    return -(logp.exp() * logp).sum(dim=-1)

@@ -1,0 +1,109 @@
+"""GRPO loss against hand-derived values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from videor1.algorithms.losses import aggregate, k3_kl, policy_loss, token_entropy, token_logprobs
+
+# two rollouts, lengths 2 and 1 (mask), advantages +1 and -1
+MASK = torch.tensor([[1.0, 1.0], [1.0, 0.0]])
+ADV = torch.tensor([1.0, -1.0])
+
+
+def _logp():
+    return torch.log(torch.tensor([[0.5, 0.25], [0.5, 0.9]])).requires_grad_(True)
+
+
+def test_single_update_matches_reference_gradient():
+    # old = logp.detach(): ratio = 1, surrogate = A, loss_it = -A_i.
+    # seq-mean: mean(-1 over seq 0, +1 over seq 1) = 0
+    # d loss / d logp_it = -A_i / len_i / N -> seq0: -1/2/2 = -0.25 each; seq1: +1/1/2 = 0.5; pad: 0
+    logp = _logp()
+    loss, stats = policy_loss(logp, logp.detach(), ADV, MASK, beta=0.0)
+    assert loss.item() == pytest.approx(0.0)
+    loss.backward()
+    torch.testing.assert_close(logp.grad, torch.tensor([[-0.25, -0.25], [0.5, 0.0]]))
+    assert stats["clip_fraction"].item() == 0.0
+    assert stats["ratio_mean"].item() == pytest.approx(1.0)
+
+
+def test_aggregations():
+    per_token = torch.tensor([[-1.0, -1.0], [1.0, 7.0]])  # 7 sits on padding and must not count
+    # seq-mean: mean(-1, 1) = 0; token-mean: (-1 - 1 + 1) / 3 = -1/3; dr-grpo with max_len 4:
+    # (-1 - 1 + 1) / (2 * 4) = -0.125
+    assert aggregate(per_token, MASK, "seq-mean").item() == pytest.approx(0.0)
+    assert aggregate(per_token, MASK, "token-mean").item() == pytest.approx(-1 / 3)
+    assert aggregate(per_token, MASK, "dr-grpo", max_len=4).item() == pytest.approx(-0.125)
+    # without max_len dr-grpo divides by the padded width L = 2: -1 / 4
+    assert aggregate(per_token, MASK, "dr-grpo").item() == pytest.approx(-0.25)
+    with pytest.raises(ValueError, match="unknown loss aggregation"):
+        aggregate(per_token, MASK, "sum")  # type: ignore[arg-type]
+
+
+def test_ratio_clipping():
+    # one token each. seq 0: ratio 1.5, A = +1 -> min(1.5, 1.2) = 1.2 -> loss -1.2 (clipped)
+    # seq 1: ratio 0.5, A = -1 -> min(-0.5, -0.8) = -0.8 -> loss +0.8 (clipped)
+    # seq-mean = (-1.2 + 0.8) / 2 = -0.2; clip fraction 2/2 = 1; gradient 0 (clipped branch is constant)
+    old = torch.zeros(2, 1)
+    logp = torch.log(torch.tensor([[1.5], [0.5]])).requires_grad_(True)
+    mask = torch.ones(2, 1)
+    loss, stats = policy_loss(logp, old, ADV, mask, beta=0.0, clip_eps_low=0.2, clip_eps_high=0.2)
+    assert loss.item() == pytest.approx(-0.2)
+    assert stats["clip_fraction"].item() == pytest.approx(1.0)
+    loss.backward()
+    torch.testing.assert_close(logp.grad, torch.zeros(2, 1))
+
+
+def test_ratio_inside_clip_range_keeps_gradient():
+    # ratio 1.1, A = +1, eps 0.2 -> surrogate 1.1, loss -1.1; d/dlogp = -ratio * A = -1.1
+    old = torch.zeros(1, 1)
+    logp = torch.log(torch.tensor([[1.1]])).requires_grad_(True)
+    loss, stats = policy_loss(logp, old, torch.tensor([1.0]), torch.ones(1, 1), beta=0.0)
+    assert loss.item() == pytest.approx(-1.1)
+    loss.backward()
+    assert logp.grad.item() == pytest.approx(-1.1)
+    assert stats["clip_fraction"].item() == 0.0
+
+
+def test_asymmetric_clip_high():
+    # clip-higher (DAPO): eps_high 0.28 lets ratio 1.25 pass unclipped for A > 0
+    old = torch.zeros(1, 1)
+    logp = torch.log(torch.tensor([[1.25]]))
+    loss, _ = policy_loss(logp, old, torch.tensor([1.0]), torch.ones(1, 1), beta=0.0, clip_eps_high=0.28)
+    assert loss.item() == pytest.approx(-1.25)
+
+
+def test_k3_kl_values_and_clamp():
+    # d = ref - logp = ln 2 -> kl = 2 - ln 2 - 1 = 0.306853
+    # d = 20 is clamped to 10 -> kl = e^10 - 10 - 1 = 22015.465795
+    # d = 0 -> 0
+    logp = torch.tensor([[0.0, 0.0, -1.0]])
+    ref = torch.tensor([[math.log(2), 20.0, -1.0]])
+    kl = k3_kl(logp, ref)
+    torch.testing.assert_close(kl, torch.tensor([[2 - math.log(2) - 1, math.exp(10) - 11, 0.0]]))
+
+
+def test_kl_term_enters_loss_with_beta():
+    # A = 0 so only the KL remains: kl = 0.306853 on the single token; loss = 0.04 * 0.306853
+    logp = torch.zeros(1, 1)
+    ref = torch.full((1, 1), math.log(2))
+    loss, stats = policy_loss(logp, logp, torch.tensor([0.0]), torch.ones(1, 1), ref_logp=ref, beta=0.04)
+    assert loss.item() == pytest.approx(0.04 * (1 - math.log(2)))
+    assert stats["kl"].item() == pytest.approx(1 - math.log(2))
+    with pytest.raises(ValueError, match="needs ref_logp"):
+        policy_loss(logp, logp, torch.tensor([0.0]), torch.ones(1, 1), beta=0.04)
+
+
+def test_token_logprobs_and_entropy():
+    # logits [0, ln 3] -> p = [1/4, 3/4]; token 1 -> ln(3/4); entropy = -(1/4 ln 1/4 + 3/4 ln 3/4) = 0.562335
+    logits = torch.tensor([[[0.0, math.log(3)]]])
+    lp = token_logprobs(logits, torch.tensor([[1]]))
+    assert lp.item() == pytest.approx(math.log(0.75))
+    assert token_entropy(logits).item() == pytest.approx(-(0.25 * math.log(0.25) + 0.75 * math.log(0.75)))
+    # temperature 2 -> logits [0, ln3 / 2] -> p1 = sqrt3 / (1 + sqrt3) = 0.633975
+    lp_t = token_logprobs(logits, torch.tensor([[1]]), temperature=2.0)
+    assert lp_t.item() == pytest.approx(math.log(math.sqrt(3) / (1 + math.sqrt(3))))
