@@ -1,0 +1,271 @@
+"""Tiny-model factory: a random-init model of the real architecture class, saved with a full processor.
+
+``build_tiny_model(cfg, out_dir)`` writes a directory that plain transformers loads with
+``AutoModelForImageTextToText.from_pretrained(out_dir)`` and ``AutoProcessor.from_pretrained(out_dir)``:
+``config.json`` + ``model.safetensors`` + ``generation_config.json`` and the processor files
+(tokenizer, image processor, video processor, Qwen2-VL chat template).
+
+What is kept from the real checkpoints, so code paths are the ones a 7B model takes:
+
+* the architecture class (``Qwen2VLForConditionalGeneration``, ``Qwen2_5_VLForConditionalGeneration``,
+  ``Qwen3VLForConditionalGeneration``), the vision geometry (Qwen2/2.5-VL: patch 14, temporal patch 2,
+  2x2 merge, so 28 px per visual token; Qwen3-VL: patch 16, 32 px per token), multimodal RoPE with
+  the real section proportions scaled to the tiny head size (2/2.5: t:h:w = 1/4 : 3/8 : 3/8;
+  Qwen3-VL: 3/8 : 5/16 : 5/16, interleaved), Qwen2.5-VL's window attention with a final full-attention
+  block, ``tokens_per_second = 2`` (Qwen2.5-VL-7B's value), Qwen3-VL's deepstack (one level);
+* the special-token ids in the config equal the tokenizer's (``image_token_id``, ``video_token_id``,
+  ``vision_start/end``, ``eos = <|im_end|>``, ``pad = bos = <|endoftext|>``);
+* the chat template (default system message for 2/2.5, none for 3).
+
+What differs: every size (``TinyModelConfig``); the ``small`` tokenizer's model vocabulary equals the
+tokenizer's length (real checkpoints pad theirs); with ``tokenizer="qwen"`` the input and output
+embeddings are tied (as in Qwen2.5-VL-3B) to halve a 152k x hidden matrix; the processors' pixel
+bounds are ``factor**2 .. 16384 * factor**2`` so frames that ``videor1.data.media`` already resized to
+multiples of the factor pass through unchanged (the frame/pixel budgets live in ``MediaConfig``);
+the Qwen3-VL video processor does not re-sample frames (``do_sample_frames=False``).
+
+Weights come from ``torch.manual_seed(cfg.seed)`` followed by the class's own initialisation, so the
+same config gives identical weights on the same torch version.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import GenerationConfig, PreTrainedTokenizerBase
+
+from videor1.config import TinyModelConfig
+from videor1.models.chat_template import QWEN2_VL_DEFAULT_SYSTEM, qwen2_vl_chat_template
+from videor1.models.corpus import builtin_corpus
+from videor1.models.tokenizer import EOS_TOKEN, PAD_TOKEN, build_small_tokenizer, load_qwen_tokenizer
+from videor1.utils.logging import get_logger
+
+log = get_logger(__name__)
+
+FAMILIES = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl")
+_MAX_TOKENS_PER_IMAGE = 16384
+
+
+def _mrope_section(head_dim: int, family: str) -> list[int]:
+    """Split head_dim/2 rotary frequencies into (t, h, w) with the real checkpoints' proportions."""
+    half = head_dim // 2
+    t = half * 3 // 8 if family == "qwen3-vl" else half // 4
+    h = (half - t) // 2
+    return [t, h, half - t - h]
+
+
+def _check(cfg: TinyModelConfig) -> None:
+    if cfg.family not in FAMILIES:
+        raise ValueError(f"model.tiny.family: {cfg.family!r} is not one of {', '.join(FAMILIES)}")
+    if cfg.hidden_size % cfg.num_heads:
+        raise ValueError(
+            f"model.tiny.hidden_size ({cfg.hidden_size}) must be divisible by num_heads ({cfg.num_heads})"
+        )
+    if cfg.num_heads % cfg.num_kv_heads:
+        raise ValueError(
+            f"model.tiny.num_heads ({cfg.num_heads}) must be divisible by num_kv_heads ({cfg.num_kv_heads})"
+        )
+    if cfg.vision_hidden_size % cfg.vision_heads:
+        raise ValueError(
+            f"model.tiny.vision_hidden_size ({cfg.vision_hidden_size}) must be divisible by "
+            f"vision_heads ({cfg.vision_heads})"
+        )
+    if (cfg.hidden_size // cfg.num_heads) % 2:
+        raise ValueError("model.tiny.hidden_size / num_heads must be even (rotary embeddings)")
+
+
+def _token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
+    ids = {
+        name: tokenizer.convert_tokens_to_ids(token)
+        for name, token in (
+            ("image_token_id", "<|image_pad|>"),
+            ("video_token_id", "<|video_pad|>"),
+            ("vision_start_token_id", "<|vision_start|>"),
+            ("vision_end_token_id", "<|vision_end|>"),
+            ("eos_token_id", EOS_TOKEN),
+            ("pad_token_id", PAD_TOKEN),
+        )
+    }
+    unknown = [name for name, i in ids.items() if i is None or i == tokenizer.unk_token_id]
+    if unknown:
+        raise ValueError(f"the tokenizer lacks the special tokens for {', '.join(unknown)}")
+    return ids
+
+
+def tiny_model_config(cfg: TinyModelConfig, tokenizer: PreTrainedTokenizerBase):
+    """The transformers config of the tiny model (architecture class of ``cfg.family``)."""
+    _check(cfg)
+    ids = _token_ids(tokenizer)
+    head_dim = cfg.hidden_size // cfg.num_heads
+    vocab_size = len(tokenizer) if cfg.tokenizer == "small" else 151936
+    text: dict[str, Any] = {
+        "vocab_size": vocab_size,
+        "hidden_size": cfg.hidden_size,
+        "intermediate_size": cfg.intermediate_size,
+        "num_hidden_layers": cfg.num_layers,
+        "num_attention_heads": cfg.num_heads,
+        "num_key_value_heads": cfg.num_kv_heads,
+        "max_position_embeddings": 32768,
+        "bos_token_id": ids["pad_token_id"],
+        "eos_token_id": ids["eos_token_id"],
+        "pad_token_id": ids["pad_token_id"],
+    }
+    vision_ids = {
+        k: ids[k]
+        for k in ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
+    }
+    tie = cfg.tokenizer == "qwen"
+    if cfg.family == "qwen2-vl":
+        from transformers import Qwen2VLConfig
+
+        text["rope_parameters"] = {
+            "rope_type": "default",
+            "rope_theta": 1000000.0,
+            "mrope_section": _mrope_section(head_dim, cfg.family),
+        }
+        vision = {
+            "depth": cfg.vision_depth,
+            "embed_dim": cfg.vision_hidden_size,
+            "hidden_size": cfg.hidden_size,
+            "num_heads": cfg.vision_heads,
+            "mlp_ratio": 2,
+            "patch_size": 14,
+            "temporal_patch_size": 2,
+            "spatial_merge_size": 2,
+        }
+        return Qwen2VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=tie, **vision_ids)
+    if cfg.family == "qwen2.5-vl":
+        from transformers import Qwen2_5_VLConfig
+
+        text["rope_parameters"] = {
+            "rope_type": "default",
+            "rope_theta": 1000000.0,
+            "mrope_section": _mrope_section(head_dim, cfg.family),
+        }
+        vision = {
+            "depth": cfg.vision_depth,
+            "hidden_size": cfg.vision_hidden_size,
+            "intermediate_size": 2 * cfg.vision_hidden_size,
+            "num_heads": cfg.vision_heads,
+            "out_hidden_size": cfg.hidden_size,
+            "patch_size": 14,
+            "temporal_patch_size": 2,
+            "spatial_merge_size": 2,
+            "window_size": 112,
+            "fullatt_block_indexes": [cfg.vision_depth - 1],
+            "tokens_per_second": 2,
+        }
+        return Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=tie, **vision_ids)
+    from transformers import Qwen3VLConfig
+
+    text["head_dim"] = head_dim
+    text["rope_parameters"] = {
+        "rope_type": "default",
+        "rope_theta": 5000000.0,
+        "mrope_section": _mrope_section(head_dim, cfg.family),
+        "mrope_interleaved": True,
+    }
+    vision = {
+        "depth": cfg.vision_depth,
+        "hidden_size": cfg.vision_hidden_size,
+        "intermediate_size": 2 * cfg.vision_hidden_size,
+        "num_heads": cfg.vision_heads,
+        "out_hidden_size": cfg.hidden_size,
+        "patch_size": 16,
+        "temporal_patch_size": 2,
+        "spatial_merge_size": 2,
+        "num_position_embeddings": 2304,
+        "deepstack_visual_indexes": [0],
+    }
+    return Qwen3VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=tie, **vision_ids)
+
+
+def build_tiny_processor(cfg: TinyModelConfig, tokenizer: PreTrainedTokenizerBase):
+    """Processor (tokenizer + image + video processor + chat template) matching ``cfg.family``."""
+    from transformers import Qwen2VLImageProcessor
+
+    patch = 16 if cfg.family == "qwen3-vl" else 14
+    factor = patch * 2
+    pixels = {"min_pixels": factor * factor, "max_pixels": _MAX_TOKENS_PER_IMAGE * factor * factor}
+    geometry = {"patch_size": patch, "temporal_patch_size": 2, "merge_size": 2}
+    image_processor = Qwen2VLImageProcessor(**pixels, **geometry)
+    if cfg.family == "qwen3-vl":
+        from transformers import Qwen3VLProcessor, Qwen3VLVideoProcessor
+
+        video_processor = Qwen3VLVideoProcessor(
+            size={"shortest_edge": pixels["min_pixels"], "longest_edge": pixels["max_pixels"]},
+            do_sample_frames=False,
+            **geometry,
+        )
+        template = qwen2_vl_chat_template(default_system=None)
+        return Qwen3VLProcessor(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            video_processor=video_processor,
+            chat_template=template,
+        )
+    from transformers import Qwen2_5_VLProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
+
+    video_processor = Qwen2VLVideoProcessor(**pixels, **geometry, cap_pixels_per_frame=False)
+    processor_cls = Qwen2_5_VLProcessor if cfg.family == "qwen2.5-vl" else Qwen2VLProcessor
+    return processor_cls(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=video_processor,
+        chat_template=qwen2_vl_chat_template(QWEN2_VL_DEFAULT_SYSTEM),
+    )
+
+
+def build_tokenizer(cfg: TinyModelConfig, corpus: list[str] | None = None) -> PreTrainedTokenizerBase:
+    if cfg.tokenizer == "qwen":
+        if corpus is not None:
+            raise ValueError("a tokenizer corpus only applies to tokenizer='small'")
+        return load_qwen_tokenizer()
+    if cfg.tokenizer == "small":
+        return build_small_tokenizer(
+            builtin_corpus() if corpus is None else corpus, vocab_size=cfg.vocab_size
+        )
+    raise ValueError(f"model.tiny.tokenizer: {cfg.tokenizer!r} is not one of 'qwen', 'small'")
+
+
+def build_tiny_model(cfg: TinyModelConfig, out_dir: str | Path, *, corpus: list[str] | None = None) -> Path:
+    """Build, initialise (seeded) and save a tiny model + processor to ``out_dir``; returns the path."""
+    from transformers import AutoModelForImageTextToText
+
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        if (out / "config.json").exists():
+            raise FileExistsError(f"{out} already holds a model; choose an empty or new directory")
+        raise FileExistsError(f"{out} is not empty; choose an empty or new directory")
+    tokenizer = build_tokenizer(cfg, corpus)
+    config = tiny_model_config(cfg, tokenizer)
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(cfg.seed)
+        model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
+    model.generation_config = GenerationConfig(
+        bos_token_id=config.text_config.bos_token_id,
+        eos_token_id=[config.text_config.eos_token_id, config.text_config.pad_token_id],
+        pad_token_id=config.text_config.pad_token_id,
+    )
+    processor = build_tiny_processor(cfg, tokenizer)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    (out / "videor1_tiny.json").write_text(
+        json.dumps({"tiny": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}}, indent=2) + "\n",
+        encoding="utf-8",
+    )
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info(
+        "built tiny %s (%s tokenizer, %d tokens, %.2fM parameters) in %s",
+        cfg.family,
+        cfg.tokenizer,
+        len(tokenizer),
+        n_params / 1e6,
+        out,
+    )
+    return out
