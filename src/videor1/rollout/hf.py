@@ -1,0 +1,185 @@
+"""Transformers rollout engine: prefill each prompt once, share its KV cache across the n samples.
+
+``model.generate(num_return_sequences=G)`` copies every prompt G times before the prefill, so the
+vision tower and the prompt's attention run G times. Here:
+
+1. The prompts' media are encoded once (``vision.encode_media``) unless encodings are passed in
+   (the shuffled T-GRPO group reuses the ordered group's, permuted).
+2. The batch of (left-padded) prompts is prefilled once with explicit 3-D mRoPE positions.
+3. The KV cache rows are re-indexed so that prompt row b appears ``n[b]`` times (a gather along
+   the batch axis, no recomputation), and a sampling loop runs over all rows.
+4. Rows that emitted EOS leave the cache (``batch_select_indices``), so long stragglers don't
+   pay for finished rows.
+
+Sampling: temperature scaling, then nucleus (top-p) truncation, then a multinomial draw from the
+step's ``torch.Generator`` (reproducible). The recorded log-prob of each token is taken under the
+temperature-scaled *untruncated* distribution, the same quantity the trainer recomputes with
+``algorithms.losses.token_logprobs(..., temperature=T)``. Temperature 0 means greedy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from transformers import DynamicCache
+
+from videor1.config import SamplingConfig
+from videor1.rollout.base import RolloutEngine, RolloutOutput
+from videor1.rollout.vision import MediaFeatures, encode_media, rope_positions
+from videor1.types import Completion
+
+
+def sample_next_token(
+    logits: torch.Tensor,  # [R, V] next-token logits
+    sampling: SamplingConfig,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:  # token [R], logprob [R]
+    """One sampling step (module docstring); returns the tokens and their log-probs."""
+    logits = logits.float()
+    if sampling.temperature == 0:
+        token = logits.argmax(dim=-1)  # [R]
+        logp = torch.log_softmax(logits, dim=-1)  # [R, V]
+        return token, logp.gather(-1, token[:, None]).squeeze(-1)
+    logp = torch.log_softmax(logits / sampling.temperature, dim=-1)  # [R, V]
+    probs = logp.exp()  # [R, V]
+    if sampling.top_p < 1.0:
+        sorted_probs, sorted_idx = probs.sort(dim=-1, descending=True)  # [R, V]
+        mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs  # [R, V] mass of strictly better tokens
+        sorted_probs = sorted_probs.masked_fill(mass_before >= sampling.top_p, 0.0)  # keeps the top token
+        probs = torch.zeros_like(probs).scatter(-1, sorted_idx, sorted_probs)  # [R, V]
+    token = torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # [R]
+    return token, logp.gather(-1, token[:, None]).squeeze(-1)
+
+
+class HFRolloutEngine(RolloutEngine):
+    """Colocated transformers engine: generates with the policy module itself."""
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        eos_token_ids: Sequence[int],
+        pad_token_id: int,
+        tokenizer: Any = None,
+    ) -> None:
+        if not eos_token_ids:
+            raise ValueError("eos_token_ids is empty; the model's generation_config names no EOS token")
+        self.model = model
+        self.eos_token_ids = list(eos_token_ids)
+        self.pad_token_id = int(pad_token_id)
+        self.tokenizer = tokenizer
+
+    @torch.no_grad()
+    def generate(
+        self,
+        batch: Mapping[str, Any],
+        n: int | Sequence[int],
+        sampling: SamplingConfig,
+        *,
+        generator: torch.Generator | None = None,
+        features: MediaFeatures | None = None,
+        **_: Any,
+    ) -> RolloutOutput:
+        """Sample ``n`` completions per prompt row; ``features`` skips the vision tower."""
+        start = time.perf_counter()
+        model = self.model
+        input_ids = batch["input_ids"]  # [B, P]
+        attention_mask = batch["attention_mask"]  # [B, P]
+        num_prompts = input_ids.shape[0]
+        counts = [int(n)] * num_prompts if isinstance(n, int) else [int(c) for c in n]
+        if len(counts) != num_prompts:
+            raise ValueError(f"n has {len(counts)} counts for {num_prompts} prompts")
+        device = input_ids.device
+
+        was_training = model.training
+        model.eval()
+        try:
+            if features is None:
+                features = encode_media(model, batch)
+            position_ids, next_position = rope_positions(model, batch)  # [3, B, P], [B]
+            cache = DynamicCache(config=model.config.get_text_config())
+            out = model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                past_key_values=cache,
+                use_cache=True,
+                mm_encoder_outputs=features.as_encoder_outputs(),
+                logits_to_keep=1,
+            )
+            # share the prompt: row b of the cache is gathered counts[b] times
+            rows = torch.repeat_interleave(
+                torch.arange(num_prompts, device=device), torch.tensor(counts, device=device)
+            )  # [R]
+            cache.batch_select_indices(rows)
+            logits = out.logits[:, -1][rows]  # [R, V]
+            mask = attention_mask[rows]  # [R, P]
+            next_pos = next_position[rows]  # [R]
+            completions = self._decode_loop(cache, logits, mask, next_pos, sampling, generator)
+        finally:
+            model.train(was_training)
+
+        grouped: list[list[Completion]] = []
+        i = 0
+        for c in counts:
+            grouped.append(completions[i : i + c])
+            i += c
+        generated = sum(len(c.token_ids) for c in completions)
+        return RolloutOutput(
+            completions=grouped, generated_tokens=generated, seconds=time.perf_counter() - start
+        )
+
+    def _decode_loop(
+        self,
+        cache: DynamicCache,
+        logits: torch.Tensor,  # [R, V]
+        mask: torch.Tensor,  # [R, P]
+        next_pos: torch.Tensor,  # [R]
+        sampling: SamplingConfig,
+        generator: torch.Generator | None,
+    ) -> list[Completion]:
+        num_rows = logits.shape[0]
+        device = logits.device
+        eos = torch.tensor(self.eos_token_ids, device=device)
+        tokens: list[list[int]] = [[] for _ in range(num_rows)]
+        logps: list[list[float]] = [[] for _ in range(num_rows)]
+        finished = [False] * num_rows
+        active = torch.arange(num_rows, device=device)  # [A] rows still generating
+        for step in range(sampling.max_new_tokens):
+            token, logp = sample_next_token(logits, sampling, generator)  # [A], [A]
+            for row, tok, lp in zip(active.tolist(), token.tolist(), logp.tolist()):
+                tokens[row].append(tok)
+                logps[row].append(lp)
+            done = torch.isin(token, eos)  # [A]
+            for row in active[done].tolist():
+                finished[row] = True
+            if step == sampling.max_new_tokens - 1 or bool(done.all()):
+                break
+            if bool(done.any()):
+                keep = (~done).nonzero().squeeze(-1)  # [A']
+                cache.batch_select_indices(keep)
+                active, token, mask, next_pos = active[keep], token[keep], mask[keep], next_pos[keep]
+            mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)  # [A, P + step + 1]
+            positions = (next_pos + step).view(1, -1, 1).expand(3, -1, 1)  # [3, A, 1]
+            out = self.model(
+                input_ids=token[:, None],
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+            )
+            logits = out.logits[:, -1]  # [A, V]
+        return [
+            Completion(
+                text=self._decode(tokens[r]), token_ids=tokens[r], logprobs=logps[r], finished=finished[r]
+            )
+            for r in range(num_rows)
+        ]
+
+    def _decode(self, ids: list[int]) -> str:
+        if self.tokenizer is None:
+            return ""
+        return self.tokenizer.decode(ids, skip_special_tokens=True)

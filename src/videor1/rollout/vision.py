@@ -1,0 +1,207 @@
+"""Encode each video once per step, and the mRoPE positions needed when encodings are passed in.
+
+The reference ran the vision tower 18 times per video question per step (1 + 1 generation, 8 policy,
+8 reference forwards). Here (REFERENCE §6):
+
+- The rollout encodes every prompt's media once (``encode_media``, no grad) and prefills the prompt
+  once for all G samples (``hf.py``).
+- The shuffled T-GRPO group with ``shuffle_unit=temporal_patch`` reuses the ordered encodings,
+  permuted by temporal patch (``permute_video_features``). This is exact: Qwen2/2.5-VL's vision
+  tower attends only within one temporal patch (its ``cu_seqlens`` split the sequence per grid
+  ``t``) and its rotary positions are spatial only, so each patch's output tokens depend only on
+  that patch's pixels. With ``shuffle_unit=frame`` frames move across patches and the shuffled
+  clip needs its own encode.
+- The policy forward over G rollouts of one question encodes the media once (with grad when the
+  vision tower trains) and repeats the features for the G rows; the reference model likewise.
+- When the policy's vision tower is frozen its weights equal the reference model's, so the
+  rollout's encodings serve the policy and reference forwards too: 1 pass per video question.
+
+``VisionCounter`` counts the vision tower's forward calls and the videos it encoded (through a
+forward hook on the tower and a wrapper on ``get_video_features``) for the
+``vit_passes_per_video_question`` metric.
+
+Positions: when encodings are passed as ``mm_encoder_outputs`` the model still needs the media's
+grids (and ``second_per_grid_ts`` for videos) to build the 3-D mRoPE positions; ``rope_positions``
+computes them once per prompt with the model's own ``get_rope_index``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+
+def core_model(model: Any) -> Any:
+    """The ``*VLModel`` inside a ``*ForConditionalGeneration`` (also through a peft wrapper)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    inner = getattr(base, "model", None)
+    if inner is None or not hasattr(inner, "get_rope_index"):
+        raise TypeError(
+            f"{type(base).__name__} is not a Qwen-VL conditional-generation model (no .model.get_rope_index)"
+        )
+    return inner
+
+
+def vision_is_trainable(model: Any) -> bool:
+    """True when any parameter of the vision tower (merger included) requires grad."""
+    return any(p.requires_grad for p in core_model(model).visual.parameters())
+
+
+def mm_token_type_ids(
+    input_ids: torch.Tensor,  # [B, L]
+    config: Any,
+) -> torch.Tensor:  # [B, L] int: 0 text, 1 image placeholder, 2 video placeholder
+    types = torch.zeros_like(input_ids, dtype=torch.int)
+    types[input_ids == config.image_token_id] = 1
+    types[input_ids == config.video_token_id] = 2
+    return types
+
+
+def rope_positions(
+    model: Any,
+    batch: Mapping[str, Any],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """3-D mRoPE positions of each (left-padded) prompt and the next free position per row.
+
+    Returns ``position_ids`` ``[3, B, P]`` and ``next_position`` ``[B]`` (max position + 1), from
+    which completion tokens continue as ``next_position + j`` on all three axes.
+    """
+    core = core_model(model)
+    input_ids = batch["input_ids"]  # [B, P]
+    position_ids, _ = core.get_rope_index(
+        input_ids,
+        mm_token_type_ids=mm_token_type_ids(input_ids, core.config),
+        image_grid_thw=batch.get("image_grid_thw"),
+        video_grid_thw=batch.get("video_grid_thw"),
+        second_per_grid_ts=batch.get("second_per_grid_ts"),
+        attention_mask=batch.get("attention_mask"),
+    )  # [3, B, P]
+    next_position = position_ids.amax(dim=(0, 2)) + 1  # [B]
+    return position_ids, next_position
+
+
+@dataclass
+class MediaFeatures:
+    """Merged vision-tower outputs, one tensor per media item in batch order."""
+
+    images: list[torch.Tensor] = field(default_factory=list)  # each [tokens_i, D]
+    videos: list[torch.Tensor] = field(default_factory=list)  # each [tokens_v, D]
+
+    def as_encoder_outputs(self) -> dict[str, BaseModelOutputWithPooling]:
+        """The ``mm_encoder_outputs`` argument of Qwen2/2.5-VL's forward."""
+        out: dict[str, BaseModelOutputWithPooling] = {}
+        if self.images:
+            out["image"] = BaseModelOutputWithPooling(pooler_output=tuple(self.images))
+        if self.videos:
+            out["video"] = BaseModelOutputWithPooling(pooler_output=tuple(self.videos))
+        return out
+
+    def select(self, image_index: Sequence[int], video_index: Sequence[int]) -> MediaFeatures:
+        """Features re-listed (with repeats) for a batch whose rows are a re-indexing of this one."""
+        return MediaFeatures(
+            images=[self.images[i] for i in image_index], videos=[self.videos[i] for i in video_index]
+        )
+
+    def detach(self) -> MediaFeatures:
+        return MediaFeatures(
+            images=[t.detach() for t in self.images], videos=[t.detach() for t in self.videos]
+        )
+
+
+def encode_media(model: Any, batch: Mapping[str, Any]) -> MediaFeatures:
+    """Run the vision tower once over all images and once over all videos of a collated batch."""
+    core = core_model(model)
+    feats = MediaFeatures()
+    if batch.get("pixel_values") is not None:
+        out = core.get_image_features(batch["pixel_values"], batch["image_grid_thw"], return_dict=True)
+        feats.images = list(out.pooler_output)
+    if batch.get("pixel_values_videos") is not None:
+        out = core.get_video_features(batch["pixel_values_videos"], batch["video_grid_thw"], return_dict=True)
+        feats.videos = list(out.pooler_output)
+    return feats
+
+
+def permute_video_features(
+    features: torch.Tensor,  # [T' * H' * W', D] merged tokens of one video, temporal-patch major
+    grid_thw: Sequence[int] | torch.Tensor,  # (T', H, W) of the video in patches (T' = frames / 2)
+    patch_order: Sequence[int],  # new temporal-patch order: output patch k = input patch patch_order[k]
+    *,
+    spatial_merge_size: int = 2,
+) -> torch.Tensor:  # [T' * H' * W', D]
+    """The encodings of a clip whose temporal patches were permuted, without re-encoding it."""
+    t, h, w = (int(x) for x in grid_thw)
+    per_patch = (h // spatial_merge_size) * (w // spatial_merge_size)
+    if features.shape[0] != t * per_patch:
+        raise ValueError(
+            f"features have {features.shape[0]} tokens, grid {t}x{h}x{w} implies {t * per_patch}"
+        )
+    if sorted(patch_order) != list(range(t)):
+        raise ValueError(f"patch_order {list(patch_order)} is not a permutation of {t} temporal patches")
+    index = torch.as_tensor(list(patch_order), device=features.device)
+    return features.view(t, per_patch, -1)[index].reshape(features.shape)
+
+
+def frame_order_to_patch_order(frame_order: Sequence[int], temporal_patch_size: int = 2) -> list[int]:
+    """The temporal-patch permutation behind a frame permutation that moves whole patches.
+
+    ``frame_order[k]`` is the source frame shown at position k; it must keep each patch's frames
+    together and in order (what ``shuffle_frames(..., unit="temporal_patch")`` produces).
+    """
+    n = len(frame_order)
+    if n % temporal_patch_size:
+        raise ValueError(f"{n} frames is not a multiple of the temporal patch size {temporal_patch_size}")
+    order = []
+    for k in range(0, n, temporal_patch_size):
+        chunk = list(frame_order[k : k + temporal_patch_size])
+        start = chunk[0]
+        if start % temporal_patch_size or chunk != list(range(start, start + temporal_patch_size)):
+            raise ValueError(
+                f"frame order {list(frame_order)} splits temporal patches; use unit='frame' encodes"
+            )
+        order.append(start // temporal_patch_size)
+    return order
+
+
+class VisionCounter:
+    """Counts vision-tower forward calls and encoded videos while installed on a model."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.videos = 0
+        self._handles: list[Any] = []
+        self._patched: list[tuple[Any, Any]] = []
+
+    def install(self, model: Any) -> VisionCounter:
+        core = core_model(model)
+        self._handles.append(core.visual.register_forward_hook(self._on_forward))
+        original = core.get_video_features
+
+        def counted(
+            pixel_values_videos: torch.Tensor, video_grid_thw: torch.Tensor | None = None, **kwargs: Any
+        ):
+            if video_grid_thw is not None:
+                self.videos += int(video_grid_thw.shape[0])
+            return original(pixel_values_videos, video_grid_thw, **kwargs)
+
+        core.get_video_features = counted
+        self._patched.append((core, original))
+        return self
+
+    def _on_forward(self, module: Any, args: Any, output: Any) -> None:
+        self.calls += 1
+
+    def reset(self) -> None:
+        self.calls = 0
+        self.videos = 0
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+        for core, _original in self._patched:
+            del core.get_video_features  # drop the instance attribute; the class method shows again
+        self._handles.clear()
+        self._patched.clear()
