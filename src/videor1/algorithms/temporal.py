@@ -1,0 +1,80 @@
+"""T-GRPO's temporal decision: reward answers that need the frames in order (REFERENCE §4).
+
+Reference algorithm (Video-R1's T-GRPO), per question on a video:
+
+1. roll out ``G`` completions on the ordered frames and ``G/2`` on one random permutation of them;
+2. ``p`` = mean accuracy reward of the ordered group, ``p̃`` = mean of the shuffled group (means of
+   the possibly continuous rewards);
+3. if ``p >= mu * p̃`` (``mu = 0.8``) every ordered rollout with accuracy ``> 0.1`` gets
+   ``+alpha`` (``alpha = 0.3``) on its accuracy reward. Shuffled rollouts only feed this decision;
+   images never get the bonus.
+
+``temporal_decision`` is that rule as one pure function on plain lists. Departures:
+
+- the bonus is returned separately (``bonuses``) instead of being folded into the accuracy reward,
+  so it can be logged as its own component; the reference's total is ``accuracy + bonus``;
+- means are float64 (the reference uses float32 tensors). For the reference's group sizes (8 and 4,
+  0/1 rewards) ``p`` is a multiple of 1/8 and ``mu * p̃`` a multiple of 0.2, and no such pair is equal
+  except 0 = 0, so the decision is the same; with continuous rewards a tie at the last float bit
+  could differ;
+- an empty shuffled group (images, temporal mode off) never fires, with ``reason`` in the record.
+
+Note (REFERENCE §4, "consequence worth fixing"): added before std-normalisation, a uniform ``+alpha``
+on every correct answer of a 0/1 group is largely divided out of the advantages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+TEMPORAL_MU = 0.8
+TEMPORAL_ALPHA = 0.3
+CORRECT_THRESHOLD = 0.1
+
+
+class TemporalDecision(NamedTuple):
+    """Per-rollout temporal bonuses of the ordered group and a record for logging."""
+
+    bonuses: list[float]  # [G] alpha for each correct ordered rollout when fired, else 0
+    record: dict[str, Any]  # p, p_shuffled, fired, num_correct, num_ordered, num_shuffled, reason
+
+
+def temporal_decision(
+    ordered_acc: Sequence[float],  # [G] accuracy rewards of the ordered rollouts
+    shuffled_acc: Sequence[float],  # [G_s] accuracy rewards of the shuffled rollouts (empty: no decision)
+    *,
+    mu: float = TEMPORAL_MU,
+    alpha: float = TEMPORAL_ALPHA,
+    correct_threshold: float = CORRECT_THRESHOLD,
+) -> TemporalDecision:
+    """The reference's T-GRPO decision for one question.
+
+    >>> decision = temporal_decision([1, 1, 0, 0], [0, 0])  # p = 0.5 >= 0.8 * 0: fires
+    >>> decision.bonuses, decision.record["p"], decision.record["fired"], decision.record["num_correct"]
+    ([0.3, 0.3, 0.0, 0.0], 0.5, True, 2)
+    >>> temporal_decision([1, 0, 0, 0], [1, 1]).bonuses  # p = 0.25 < 0.8 * 1
+    [0.0, 0.0, 0.0, 0.0]
+    """
+    num_correct = sum(1 for acc in ordered_acc if acc > correct_threshold)
+    record: dict[str, Any] = {
+        "p": _mean(ordered_acc),
+        "p_shuffled": _mean(shuffled_acc),
+        "fired": False,
+        "num_correct": num_correct,
+        "num_ordered": len(ordered_acc),
+        "num_shuffled": len(shuffled_acc),
+        "reason": "",
+    }
+    if not ordered_acc or not shuffled_acc:
+        record["reason"] = "empty ordered group" if not ordered_acc else "no shuffled rollouts"
+        return TemporalDecision([0.0] * len(ordered_acc), record)
+    record["fired"] = record["p"] >= mu * record["p_shuffled"]
+    if not record["fired"]:
+        return TemporalDecision([0.0] * len(ordered_acc), record)
+    bonuses = [alpha if acc > correct_threshold else 0.0 for acc in ordered_acc]
+    return TemporalDecision(bonuses, record)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(sum(values)) / len(values) if len(values) else 0.0
