@@ -15,6 +15,8 @@ Rendered text (what the released Qwen2-VL / Qwen2.5-VL processors produce)::
   also ``image_url``) becomes ``<|vision_start|><|image_pad|><|vision_end|>`` /
   ``<|vision_start|><|video_pad|><|vision_end|>`` (the processor expands the single pad into one pad
   per visual token), a ``text`` part is copied verbatim, parts are concatenated with no separator.
+  Qwen3-VL tiny models use a bare ``<|video_pad|>`` for videos (see ``wrap_video``): their processor
+  writes ``<t seconds><|vision_start|>...<|vision_end|>`` for every temporal patch itself.
 * ``add_vision_id=True`` prefixes ``Picture N: `` / ``Video N: `` (counted over the conversation).
 * ``add_generation_prompt=True`` appends ``<|im_start|>assistant\\n``.
 
@@ -42,7 +44,7 @@ _TEMPLATE = r"""{%- set image_count = namespace(value=0) -%}
 {%- elif part['type'] == 'video' or 'video' in part -%}
 {%- set video_count.value = video_count.value + 1 -%}
 {%- if add_vision_id -%}{{- 'Video ' + video_count.value|string + ': ' -}}{%- endif -%}
-{{- '<|vision_start|><|video_pad|><|vision_end|>' -}}
+{{- VIDEO_PLACEHOLDER -}}
 {%- elif 'text' in part -%}
 {{- part['text'] -}}
 {%- endif -%}
@@ -58,9 +60,24 @@ _TEMPLATE = r"""{%- set image_count = namespace(value=0) -%}
 QWEN2_VL_DEFAULT_SYSTEM = "You are a helpful assistant."
 
 
-def qwen2_vl_chat_template(default_system: str | None = QWEN2_VL_DEFAULT_SYSTEM) -> str:
-    """The Jinja chat template; ``default_system=None`` inserts no system message by default."""
+def qwen2_vl_chat_template(
+    default_system: str | None = QWEN2_VL_DEFAULT_SYSTEM, *, wrap_video: bool = True
+) -> str:
+    """The Jinja chat template; ``default_system=None`` inserts no system message by default.
+
+    ``wrap_video=False`` writes a bare ``<|video_pad|>`` for a video part: the Qwen3-VL processor
+    (transformers 5.x) replaces it with ``<t seconds><|vision_start|>...<|vision_end|>`` per temporal
+    patch itself, and would otherwise nest those markers inside a second vision_start/vision_end pair.
+    """
     if default_system is not None and ("'" in default_system or "\\" in default_system):
         raise ValueError(f"default_system must not contain quotes or backslashes: {default_system!r}")
     value = "none" if default_system is None else f"'{default_system}'"
-    return "{%- set DEFAULT_SYSTEM = " + value + " -%}\n" + _TEMPLATE
+    video = "'<|vision_start|><|video_pad|><|vision_end|>'" if wrap_video else "'<|video_pad|>'"
+    return (
+        "{%- set DEFAULT_SYSTEM = "
+        + value
+        + " -%}\n{%- set VIDEO_PLACEHOLDER = "
+        + video
+        + " -%}\n"
+        + _TEMPLATE
+    )

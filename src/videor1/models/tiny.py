@@ -198,9 +198,10 @@ def build_tiny_processor(cfg: TinyModelConfig, tokenizer: PreTrainedTokenizerBas
         video_processor = Qwen3VLVideoProcessor(
             size={"shortest_edge": pixels["min_pixels"], "longest_edge": pixels["max_pixels"]},
             do_sample_frames=False,
+            cap_pixels_per_frame=False,
             **geometry,
         )
-        template = qwen2_vl_chat_template(default_system=None)
+        template = qwen2_vl_chat_template(default_system=None, wrap_video=False)
         return Qwen3VLProcessor(
             image_processor=image_processor,
             tokenizer=tokenizer,
