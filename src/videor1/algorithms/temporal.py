@@ -21,12 +21,17 @@ Reference algorithm (Video-R1's T-GRPO), per question on a video:
 
 Note (REFERENCE §4, "consequence worth fixing"): added before std-normalisation, a uniform ``+alpha``
 on every correct answer of a 0/1 group is largely divided out of the advantages.
+``temporal_advantages`` (below) offers both placements: ``reference`` (bonus in the reward, before
+normalisation) and ``advantage`` (bonus added to the normalised advantage); its docstring derives
+why the first loses the signal and what the second does instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
+
+import torch
 
 TEMPORAL_MU = 0.8
 TEMPORAL_ALPHA = 0.3
@@ -78,3 +83,54 @@ def temporal_decision(
 
 def _mean(values: Sequence[float]) -> float:
     return float(sum(values)) / len(values) if len(values) else 0.0
+
+
+# --------------------------------------------------------------------------------------------------
+# Where the bonus acts: before or after the group normalisation
+# --------------------------------------------------------------------------------------------------
+
+
+def temporal_advantages(
+    rewards: torch.Tensor,  # [Q, G] total reward of each ordered rollout WITHOUT the temporal bonus
+    bonuses: torch.Tensor,  # [Q, G] temporal bonus per rollout (alpha where fired and correct, else 0)
+    *,
+    form: Literal["reference", "advantage"] = "reference",
+    kind: Literal["grpo", "dr-grpo"] = "grpo",
+) -> torch.Tensor:  # [Q, G] advantages
+    """Group advantages with the temporal bonus applied in one of two places.
+
+    ``reference`` (REFERENCE §4): the bonus joins the reward before normalisation,
+    ``A = norm(r + b)``. Why that loses the signal: write a rollout's reward as
+    ``r_i = c_i + f_i`` with ``c_i`` in {0, 1} (accuracy) and ``f_i`` the other components. When the
+    bonus fires every correct rollout gets ``alpha``, so ``r_i + b_i = (1 + alpha) c_i + f_i``. If
+    ``f`` is constant in the group (e.g. every rollout well formatted) mean and standard deviation
+    both scale by ``(1 + alpha)`` and cancel: ``A`` is exactly the no-bonus advantage, up to the
+    ``1e-4`` in the denominator. With varying ``f`` only a re-weighting of accuracy against format
+    remains. A question that needs the frames in order is thus hardly told apart from one that
+    does not.
+
+    ``advantage`` (ours): normalise without the bonus and add the bonus afterwards,
+    ``A_i = norm(r)_i + b_i = norm(r)_i + alpha * 1[fired] * 1[c_i > threshold]``. The bonus is then
+    measured in units of the group's own spread and is not centred: in a fired group each correct
+    rollout is pushed up by an extra ``alpha`` (a gradient term ``alpha * grad log p`` on correct
+    answers that the frame order made possible), while in a group where shuffled frames did as well
+    (not fired) advantages are the plain GRPO ones. A fired group whose rollouts are all correct
+    (zero spread, so zero GRPO advantage) still gets ``+alpha`` on every rollout: temporal
+    grounding is rewarded even on questions the model already solves.
+
+    >>> r = torch.tensor([[2.0, 2.0, 1.0, 1.0]])  # accuracy 1,1,0,0 + format 1 each
+    >>> b = torch.tensor([[0.3, 0.3, 0.0, 0.0]])  # the decision fired
+    >>> temporal_advantages(r, b, form="reference")  # the +0.3 is divided out
+    tensor([[ 0.8659,  0.8659, -0.8659, -0.8659]])
+    >>> temporal_advantages(r, b, form="advantage")
+    tensor([[ 1.1659,  1.1659, -0.8659, -0.8659]])
+    """
+    from videor1.algorithms.advantages import group_advantages
+
+    if rewards.shape != bonuses.shape:
+        raise ValueError(f"rewards {tuple(rewards.shape)} and bonuses {tuple(bonuses.shape)} must match")
+    if form == "reference":
+        return group_advantages(rewards + bonuses, kind=kind)
+    if form == "advantage":
+        return group_advantages(rewards, kind=kind) + bonuses.float()
+    raise ValueError(f"unknown temporal form {form!r}; choose 'reference' or 'advantage'")
