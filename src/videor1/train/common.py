@@ -1,0 +1,709 @@
+"""What every training recipe shares: processes, model wrapping, optimiser, schedule, checkpoints, logs.
+
+The SFT and RL recipes call these functions in the same order::
+
+    dist = init_distributed()                                   # torchrun env -> gloo (CPU) / nccl (GPU)
+    model = prepare_model_for_training(model, cfg.model)        # freeze ViT, LoRA, grad checkpointing
+    total = total_steps(cfg.train, num_samples, dist.world_size)  # steps or epochs -> exact steps
+    model = wrap_model(model, dist, cfg.train)                  # DDP or FSDP2 (single process: unchanged)
+    optimizer = build_optimizer(model, cfg.train)
+    scheduler = build_scheduler(optimizer, cfg.train, total)
+    state = load_checkpoint(path, model=..., optimizer=..., scheduler=..., dist=dist)  # resume
+    logger = RunLogger(cfg, dist, resume_step=...)              # config.yaml + metrics.jsonl (rank 0)
+    ... train; logger.log(all_reduce_metrics(...)) ...
+    save_checkpoint(cfg, step, model=..., processor=..., optimizer=..., scheduler=..., dist=dist,
+                    train_state={...})
+    cleanup_distributed()
+
+Checkpoint layout (one directory per optimiser step, written to ``checkpoints/.tmp-*`` and renamed
+into place, so a kill during a save leaves the previous checkpoints untouched)::
+
+    <output_dir>/checkpoints/step-00000040/
+        config.json, model.safetensors, ...   HF model (full fine-tune) - ``from_pretrained`` loads it
+        adapter_config.json, adapter_model.safetensors   LoRA runs: the peft adapter instead
+        merged/                               LoRA runs, final checkpoint only: adapter merged into the base
+        tokenizer*, preprocessor_config.json, chat_template*   the processor
+        config.yaml                           the full videor1 Config (media budgets included)
+        trainer_state.json                    step, total steps, sampler position, world size
+        optimizer.pt, scheduler.pt            full (unsharded) optimiser state, keyed by parameter name
+        rng/rank-00000.pt ...                 Python, NumPy, torch (and CUDA) generator states per rank
+
+Resuming reloads the model from the checkpoint directory itself (it is an HF model), then restores
+optimiser, scheduler, sampler position and RNG states with :func:`load_checkpoint`. A resume must
+use the same number of processes (the sampler and the per-rank RNG states depend on it) and the same
+total step count (otherwise the schedule would silently change); both are checked.
+
+Departures from the reference (HF Trainer + DeepSpeed ZeRO-3): warmup reaches the peak LR on the last
+warmup step instead of starting at 0; the schedule length is always the run's exact number of
+optimiser steps; DeepSpeed is not wired in (``train.distributed: deepspeed`` raises) - FSDP2 gives the
+same ZeRO-3-style sharding with plain PyTorch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import resource
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.distributed as torch_dist
+from torch import nn
+
+from videor1.config import Config, ConfigError, ModelConfig, TrainConfig, save_config
+from videor1.utils.logging import get_logger
+from videor1.utils.rundir import MetricsWriter
+
+log = get_logger(__name__)
+
+CHECKPOINTS = "checkpoints"
+STEP_PREFIX = "step-"
+TMP_PREFIX = ".tmp-"
+TRAINER_STATE = "trainer_state.json"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, incomplete or does not match the run being resumed."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Processes
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dist:
+    """Where this process sits: its rank among ``world_size`` processes and its device."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device: str | None = None) -> Dist:
+    """Join the process group that ``torchrun`` describes in the environment, if any.
+
+    Backend: ``nccl`` when the device is CUDA, ``gloo`` otherwise. Without ``torchrun`` (or with one
+    process) no process group is created. ``device`` defaults to ``cuda:<LOCAL_RANK>`` when CUDA is
+    available, else ``cpu``.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device is None:
+        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if world_size > 1 and not torch_dist.is_initialized():
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        torch_dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+        log.info("rank %d/%d joined the %s process group on %s", rank, world_size, backend, dev)
+    return Dist(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
+
+
+def cleanup_distributed() -> None:
+    """Leave the process group (call once at exit, also after errors)."""
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
+
+
+def barrier(dist: Dist) -> None:
+    if dist.distributed:
+        torch_dist.barrier()
+
+
+def all_reduce_metrics(
+    values: dict[str, float], dist: Dist, op: Literal["sum", "mean", "max"] = "sum"
+) -> dict[str, float]:
+    """Reduce scalar metrics over ranks in one collective (every rank must call it with the same keys)."""
+    if not values:
+        return {}
+    keys = sorted(values)
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
+    if dist.distributed:
+        if torch_dist.get_backend() == "nccl":
+            t = t.to(dist.device)
+        reduce_op = torch_dist.ReduceOp.MAX if op == "max" else torch_dist.ReduceOp.SUM
+        torch_dist.all_reduce(t, op=reduce_op)
+        if op == "mean":
+            t = t / dist.world_size
+    return dict(zip(keys, t.cpu().tolist()))
+
+
+# --------------------------------------------------------------------------------------------------
+# Model preparation and wrapping
+# --------------------------------------------------------------------------------------------------
+
+
+def prepare_model_for_training(model: nn.Module, model_cfg: ModelConfig) -> nn.Module:
+    """Apply ``freeze_vision``, LoRA and gradient checkpointing; returns the (possibly peft) model.
+
+    LoRA goes on the language model's linear layers named in ``lora.target_modules`` (the vision
+    tower's MLP uses the same names, so the match is restricted to modules outside the vision tower),
+    and on every linear layer of the vision tower when ``lora.vision``. Without ``lora.vision`` the
+    vision tower is either frozen (``freeze_vision``) or trained in full and saved with the adapter
+    (peft ``modules_to_save``).
+    """
+    from videor1.models.adapters import get_adapter
+
+    if model_cfg.lora.enabled and model_cfg.freeze_vision and model_cfg.lora.vision:
+        raise ConfigError("model.freeze_vision and model.lora.vision contradict each other; pick one")
+    vision = get_adapter(model).vision_tower(model)
+    vision_names = {id(m) for m in vision.modules()}
+    vision_prefix = next(name for name, m in model.named_modules() if m is vision)
+
+    if model_cfg.lora.enabled:
+        from peft import LoraConfig as PeftLoraConfig
+        from peft import get_peft_model
+
+        lora = model_cfg.lora
+        suffixes = tuple(lora.target_modules)
+        targets = []
+        for name, module in model.named_modules():
+            if not isinstance(module, nn.Linear):
+                continue
+            in_vision = id(module) in vision_names
+            if in_vision and lora.vision:
+                targets.append(name)
+            elif not in_vision and name.split(".")[-1] in suffixes:
+                targets.append(name)
+        if not targets:
+            raise ConfigError(
+                f"model.lora.target_modules {list(suffixes)} match no linear layer of the model"
+            )
+        modules_to_save = [vision_prefix] if not lora.vision and not model_cfg.freeze_vision else None
+        peft_cfg = PeftLoraConfig(
+            r=lora.r,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=targets,
+            modules_to_save=modules_to_save,
+        )
+        model = get_peft_model(model, peft_cfg)
+    elif model_cfg.freeze_vision:
+        for p in vision.parameters():
+            p.requires_grad_(False)
+
+    if model_cfg.gradient_checkpointing:
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        base.config.use_cache = False
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    n_all = sum(p.numel() for p in model.parameters())
+    if n_train == 0:
+        raise ConfigError("no trainable parameters: check model.freeze_vision / model.lora")
+    log.info("trainable parameters: %s of %s (%.2f%%)", f"{n_train:,}", f"{n_all:,}", 100 * n_train / n_all)
+    return model
+
+
+def wrap_model(model: nn.Module, dist: Dist, train_cfg: TrainConfig) -> nn.Module:
+    """Move the model to ``dist.device`` and wrap it for ``train.distributed`` when world_size > 1.
+
+    ``ddp``: ``DistributedDataParallel`` (gradients all-reduced). ``fsdp2``: ``fully_shard`` on every
+    block listed in the HF model's ``_no_split_modules`` (decoder layers, ViT blocks), then on the root;
+    with ``precision: bf16`` parameters are gathered in bf16 and gradients reduced in fp32.
+    """
+    model.to(dist.device)
+    if not dist.distributed:
+        return model
+    engine = train_cfg.distributed
+    if engine == "ddp":
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(
+            model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None
+        )
+    if engine == "fsdp2":
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+        mp = (
+            MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+            if train_cfg.precision == "bf16"
+            else MixedPrecisionPolicy()
+        )
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        block_names = set(getattr(base, "_no_split_modules", None) or [])
+        if not block_names:
+            raise ConfigError(
+                f"{type(base).__name__} lists no _no_split_modules; fsdp2 can't find its blocks"
+            )
+        for module in model.modules():
+            if type(module).__name__ in block_names:
+                fully_shard(module, mp_policy=mp)
+        fully_shard(model, mp_policy=mp)
+        return model
+    raise ConfigError(
+        "train.distributed=deepspeed is not wired in yet; use fsdp2 (the same ZeRO-3-style sharding in PyTorch)"
+    )
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The module under a DDP wrapper (FSDP2 shards in place, so it is returned as is)."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def is_fsdp(model: nn.Module) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
+
+
+@contextlib.contextmanager
+def gradient_sync(model: nn.Module, enabled: bool) -> Iterator[None]:
+    """Skip the gradient all-reduce on micro-batches that are not the last of an accumulation step."""
+    if enabled:
+        yield
+    elif isinstance(model, nn.parallel.DistributedDataParallel):
+        with model.no_sync():
+            yield
+    elif is_fsdp(model):
+        model.set_requires_gradient_sync(False)
+        try:
+            yield
+        finally:
+            model.set_requires_gradient_sync(True)
+    else:
+        yield
+
+
+def autocast(dist: Dist, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast when ``precision: bf16`` (fp32 weights stay the optimiser's master copy)."""
+    return torch.autocast(dist.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory of this process in MiB: CUDA allocator peak on GPU, peak resident set on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kib / 1024 if sys.platform != "darwin" else kib / 2**20
+
+
+# --------------------------------------------------------------------------------------------------
+# Optimiser and schedule
+# --------------------------------------------------------------------------------------------------
+
+
+def build_optimizer(model: nn.Module, train_cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters; weight decay on matrices only (not biases or norms)."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": train_cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(
+        [g for g in groups if g["params"]], lr=train_cfg.lr, betas=tuple(train_cfg.adam_betas)
+    )
+
+
+def global_batch_size(train_cfg: TrainConfig, world_size: int) -> int:
+    """Samples per optimiser step over all ranks."""
+    return train_cfg.per_device_batch_size * train_cfg.gradient_accumulation_steps * world_size
+
+
+def steps_per_epoch(num_samples: int, global_batch: int) -> int:
+    """Full optimiser steps in one pass (an incomplete last batch is dropped)."""
+    if num_samples < global_batch:
+        raise ConfigError(
+            f"the dataset has {num_samples} samples, fewer than one global batch of {global_batch} "
+            "(per_device_batch_size x gradient_accumulation_steps x processes)"
+        )
+    return num_samples // global_batch
+
+
+def total_steps(train_cfg: TrainConfig, num_samples: int, world_size: int) -> int:
+    """The run's exact number of optimiser steps, from ``max_steps`` or ``epochs``.
+
+    ``epochs`` → ``ceil(epochs * steps_per_epoch)``; the schedule is laid over exactly this count.
+    """
+    per_epoch = steps_per_epoch(num_samples, global_batch_size(train_cfg, world_size))
+    if train_cfg.max_steps is not None:
+        if train_cfg.max_steps < 1:
+            raise ConfigError(f"train.max_steps must be >= 1, got {train_cfg.max_steps}")
+        return train_cfg.max_steps
+    if train_cfg.epochs is None or train_cfg.epochs <= 0:
+        raise ConfigError(f"train.epochs must be > 0, got {train_cfg.epochs}")
+    return max(1, math.ceil(train_cfg.epochs * per_epoch))
+
+
+def warmup_steps(train_cfg: TrainConfig, total: int) -> int:
+    """Warmup length in steps (``warmup_steps`` or ``round(warmup_ratio * total)``), at most ``total``."""
+    steps = train_cfg.warmup_steps or round(train_cfg.warmup_ratio * total)
+    if steps > total:
+        raise ConfigError(f"train warmup ({steps} steps) is longer than the run ({total} steps)")
+    return steps
+
+
+def lr_factor(step: int, *, total: int, warmup: int, schedule: str) -> float:
+    """Multiplier of the peak LR for the update at 0-based optimiser step ``step``.
+
+    Warmup: ``(step + 1) / warmup`` (the peak is reached on the last warmup step; the first update is
+    never at LR 0). After warmup, with progress ``p = (step - warmup) / (total - warmup)`` in
+    ``[0, 1)``: constant ``1``; linear ``1 - p``; cosine ``(1 + cos(pi p)) / 2``.
+    """
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    p = min(1.0, (step - warmup) / max(1, total - warmup))
+    if schedule == "linear":
+        return 1.0 - p
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * p))
+    raise ConfigError(f"unknown schedule {schedule!r}; choose constant, linear or cosine")
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, train_cfg: TrainConfig, total: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Warmup + ``train.scheduler`` over exactly ``total`` optimiser steps (call ``step()`` after each update)."""
+    warm = warmup_steps(train_cfg, total)
+    schedule = train_cfg.scheduler
+
+    def factor(step: int) -> float:
+        return lr_factor(step, total=total, warmup=warm, schedule=schedule)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def clip_gradients(model: nn.Module, max_norm: float) -> float:
+    """Clip the global gradient norm to ``max_norm`` (0 = only measure it); returns the norm before clipping."""
+    params = [p for p in model.parameters() if p.grad is not None]
+    limit = max_norm if max_norm > 0 else float("inf")
+    norm = torch.nn.utils.clip_grad_norm_(params, limit)
+    if hasattr(norm, "full_tensor"):  # DTensor under FSDP2
+        norm = norm.full_tensor()
+    return float(norm)
+
+
+# --------------------------------------------------------------------------------------------------
+# RNG state
+# --------------------------------------------------------------------------------------------------
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy, torch CPU (and CUDA) generator states of this process."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------------
+
+
+def checkpoints_dir(output_dir: str | os.PathLike) -> Path:
+    return Path(output_dir) / CHECKPOINTS
+
+
+def checkpoint_step(path: Path) -> int:
+    return int(path.name[len(STEP_PREFIX) :])
+
+
+def list_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
+    """Complete checkpoints (``step-*`` directories with a trainer state), oldest first."""
+    root = checkpoints_dir(output_dir)
+    if not root.is_dir():
+        return []
+    found = [
+        p
+        for p in root.iterdir()
+        if p.is_dir() and p.name.startswith(STEP_PREFIX) and (p / TRAINER_STATE).is_file()
+    ]
+    return sorted(found, key=checkpoint_step)
+
+
+def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
+    found = list_checkpoints(output_dir)
+    return found[-1] if found else None
+
+
+def resolve_resume(resume: str | None, output_dir: str | os.PathLike) -> Path | None:
+    """``None`` → no resume; ``"auto"`` → the newest complete checkpoint of the run, if any; else a path."""
+    if resume is None:
+        return None
+    if resume == "auto":
+        found = latest_checkpoint(output_dir)
+        if found is None:
+            log.info(
+                "resume=auto: no checkpoint under %s yet, starting from step 0", checkpoints_dir(output_dir)
+            )
+        return found
+    path = Path(resume)
+    if not (path / TRAINER_STATE).is_file():
+        raise CheckpointError(f"--resume {path}: not a complete checkpoint (no {TRAINER_STATE} in it)")
+    return path
+
+
+def read_trainer_state(path: str | os.PathLike) -> dict[str, Any]:
+    file = Path(path) / TRAINER_STATE
+    if not file.is_file():
+        raise CheckpointError(f"{path}: not a complete checkpoint (no {TRAINER_STATE})")
+    return json.loads(file.read_text(encoding="utf-8"))
+
+
+def _full_model_state(model: nn.Module) -> dict[str, torch.Tensor] | None:
+    """Unsharded CPU state dict; a collective under FSDP2 (every rank calls, rank 0 gets the tensors)."""
+    if is_fsdp(model):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    return None  # save_pretrained reads the module's own state dict
+
+
+def _optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    if is_fsdp(model):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+        return get_optimizer_state_dict(
+            model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+        )
+    return optimizer.state_dict()
+
+
+def save_checkpoint(
+    cfg: Config,
+    step: int,
+    *,
+    model: nn.Module,
+    processor: Any,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    dist: Dist,
+    train_state: dict[str, Any],
+    final: bool = False,
+) -> Path:
+    """Write ``checkpoints/step-<step>`` atomically on every rank's behalf; returns its path.
+
+    Every rank must call this (gathering FSDP2 shards and writing per-rank RNG states are
+    collective). Files go to ``checkpoints/.tmp-step-<step>`` first; rank 0 renames the directory into
+    place only after every rank finished, then prunes to ``train.keep_last`` checkpoints. For LoRA runs
+    the ``final`` checkpoint also gets ``merged/``: the adapter merged into a full HF model.
+    ``train_state`` (step, sampler position, ...) is stored in ``trainer_state.json``.
+    """
+    root = checkpoints_dir(cfg.train.output_dir)
+    name = f"{STEP_PREFIX}{step:08d}"
+    tmp = root / f"{TMP_PREFIX}{name}"
+    final_dir = root / name
+    if dist.is_main:
+        if tmp.exists():
+            shutil.rmtree(tmp)  # left by a save that was killed
+        (tmp / "rng").mkdir(parents=True)
+    barrier(dist)
+
+    model_state = _full_model_state(model)
+    optim_state = _optimizer_state(model, optimizer)
+    torch.save(rng_state(), tmp / "rng" / f"rank-{dist.rank:05d}.pt")
+    if dist.is_main:
+        base = unwrap_model(model)
+        base.save_pretrained(tmp, state_dict=model_state)
+        if processor is not None:
+            processor.save_pretrained(tmp)
+        torch.save(optim_state, tmp / "optimizer.pt")
+        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+        save_config(cfg, tmp / "config.yaml")
+        if final and hasattr(base, "merge_and_unload"):
+            _save_merged(base, processor, tmp / "merged")
+        state = {**train_state, "step": step, "world_size": dist.world_size, "saved_at": time.time()}
+        # trainer_state.json marks a complete checkpoint: it is written last, then the directory is renamed.
+        (tmp / TRAINER_STATE).write_text(json.dumps(state, indent=2), encoding="utf-8")
+    barrier(dist)
+    if dist.is_main:
+        if final_dir.exists():  # re-saving a step (e.g. after resuming from it): swap, then delete
+            old = root / f"{TMP_PREFIX}old-{name}"
+            os.replace(final_dir, old)
+            os.replace(tmp, final_dir)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, final_dir)
+        _prune(root, cfg.train.keep_last, keep=final_dir)
+        log.info("saved checkpoint %s", final_dir)
+    barrier(dist)
+    return final_dir
+
+
+def _save_merged(peft_model: nn.Module, processor: Any, out: Path) -> None:
+    """Merge LoRA weights into a copy of the base model and save it as a plain HF model."""
+    import copy
+
+    merged = copy.deepcopy(peft_model).merge_and_unload()
+    merged.save_pretrained(out)
+    if processor is not None:
+        processor.save_pretrained(out)
+
+
+def _prune(root: Path, keep_last: int, *, keep: Path) -> None:
+    if keep_last <= 0:
+        return
+    found = sorted(
+        (p for p in root.iterdir() if p.is_dir() and p.name.startswith(STEP_PREFIX)), key=checkpoint_step
+    )
+    for old in found[:-keep_last]:
+        if old != keep:
+            shutil.rmtree(old)
+            log.info("removed old checkpoint %s (keep_last=%d)", old, keep_last)
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    dist: Dist,
+    expected_total_steps: int | None = None,
+) -> dict[str, Any]:
+    """Restore optimiser, scheduler and this rank's RNG states; returns ``trainer_state.json``.
+
+    The model weights are not touched here: the recipe builds the model from the checkpoint directory
+    (an HF model, or base + adapter for LoRA) before wrapping it. Raises :class:`CheckpointError` when
+    the world size or the total step count differ from the saved run.
+    """
+    path = Path(path)
+    state = read_trainer_state(path)
+    if state.get("world_size") != dist.world_size:
+        raise CheckpointError(
+            f"{path}: saved by {state.get('world_size')} process(es), resumed with {dist.world_size}; "
+            "resume with the same number of processes"
+        )
+    if expected_total_steps is not None and state.get("total_steps") != expected_total_steps:
+        raise CheckpointError(
+            f"{path}: the run was planned for {state.get('total_steps')} steps but this config gives "
+            f"{expected_total_steps}; the LR schedule would change - keep train.max_steps/epochs and the batch shape"
+        )
+    optim_state = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False)
+    if is_fsdp(model):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+        set_optimizer_state_dict(
+            model, optimizer, optim_state, options=StateDictOptions(full_state_dict=True)
+        )
+    else:
+        optimizer.load_state_dict(optim_state)
+    scheduler.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu", weights_only=False))
+    rng_file = path / "rng" / f"rank-{dist.rank:05d}.pt"
+    if not rng_file.is_file():
+        raise CheckpointError(f"{path}: no RNG state for rank {dist.rank} ({rng_file})")
+    set_rng_state(torch.load(rng_file, map_location="cpu", weights_only=False))
+    log.info("resumed from %s (step %d)", path, state["step"])
+    return state
+
+
+def model_source_for_resume(model_cfg: ModelConfig, checkpoint: Path | None) -> ModelConfig:
+    """The model section to load from: the checkpoint directory for full fine-tuning, else unchanged.
+
+    LoRA checkpoints hold only the adapter, so the base model is loaded from ``model.path`` and the
+    adapter from the checkpoint (:func:`load_lora_adapter`).
+    """
+    import dataclasses
+
+    if checkpoint is None or model_cfg.lora.enabled:
+        return model_cfg
+    return dataclasses.replace(model_cfg, path=str(checkpoint), tiny=None)
+
+
+def load_lora_adapter(model: nn.Module, checkpoint: Path) -> None:
+    """Load the adapter (and ``modules_to_save``) weights of a LoRA checkpoint into a peft model."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    file = checkpoint / "adapter_model.safetensors"
+    if not file.is_file():
+        raise CheckpointError(f"{checkpoint}: LoRA run but no adapter_model.safetensors in the checkpoint")
+    result = set_peft_model_state_dict(model, load_file(str(file)))
+    unexpected = getattr(result, "unexpected_keys", [])
+    if unexpected:
+        raise CheckpointError(f"{file}: adapter keys not in the model: {unexpected[:5]}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Logging
+# --------------------------------------------------------------------------------------------------
+
+
+class RunLogger:
+    """Rank 0 writes ``config.yaml`` and one ``metrics.jsonl`` line per call; optional TensorBoard / W&B.
+
+    On resume, lines after the resumed step are dropped first so the file never repeats a step.
+    Other ranks hold a disabled logger (``log`` is a no-op there), so recipes call it unconditionally.
+    """
+
+    def __init__(self, cfg: Config, dist: Dist, *, resume_step: int = 0) -> None:
+        self.enabled = dist.is_main
+        out = Path(cfg.train.output_dir)
+        self.metrics = MetricsWriter(out / "metrics.jsonl", enabled=self.enabled)
+        self._tb = None
+        self._wandb = None
+        if not self.enabled:
+            return
+        save_config(cfg, out / "config.yaml")
+        self.metrics.truncate_after_step(resume_step)
+        if "tensorboard" in cfg.train.report_to:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as e:
+                raise ConfigError(
+                    "train.report_to has tensorboard but it is not installed: pip install tensorboard"
+                ) from e
+            self._tb = SummaryWriter(log_dir=str(out / "tensorboard"))
+        if "wandb" in cfg.train.report_to:
+            try:
+                import wandb
+            except ImportError as e:
+                raise ConfigError(
+                    "train.report_to has wandb but it is not installed: pip install wandb"
+                ) from e
+            from videor1.config import to_dict
+
+            self._wandb = wandb.init(dir=str(out), config=to_dict(cfg), resume="allow")
+
+    def log(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        self.metrics.write(record)
+        step = int(record.get("step", 0))
+        scalars = {k: v for k, v in record.items() if isinstance(v, int | float) and k != "step"}
+        if self._tb is not None:
+            for k, v in scalars.items():
+                self._tb.add_scalar(k, v, step)
+        if self._wandb is not None:
+            self._wandb.log(scalars, step=step)
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+        if self._wandb is not None:
+            self._wandb.finish()

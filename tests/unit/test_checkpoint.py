@@ -1,0 +1,212 @@
+"""Atomic checkpoints: contents, resume state, keep_last, and a failure or kill in the middle of a save."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from videor1.config import Config, TrainConfig
+from videor1.train import common
+from videor1.train.common import (
+    CheckpointError,
+    Dist,
+    all_reduce_metrics,
+    build_optimizer,
+    build_scheduler,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    resolve_resume,
+    save_checkpoint,
+)
+
+DIST = Dist(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+
+
+class TinyNet(torch.nn.Module):
+    """A plain module with the two methods checkpoints use from an HF model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x)
+
+    def save_pretrained(self, path, state_dict=None) -> None:
+        sd = state_dict if state_dict is not None else self.state_dict()
+        save_file({k: v.contiguous() for k, v in sd.items()}, str(Path(path) / "model.safetensors"))
+
+
+def make_run(tmp_path: Path, *, keep_last: int = 2, total: int = 10):
+    torch.manual_seed(0)
+    cfg = Config(
+        train=TrainConfig(output_dir=str(tmp_path / "run"), max_steps=total, lr=0.1, keep_last=keep_last)
+    )
+    model = TinyNet()
+    opt = build_optimizer(model, cfg.train)
+    sched = build_scheduler(opt, cfg.train, total)
+    return cfg, model, opt, sched
+
+
+def train_one(model, opt, sched) -> None:
+    model(torch.randn(2, 4)).pow(2).sum().backward()
+    opt.step()
+    opt.zero_grad()
+    sched.step()
+
+
+def save(cfg, step, model, opt, sched, **kw):
+    return save_checkpoint(
+        cfg,
+        step,
+        model=model,
+        processor=None,
+        optimizer=opt,
+        scheduler=sched,
+        dist=DIST,
+        train_state={"total_steps": cfg.train.max_steps, "sampler": {"position": step}},
+        **kw,
+    )
+
+
+def test_checkpoint_contents_and_exact_restore(tmp_path):
+    cfg, model, opt, sched = make_run(tmp_path)
+    for _ in range(3):
+        train_one(model, opt, sched)
+    path = save(cfg, 3, model, opt, sched)
+    assert path.name == "step-00000003"
+    for name in ("model.safetensors", "optimizer.pt", "scheduler.pt", "config.yaml", "trainer_state.json"):
+        assert (path / name).is_file(), name
+    assert (path / "rng" / "rank-00000.pt").is_file()
+    expect = (random.random(), np.random.rand())  # Python / NumPy draws right after the save
+    train_one(model, opt, sched)  # step 4 of the uninterrupted run (draws from torch's generator)
+
+    # Fresh objects restored from the checkpoint reproduce the draws and step 4 exactly.
+    _, model2, opt2, sched2 = make_run(tmp_path)
+    torch.manual_seed(123)  # a different generator state that the restore must overwrite
+    model2.load_state_dict(load_file(str(path / "model.safetensors")))
+    state = load_checkpoint(
+        path, model=model2, optimizer=opt2, scheduler=sched2, dist=DIST, expected_total_steps=10
+    )
+    assert state["step"] == 3 and state["sampler"] == {"position": 3} and state["world_size"] == 1
+    assert sched2.last_epoch == 3 and opt2.param_groups[0]["lr"] == pytest.approx(0.1)
+    assert (random.random(), np.random.rand()) == expect
+    train_one(model2, opt2, sched2)
+    for a, b in zip(model.parameters(), model2.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_resume_refuses_a_different_plan(tmp_path):
+    cfg, model, opt, sched = make_run(tmp_path)
+    path = save(cfg, 1, model, opt, sched)
+    with pytest.raises(CheckpointError, match="planned for 10 steps but this config gives 20"):
+        load_checkpoint(path, model=model, optimizer=opt, scheduler=sched, dist=DIST, expected_total_steps=20)
+    two = Dist(rank=0, world_size=2, local_rank=0, device=torch.device("cpu"))
+    with pytest.raises(CheckpointError, match="saved by 1 process"):
+        load_checkpoint(path, model=model, optimizer=opt, scheduler=sched, dist=two)
+
+
+def test_keep_last_prunes_oldest(tmp_path):
+    cfg, model, opt, sched = make_run(tmp_path, keep_last=2)
+    for step in (1, 2, 3, 4):
+        save(cfg, step, model, opt, sched)
+    assert [p.name for p in list_checkpoints(cfg.train.output_dir)] == ["step-00000003", "step-00000004"]
+    save(cfg, 4, model, opt, sched)  # re-saving an existing step replaces it
+    assert [p.name for p in list_checkpoints(cfg.train.output_dir)] == ["step-00000003", "step-00000004"]
+
+
+def test_resolve_resume(tmp_path):
+    cfg, model, opt, sched = make_run(tmp_path)
+    out = cfg.train.output_dir
+    assert resolve_resume(None, out) is None
+    assert resolve_resume("auto", out) is None  # nothing saved yet: start fresh
+    path = save(cfg, 5, model, opt, sched)
+    assert resolve_resume("auto", out) == path
+    assert resolve_resume(str(path), out) == path
+    with pytest.raises(CheckpointError, match="not a complete checkpoint"):
+        resolve_resume(str(tmp_path / "nowhere"), out)
+
+
+def test_failure_mid_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
+    cfg, model, opt, sched = make_run(tmp_path)
+    first = save(cfg, 1, model, opt, sched)
+    before = load_file(str(first / "model.safetensors"))
+    train_one(model, opt, sched)
+
+    real_save = torch.save
+
+    def failing_save(obj, f, *a, **kw):
+        if str(f).endswith("optimizer.pt"):  # the model is already written at this point
+            raise OSError("disk full (injected)")
+        return real_save(obj, f, *a, **kw)
+
+    monkeypatch.setattr(common.torch, "save", failing_save)
+    with pytest.raises(OSError, match="injected"):
+        save(cfg, 2, model, opt, sched)
+    monkeypatch.setattr(common.torch, "save", real_save)
+
+    assert latest_checkpoint(cfg.train.output_dir) == first
+    assert not (first.parent / "step-00000002").exists()
+    after = load_file(str(first / "model.safetensors"))
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert resolve_resume("auto", cfg.train.output_dir) == first
+    # The next save clears the leftover temp directory and succeeds.
+    second = save(cfg, 2, model, opt, sched)
+    assert latest_checkpoint(cfg.train.output_dir) == second
+    assert not any(p.name.startswith(".tmp-") for p in second.parent.iterdir())
+
+
+KILL_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys, torch
+    sys.path.insert(0, {tests!r})
+    from unit.test_checkpoint import make_run, save, train_one
+    from videor1.train import common
+    from pathlib import Path
+
+    cfg, model, opt, sched = make_run(Path({tmp!r}))
+    save(cfg, 1, model, opt, sched)
+    train_one(model, opt, sched)
+    real_save = torch.save
+    def killing_save(obj, f, *a, **kw):
+        if str(f).endswith("optimizer.pt"):
+            real_save(obj, f, *a, **kw)
+            os.kill(os.getpid(), signal.SIGKILL)  # die with half a checkpoint on disk
+        return real_save(obj, f, *a, **kw)
+    common.torch.save = killing_save
+    save(cfg, 2, model, opt, sched)
+    """
+)
+
+
+def test_kill_during_save_keeps_previous_checkpoint(tmp_path):
+    tests = str(Path(__file__).resolve().parents[1])
+    script = KILL_SCRIPT.format(tests=tests, tmp=str(tmp_path))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == -9, proc.stderr
+    root = tmp_path / "run" / "checkpoints"
+    assert (root / ".tmp-step-00000002" / "model.safetensors").is_file()  # the save really was cut midway
+    assert not (root / "step-00000002").exists()
+    latest = resolve_resume("auto", tmp_path / "run")
+    assert latest == root / "step-00000001"
+    _, model, opt, sched = make_run(tmp_path)
+    model.load_state_dict(load_file(str(latest / "model.safetensors")))
+    assert load_checkpoint(latest, model=model, optimizer=opt, scheduler=sched, dist=DIST)["step"] == 1
+
+
+def test_all_reduce_metrics_single_process_is_identity():
+    assert all_reduce_metrics({"loss": 2.5, "tokens": 7}, DIST) == {"loss": 2.5, "tokens": 7.0}
+    assert all_reduce_metrics({}, DIST) == {}
