@@ -113,6 +113,11 @@ def _solution_answer(solution: str) -> str:
     return extract_answer(solution)
 
 
+@functools.lru_cache(maxsize=4096)
+def _solution_number(gt: str) -> float | None:
+    return parse_number(gt)
+
+
 # --------------------------------------------------------------------------- video-r1 mode
 
 
@@ -163,7 +168,7 @@ def _score_default(pred: str, gt: str, problem_type: str) -> AnswerScore:
 
 
 def _default_multiple_choice(pred: str, gt: str) -> AnswerScore:
-    gt_letter = parse_option_letter(gt)
+    gt_letter = _solution_letter(gt)
     if gt_letter is None:  # a ground truth that is the option's text, not a letter
         return AnswerScore(1.0 if normalize_text(pred) == normalize_text(gt) else 0.0, pred, True)
     pred_letter = parse_option_letter(pred)
@@ -172,11 +177,16 @@ def _default_multiple_choice(pred: str, gt: str) -> AnswerScore:
     return AnswerScore(1.0 if pred_letter == gt_letter else 0.0, pred_letter, True)
 
 
+@functools.lru_cache(maxsize=4096)
+def _solution_letter(gt: str) -> str | None:
+    return parse_option_letter(gt)
+
+
 def _default_numerical(pred: str, gt: str) -> AnswerScore:
     pred_number = parse_number(pred)
     if pred_number is None:
         return AnswerScore(0.0, pred, False, "no number in prediction")
-    gt_number = parse_number(gt)
+    gt_number = _solution_number(gt)
     if gt_number is None:
         return AnswerScore(0.0, repr(pred_number), True, "no number in ground truth")
     return AnswerScore(1.0 if round(pred_number, 2) == round(gt_number, 2) else 0.0, repr(pred_number), True)
@@ -186,7 +196,7 @@ def _default_regression(pred: str, gt: str) -> AnswerScore:
     pred_number = parse_number(pred)
     if pred_number is None:
         return AnswerScore(0.0, pred, False, "no number in prediction")
-    gt_number = parse_number(gt)
+    gt_number = _solution_number(gt)
     if gt_number is None:
         return AnswerScore(0.0, repr(pred_number), True, "no number in ground truth")
     scale = abs(gt_number) if gt_number != 0 else REGRESSION_ZERO_SCALE

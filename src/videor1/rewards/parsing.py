@@ -38,6 +38,8 @@ _NUMBER_RE = re.compile(
     re.VERBOSE,
 )
 
+_PLAIN_NUMBER_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")  # fast path for the common case
+
 _WHITESPACE_RE = re.compile(r"\s+")
 
 
@@ -90,6 +92,8 @@ def parse_number(text: str) -> float | None:
     >>> [parse_number(s) for s in ["1,5", "three", "3 or 4", "", "inf"]]
     [None, None, None, None, None]
     """
+    if _PLAIN_NUMBER_RE.fullmatch(text):
+        return float(text)
     match = _NUMBER_RE.match(text)
     if match is None:
         return None

@@ -1,0 +1,77 @@
+"""Reward scorings per second on one core (target: >= 50,000 for multiple choice and numerical).
+
+Scores a fixed, varied set of realistic completions (correct, wrong, unparsable, long reasoning)
+repeatedly with ``accuracy_reward`` and ``format_reward`` in both modes. The last line printed is
+one JSON object: ``{"<case>": scorings_per_second, ...}``.
+
+    OMP_NUM_THREADS=1 python bench/rewards.py --seconds 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+from videor1.rewards import accuracy_reward, format_reward
+
+THINK = "<think>" + "Let me look at the frames one by one. " * 12 + "</think>\n"
+
+CASES = {
+    "multiple choice": (
+        "<answer>B</answer>",
+        [
+            THINK + "<answer>B</answer>",
+            THINK + "<answer>(b) the red ball</answer>",
+            THINK + "<answer>C</answer>",
+            THINK + "<answer>Option D</answer>",
+            "no answer at all",
+            THINK + "<answer>AB</answer>",
+        ],
+    ),
+    "numerical": (
+        "<answer>1,250</answer>",
+        [
+            THINK + "<answer>1250</answer>",
+            THINK + "<answer>1,250.0</answer>",
+            THINK + "<answer>12 m</answer>",
+            THINK + "<answer>three</answer>",
+            THINK + "<answer>-0</answer>",
+            "<answer>1250</answer>",
+        ],
+    ),
+}
+
+
+def _rate(fn, inputs: list, seconds: float) -> float:
+    count, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for args in inputs:
+            fn(*args)
+        count += len(inputs)
+    return count / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=1.0, help="time per case")
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
+    results: dict[str, float] = {}
+    for mode in ("default", "video-r1"):
+        for problem_type, (solution, completions) in CASES.items():
+            inputs = [(text, solution, problem_type) for text in completions]
+            rate = _rate(lambda c, s, t, m=mode: accuracy_reward(c, s, t, mode=m), inputs, args.seconds)
+            results[f"accuracy/{problem_type}/{mode}"] = round(rate)
+            print(f"accuracy  {problem_type:16s} {mode:9s} {rate:12,.0f} scorings/s")
+        texts = [(text,) for _, completions in CASES.values() for text in completions]
+        rate = _rate(lambda c, m=mode: format_reward(c, mode=m), texts, args.seconds)
+        results[f"format/{mode}"] = round(rate)
+        print(f"format    {'':16s} {mode:9s} {rate:12,.0f} scorings/s")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
