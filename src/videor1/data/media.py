@@ -1,0 +1,579 @@
+"""Decode, sample and resize video frames and images (REFERENCE §2), and permute frames.
+
+Frame sampling follows the reference's frame utility exactly:
+
+* fps rule: ``nframes = clamp(total_frames / video_fps * fps, ceil2(min_frames), floor2(max_frames))``,
+  capped by ``total_frames``, then rounded *down* to a multiple of 2 (the ViT's temporal patch);
+* fixed count: ``nframes`` is rounded to the *nearest* multiple of 2 with Python's ``round`` (so 5 → 4,
+  7 → 8), and must lie in ``[2, total_frames]``;
+* indices ``linspace(start_frame, end_frame, nframes).round()`` (round half to even, as torch does);
+  an optional ``start``/``end`` window in seconds becomes ``start_frame = ceil(start * fps)``,
+  ``end_frame = floor(end * fps)``;
+* ``sample_fps = nframes / total_frames * video_fps`` (frames per second of the sampled sequence).
+
+Resizing uses Qwen's ``smart_resize`` (sides multiples of 28, aspect kept, area clamped) with the
+reference's effective per-frame maximum ``max(min(max_pixels, total_pixels / nframes * 2),
+int(min_pixels * 1.05))``. ``total_pixels=None`` means no clip budget (treated as infinity), so with the
+training budgets (min = max = 100,352) the effective maximum is 105,369 and a 640×360 clip becomes
+420×224. Frames are resized once, bicubic with antialiasing, by torchvision on the uint8 frame tensor,
+as the reference does (it then casts to float; we keep uint8, the values are the same integers).
+
+Departures from the reference, all in how frames are obtained, not which:
+
+* Decoding uses PyAV and only the frames the sampled indices need: a demux-only pass indexes the
+  packets (presentation timestamps, keyframes), then for each needed frame we either decode on from
+  the current position or seek to the nearest keyframe before it, whichever decodes fewer frames.
+  Decoded frames are identified by their timestamp's rank among all packet timestamps (presentation
+  order, as decord numbers frames). Streams whose packets lack timestamps, or whose decoded frames
+  carry timestamps the index does not know, are decoded sequentially from the start and frames are
+  numbered by counting.
+* Bad media never fall back to another file: missing, empty, truncated, corrupt, zero-frame and
+  non-video files raise :class:`MediaError` naming the path and the cause.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import av
+import numpy as np
+import torch
+from PIL import Image
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as TF
+
+from videor1.types import ImageInput, VideoClip
+from videor1.utils.logging import get_logger
+
+if TYPE_CHECKING:
+    from videor1.config import MediaConfig
+    from videor1.types import Sample
+
+log = get_logger(__name__)
+
+PIXELS_PER_TOKEN = 28 * 28
+IMAGE_FACTOR = 28  # patch 14 × spatial merge 2
+FRAME_FACTOR = 2  # temporal patch size
+MAX_RATIO = 200  # the reference rejects images more elongated than this
+SEEK_COST_FRAMES = 2  # a seek (demuxer reposition + decoder flush) costs about this many decoded frames
+
+
+class MediaError(Exception):
+    """A media file that cannot be used: missing, empty, truncated, corrupt, zero-frame or not a video."""
+
+    def __init__(self, path: str | Path, cause: str, *, record: str | None = None) -> None:
+        self.path = str(path)
+        self.cause = cause
+        self.record = record
+        where = f" (record {record})" if record else ""
+        super().__init__(f"{self.path}{where}: {cause}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Frame counts and sizes (pure)
+
+
+def _round_by(x: float, factor: int) -> int:
+    return round(x / factor) * factor
+
+
+def _ceil_by(x: float, factor: int) -> int:
+    return math.ceil(x / factor) * factor
+
+
+def _floor_by(x: float, factor: int) -> int:
+    return math.floor(x / factor) * factor
+
+
+def smart_resize(
+    height: int,
+    width: int,
+    factor: int = IMAGE_FACTOR,
+    min_pixels: int = 4 * PIXELS_PER_TOKEN,
+    max_pixels: float = 16384 * PIXELS_PER_TOKEN,
+) -> tuple[int, int]:
+    """Qwen's resize rule: sides multiples of ``factor``, aspect kept, area in ``[min_pixels, max_pixels]``.
+
+    Sides are first rounded to the nearest multiple; if the area is then above ``max_pixels`` both sides
+    are scaled down and floored, if below ``min_pixels`` scaled up and ceiled (so the result can land a
+    little outside the range, exactly as the reference does).
+
+    >>> smart_resize(360, 640, min_pixels=100352, max_pixels=105369)
+    (224, 420)
+    """
+    if min_pixels > max_pixels:
+        raise ValueError(f"min_pixels ({min_pixels}) must be <= max_pixels ({max_pixels})")
+    if height <= 0 or width <= 0:
+        raise ValueError(f"image size must be positive, got {height}x{width}")
+    if max(height, width) / min(height, width) > MAX_RATIO:
+        raise ValueError(f"aspect ratio of {height}x{width} exceeds {MAX_RATIO}")
+    h_bar = max(factor, _round_by(height, factor))
+    w_bar = max(factor, _round_by(width, factor))
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt(height * width / max_pixels)
+        h_bar = max(factor, _floor_by(height / beta, factor))
+        w_bar = max(factor, _floor_by(width / beta, factor))
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = _ceil_by(height * beta, factor)
+        w_bar = _ceil_by(width * beta, factor)
+    return h_bar, w_bar
+
+
+def video_frame_max_pixels(min_pixels: int, max_pixels: int, total_pixels: int | None, nframes: int) -> float:
+    """The reference's effective per-frame maximum: ``max(min(max, total / n * 2), int(min * 1.05))``.
+
+    ``total_pixels=None`` is an unlimited clip budget.
+    """
+    total = math.inf if total_pixels is None else total_pixels
+    return max(min(max_pixels, total / nframes * FRAME_FACTOR), int(min_pixels * 1.05))
+
+
+def video_frame_size(
+    height: int,
+    width: int,
+    nframes: int,
+    *,
+    min_pixels: int = 128 * PIXELS_PER_TOKEN,
+    max_pixels: int = 128 * PIXELS_PER_TOKEN,
+    total_pixels: int | None = None,
+) -> tuple[int, int]:
+    """Output (height, width) of every frame of an ``nframes`` clip whose source is ``height × width``."""
+    frame_max = video_frame_max_pixels(min_pixels, max_pixels, total_pixels, nframes)
+    return smart_resize(height, width, IMAGE_FACTOR, min_pixels=min_pixels, max_pixels=frame_max)
+
+
+def frame_window(
+    total_frames: int, video_fps: float, start: float | None = None, end: float | None = None
+) -> tuple[int, int]:
+    """First and last source frame (inclusive) of the ``[start, end]`` window in seconds."""
+    if total_frames <= 0:
+        raise ValueError(f"total_frames must be positive, got {total_frames}")
+    if video_fps <= 0:
+        raise ValueError(f"video_fps must be positive, got {video_fps}")
+    if start is None and end is None:
+        return 0, total_frames - 1
+    max_duration = total_frames / video_fps
+    first = math.ceil(max(0.0, min(start, max_duration)) * video_fps) if start is not None else 0
+    last = total_frames - 1
+    if end is not None:
+        last = min(math.floor(max(0.0, min(end, max_duration)) * video_fps), total_frames - 1)
+    if first >= last:
+        raise ValueError(
+            f"empty time window start={start}s end={end}s: frames {first}..{last} of a {total_frames}-frame "
+            f"video at {video_fps:.3f} fps"
+        )
+    return first, last
+
+
+def num_sampled_frames(
+    total_frames: int,
+    video_fps: float,
+    *,
+    nframes: int | None = None,
+    fps: float = 2.0,
+    min_frames: int = 4,
+    max_frames: int = 16,
+) -> int:
+    """How many frames the reference samples from ``total_frames`` frames at ``video_fps`` (even)."""
+    if nframes is not None:
+        count = _round_by(nframes, FRAME_FACTOR)
+    else:
+        lo = _ceil_by(min_frames, FRAME_FACTOR)
+        hi = _floor_by(max_frames, FRAME_FACTOR)
+        wanted = total_frames / video_fps * fps
+        count = _floor_by(min(min(max(wanted, lo), hi), total_frames), FRAME_FACTOR)
+    if not FRAME_FACTOR <= count <= total_frames:
+        raise ValueError(
+            f"cannot sample {count} frames (must be in [{FRAME_FACTOR}, {total_frames}]) from a "
+            f"{total_frames}-frame video (nframes={nframes}, fps={fps}, min_frames={min_frames}, "
+            f"max_frames={max_frames})"
+        )
+    return count
+
+
+def sample_frame_indices(
+    total_frames: int,
+    video_fps: float,
+    *,
+    nframes: int | None = None,
+    fps: float = 2.0,
+    min_frames: int = 4,
+    max_frames: int = 16,
+    start: float | None = None,
+    end: float | None = None,
+) -> list[int]:
+    """Source frame indices the reference samples: ``linspace(first, last, n).round()``.
+
+    ``start``/``end`` (seconds) restrict sampling to a window; the frame count is then computed from
+    the window's own frame count, as the reference does.
+
+    >>> sample_frame_indices(120, 30000 / 1001)  # 4.004 s at 2 fps → 8 frames
+    [0, 17, 34, 51, 68, 85, 102, 119]
+    """
+    first, last = frame_window(total_frames, video_fps, start, end)
+    count = num_sampled_frames(
+        last - first + 1, video_fps, nframes=nframes, fps=fps, min_frames=min_frames, max_frames=max_frames
+    )
+    return torch.linspace(first, last, count, dtype=torch.float64).round().long().tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding
+
+
+@dataclass
+class _StreamIndex:
+    """What a demux-only pass over the video stream tells: frame count, timestamps, keyframes."""
+
+    pts: list[int] | None  # presentation timestamps in presentation order; None when packets lack them
+    keyframes: list[int]  # presentation indices of keyframes (sorted); [0] when pts are unknown
+    declared_frames: int  # frame count the container declares (0 when it does not)
+    packets: int  # packets read (including ones the demuxer marks discard)
+
+    @property
+    def total_frames(self) -> int:
+        return len(self.pts) if self.pts is not None else self.packets
+
+
+def _index_stream(container: av.container.InputContainer, stream: av.video.VideoStream) -> _StreamIndex:
+    pts: list[int] = []
+    key_pts: list[int] = []
+    missing_pts = False
+    packets = 0
+    for packet in container.demux(stream):
+        if packet.size == 0:  # the flush packet PyAV yields at the end
+            continue
+        packets += 1
+        if packet.is_discard:
+            continue
+        if packet.pts is None:
+            missing_pts = True
+            continue
+        pts.append(packet.pts)
+        if packet.is_keyframe:
+            key_pts.append(packet.pts)
+    if missing_pts or len(set(pts)) != len(pts):
+        return _StreamIndex(None, [0], stream.frames, packets)
+    pts.sort()
+    rank = {p: i for i, p in enumerate(pts)}
+    return _StreamIndex(pts, sorted(rank[p] for p in key_pts), stream.frames, packets)
+
+
+def plan_seeks(
+    needed: list[int], keyframes: list[int], seek_cost: int = SEEK_COST_FRAMES
+) -> list[int | None]:
+    """For each needed frame (sorted, presentation order), the keyframe to seek to first, or None.
+
+    Decoding starts at no position, so the first needed frame always seeks. Afterwards a seek to the
+    last keyframe ``k`` at or before frame ``i`` costs ``i - k + seek_cost`` decoded frames against
+    ``i - pos`` for decoding on from the last decoded frame ``pos``; we seek when that is cheaper.
+
+    >>> plan_seeks([5, 7, 40, 41], keyframes=[0, 30])
+    [0, None, 30, None]
+    """
+    plan: list[int | None] = []
+    pos: int | None = None
+    for i in needed:
+        k = keyframes[max(0, bisect.bisect_right(keyframes, i) - 1)]
+        if pos is None or (k > pos and (i - k + seek_cost) < (i - pos)):
+            plan.append(k)
+        else:
+            plan.append(None)
+        pos = i
+    return plan
+
+
+class _PlanFailed(Exception):
+    """Decoded frames did not match the packet index; decode sequentially instead."""
+
+
+class _CorruptFrame(Exception):
+    """The decoder flagged a frame as corrupt (it concealed damaged data)."""
+
+
+def _rgb(frame: av.VideoFrame) -> np.ndarray:
+    return frame.to_ndarray(format="rgb24")  # [H, W, 3] uint8
+
+
+def _decode_with_seeks(
+    container: av.container.InputContainer,
+    stream: av.video.VideoStream,
+    index: _StreamIndex,
+    needed: list[int],
+) -> dict[int, np.ndarray]:
+    assert index.pts is not None
+    rank = {p: i for i, p in enumerate(index.pts)}
+    out: dict[int, np.ndarray] = {}
+    frames = None
+    floor = 0  # frames before the keyframe we sought to may be open-GOP leftovers; only later ones count
+    for i, seek_to in zip(needed, plan_seeks(needed, index.keyframes)):
+        if seek_to is not None or frames is None:
+            floor = seek_to or 0
+            container.seek(index.pts[floor], stream=stream, backward=True, any_frame=False)
+            frames = (f for packet in container.demux(stream) for f in packet.decode())
+        for frame in frames:
+            j = rank.get(frame.pts) if frame.pts is not None else None
+            if j is None:
+                raise _PlanFailed(f"decoded a frame with unindexed pts {frame.pts}")
+            if frame.is_corrupt and j >= floor:
+                raise _CorruptFrame(f"the decoder flagged frame {j} as corrupt")
+            if j == i:
+                out[i] = _rgb(frame)
+                break
+            if j > i:
+                raise _PlanFailed(f"frame {i} was skipped (next decoded frame is {j})")
+        else:
+            raise _PlanFailed(f"stream ended before frame {i}")
+    return out
+
+
+def _decode_sequential(path: Path, needed: list[int]) -> dict[int, np.ndarray]:
+    """Decode from the start, numbering frames by counting (index 0 is the first keyframe)."""
+    wanted = set(needed)
+    last = max(needed)
+    out: dict[int, np.ndarray] = {}
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for j, frame in enumerate(container.decode(stream)):
+            if frame.is_corrupt:
+                raise _CorruptFrame(f"the decoder flagged frame {j} as corrupt")
+            if j in wanted:
+                out[j] = _rgb(frame)
+            if j >= last:
+                break
+    return out
+
+
+def _open_video(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise MediaError(path, "file not found")
+    if not path.is_file():
+        raise MediaError(path, "not a regular file")
+    if path.stat().st_size == 0:
+        raise MediaError(path, "empty file (0 bytes)")
+    try:
+        return av.open(str(path))
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
+        raise MediaError(path, f"cannot open as media: {err}") from err
+
+
+def _stream_fps(stream: av.video.VideoStream, total_frames: int) -> float:
+    for rate in (stream.average_rate, stream.guessed_rate):
+        if rate is not None and rate > 0:
+            return float(rate)
+    if stream.duration and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+        if seconds > 0:
+            return total_frames / seconds
+    raise ValueError("stream has no frame rate and no duration")
+
+
+def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bicubic, antialiased resize of ``[T, 3, H, W]`` uint8 frames to ``size`` (h, w), as the reference."""
+    if tuple(frames.shape[-2:]) == tuple(size):
+        return frames
+    return TF.resize(frames, list(size), interpolation=InterpolationMode.BICUBIC, antialias=True)
+
+
+def load_video(
+    path: str | Path,
+    *,
+    nframes: int | None = None,
+    fps: float = 2.0,
+    min_frames: int = 4,
+    max_frames: int = 16,
+    min_pixels: int = 128 * PIXELS_PER_TOKEN,
+    max_pixels: int = 128 * PIXELS_PER_TOKEN,
+    total_pixels: int | None = None,
+    start: float | None = None,
+    end: float | None = None,
+) -> VideoClip:
+    """Decode the reference's frame sample of a video, resized once to the reference's frame size.
+
+    Returns a :class:`VideoClip` with ``frames`` ``[T, 3, H, W]`` uint8 (T even, H and W multiples of
+    28), the source ``frame_indices``, ``sample_fps`` and the covered ``duration`` in seconds.
+    Raises :class:`MediaError` for anything that is not a readable video with enough frames.
+    """
+    path = Path(path)
+    with _open_video(path) as container:
+        if not container.streams.video:
+            raise MediaError(path, "no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            index = _index_stream(container, stream)
+        except av.error.FFmpegError as err:
+            raise MediaError(path, f"corrupt container: {err}") from err
+        if index.total_frames == 0:
+            raise MediaError(path, "video stream has no frames")
+        if index.declared_frames and index.packets < index.declared_frames:
+            raise MediaError(
+                path,
+                f"truncated: container declares {index.declared_frames} frames, {index.packets} readable",
+            )
+        try:
+            video_fps = _stream_fps(stream, index.total_frames)
+            first, last = frame_window(index.total_frames, video_fps, start, end)
+            window = last - first + 1
+            indices = sample_frame_indices(
+                index.total_frames,
+                video_fps,
+                nframes=nframes,
+                fps=fps,
+                min_frames=min_frames,
+                max_frames=max_frames,
+                start=start,
+                end=end,
+            )
+        except ValueError as err:
+            raise MediaError(path, str(err)) from err
+        needed = sorted(set(indices))
+        decoded: dict[int, np.ndarray] | None = None
+        try:
+            if index.pts is not None:
+                try:
+                    decoded = _decode_with_seeks(container, stream, index, needed)
+                except _PlanFailed as why:
+                    log.debug("%s: seek plan failed (%s); decoding sequentially", path, why)
+            if decoded is None:
+                decoded = _decode_sequential(path, needed)
+        except av.error.FFmpegError as err:
+            raise MediaError(path, f"decoding failed: {err}") from err
+        except _CorruptFrame as err:
+            raise MediaError(path, f"corrupt video data: {err}") from err
+    missing = [i for i in needed if i not in decoded]
+    if missing:
+        raise MediaError(
+            path, f"truncated or corrupt: frames {missing} of {index.total_frames} could not be decoded"
+        )
+    frames = torch.from_numpy(np.stack([decoded[i] for i in indices])).permute(0, 3, 1, 2)  # [T, 3, H, W]
+    height, width = frames.shape[-2:]
+    try:
+        size = video_frame_size(
+            height,
+            width,
+            len(indices),
+            min_pixels=min_pixels,
+            max_pixels=max_pixels,
+            total_pixels=total_pixels,
+        )
+    except ValueError as err:
+        raise MediaError(path, str(err)) from err
+    frames = resize_frames(frames.contiguous(), size)
+    return VideoClip(
+        frames=frames,
+        frame_indices=indices,
+        sample_fps=len(indices) / window * video_fps,
+        duration=window / video_fps,
+        path=str(path),
+    )
+
+
+def load_image(
+    path: str | Path, *, min_pixels: int = 4 * PIXELS_PER_TOKEN, max_pixels: int = 256 * PIXELS_PER_TOKEN
+) -> ImageInput:
+    """Open an image as RGB (alpha composited on white, as the reference) and smart-resize it (bicubic)."""
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(path, "file not found")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode == "RGBA":
+                rgb = Image.new("RGB", img.size, (255, 255, 255))
+                rgb.paste(img, mask=img.split()[3])
+            else:
+                rgb = img.convert("RGB")
+    except (OSError, Image.DecompressionBombError, ValueError) as err:
+        raise MediaError(path, f"cannot read image: {err}") from err
+    try:
+        height, width = smart_resize(rgb.height, rgb.width, min_pixels=min_pixels, max_pixels=max_pixels)
+    except ValueError as err:
+        raise MediaError(path, str(err)) from err
+    if (width, height) != rgb.size:
+        rgb = rgb.resize((width, height), resample=Image.Resampling.BICUBIC)
+    pixels = torch.from_numpy(np.asarray(rgb).copy()).permute(2, 0, 1).contiguous()  # [3, H, W]
+    return ImageInput(pixels=pixels, path=str(path))
+
+
+def load_media(sample: Sample, media_root: str | Path, media: MediaConfig) -> VideoClip | ImageInput:
+    """Load a record's image or video under ``media_root`` with the configured budgets.
+
+    Errors name the record (``sample.source`` / ``problem_id``); nothing is ever substituted.
+    """
+    from videor1.data.records import resolve_media_path
+
+    record = sample.source or f"problem_id={sample.problem_id}"
+    path = resolve_media_path(sample.path, media_root)
+    try:
+        if sample.data_type == "video":
+            return load_video(
+                path,
+                nframes=media.nframes,
+                fps=media.fps,
+                min_frames=media.min_frames,
+                max_frames=media.max_frames,
+                min_pixels=media.video_min_pixels,
+                max_pixels=media.video_max_pixels,
+                total_pixels=media.video_total_pixels,
+            )
+        if sample.data_type == "image":
+            return load_image(path, min_pixels=media.image_min_pixels, max_pixels=media.image_max_pixels)
+    except MediaError as err:
+        raise MediaError(err.path, err.cause, record=record) from err
+    raise ValueError(f"record {record}: field data_type must be 'image' or 'video', got {sample.data_type!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Frame permutation for the temporal contrast (T-GRPO)
+
+
+def shuffle_frames(
+    clip: VideoClip, generator: torch.Generator, unit: Literal["frame", "temporal_patch"] = "frame"
+) -> tuple[VideoClip, list[int]]:
+    """Randomly permute a clip's frames; never returns the identity order.
+
+    ``unit="frame"`` permutes single frames (the reference's shuffled group). ``unit="temporal_patch"``
+    permutes whole pairs of frames (the ViT's temporal patch), keeping each pair's two frames together
+    and in order, so each pair's vision encoding can be reused from the ordered clip.
+
+    Returns ``(shuffled, permutation)`` with ``shuffled.frames[i] = clip.frames[permutation[i]]`` (a
+    frame-level permutation for both units; the pair order is ``permutation[0::2] // 2``).
+    ``frame_indices`` are permuted the same way; ``sample_fps`` and ``duration`` are unchanged.
+    A permutation is drawn with ``torch.randperm`` and redrawn while it is the identity.
+    """
+    t = clip.num_frames
+    if unit == "frame":
+        if t < 2:
+            raise ValueError(f"cannot shuffle a clip of {t} frame(s)")
+        order = _non_identity_randperm(t, generator)
+        perm = order
+    elif unit == "temporal_patch":
+        if t % FRAME_FACTOR or t < 2 * FRAME_FACTOR:
+            raise ValueError(f"temporal_patch shuffling needs an even frame count >= 4, got {t}")
+        pairs = _non_identity_randperm(t // FRAME_FACTOR, generator)
+        perm = [FRAME_FACTOR * p + k for p in pairs for k in range(FRAME_FACTOR)]
+    else:
+        raise ValueError(f"unit must be 'frame' or 'temporal_patch', got {unit!r}")
+    shuffled = VideoClip(
+        frames=clip.frames[torch.tensor(perm)],
+        frame_indices=[clip.frame_indices[p] for p in perm],
+        sample_fps=clip.sample_fps,
+        duration=clip.duration,
+        path=clip.path,
+    )
+    return shuffled, perm
+
+
+def _non_identity_randperm(n: int, generator: torch.Generator) -> list[int]:
+    identity = list(range(n))
+    while True:
+        perm = torch.randperm(n, generator=generator).tolist()
+        if perm != identity:
+            return perm

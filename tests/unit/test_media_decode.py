@@ -1,0 +1,208 @@
+"""Decoding: frames equal a full sequential decode at the same indices; bad files raise MediaError."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from videor1.data import media
+from videor1.data.media import MediaError, load_video
+
+
+def sequential_reference(path: Path, indices: list[int], size: tuple[int, int]) -> torch.Tensor:
+    """Decode every frame in order, pick ``indices``, apply the same resize."""
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    picked = torch.from_numpy(np.stack([frames[i] for i in indices])).permute(0, 3, 1, 2).contiguous()
+    return media.resize_frames(picked, size)
+
+
+def write_clip(
+    path: Path,
+    *,
+    frames: int = 48,
+    gop: int = 6,
+    codec: str = "libx264",
+    bframes: int = 0,
+    fmt: str | None = None,
+    options: dict[str, str] | None = None,
+) -> Path:
+    """A small clip whose every frame is distinct (moving bar + frame-coded colour)."""
+    h, w = 48, 64
+    with av.open(str(path), "w", format=fmt, options=options or {}) as out:
+        stream = out.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.codec_context.gop_size = gop
+        stream.codec_context.max_b_frames = bframes
+        if codec == "libx264":
+            stream.options = {"x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={bframes}"}
+        for i in range(frames):
+            rgb = np.zeros((h, w, 3), np.uint8)
+            rgb[..., 0] = (i * 5) % 256
+            rgb[(i * 3) % h, :, 1] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("name", ["bigbuckbunny", "bikes", "carphone_pristine"])
+def test_real_clips_match_sequential_decode(real_clips, name):
+    path = real_clips[name]
+    clip = load_video(path)
+    expected_t = {"bigbuckbunny": 10, "bikes": 16, "carphone_pristine": 8}[name]
+    expected_hw = {"bigbuckbunny": (224, 420), "bikes": (196, 476), "carphone_pristine": (308, 364)}[name]
+    assert clip.frames.dtype == torch.uint8
+    assert tuple(clip.frames.shape) == (expected_t, 3, *expected_hw)
+    assert torch.equal(clip.frames, sequential_reference(path, clip.frame_indices, expected_hw))
+
+
+def test_real_clip_window_and_dense_sampling(real_clips):
+    # bikes has keyframes at 0, 30, 76, 137, 187, 242: a window from 5.5 s needs a seek past three GOPs
+    path = real_clips["bikes"]
+    clip = load_video(path, fps=8.0, max_frames=32, start=5.5, end=9.0, min_pixels=3136, max_pixels=50176)
+    # frames ceil(137.5) = 138 .. 225 → 88 f = 3.52 s × 8 fps = 28.16 → 28 frames
+    assert clip.frame_indices[0] == 138 and clip.frame_indices[-1] == 225 and clip.num_frames == 28
+    assert clip.duration == pytest.approx(88 / 25)
+    assert clip.sample_fps == pytest.approx(28 / 88 * 25)
+    size = tuple(clip.frames.shape[-2:])
+    assert torch.equal(clip.frames, sequential_reference(path, clip.frame_indices, size))
+
+
+@pytest.mark.parametrize(
+    ("suffix", "codec", "bframes", "fmt"),
+    [
+        (".mp4", "libx264", 0, None),
+        (".mp4", "libx264", 2, None),  # B-frames: decode order differs from presentation order
+        (".mkv", "libx264", 2, None),  # no declared frame count, millisecond timestamps
+        (".mp4", "mpeg4", 2, None),
+        (".h264", "libx264", 0, "h264"),  # raw stream without timestamps → counting from frame 0
+    ],
+)
+def test_generated_clips_match_sequential_decode(tmp_path, suffix, codec, bframes, fmt):
+    path = write_clip(tmp_path / f"clip{suffix}", codec=codec, bframes=bframes, fmt=fmt)
+    for kwargs in ({}, {"fps": 7.0, "max_frames": 12}, {"nframes": 6}, {"fps": 25.0, "max_frames": 48}):
+        clip = load_video(path, min_pixels=3136, max_pixels=3136 * 4, **kwargs)
+        assert clip.num_frames % 2 == 0
+        size = tuple(clip.frames.shape[-2:])
+        assert torch.equal(clip.frames, sequential_reference(path, clip.frame_indices, size)), kwargs
+
+
+def test_seeking_decodes_fewer_frames(tmp_path, monkeypatch):
+    # 240 frames with a keyframe every 6: 16 sampled frames need ~16 GOP starts, not 240 frames
+    path = write_clip(tmp_path / "long.mp4", frames=240, gop=6)
+    seen = []
+    real_rgb = media._rgb
+    monkeypatch.setattr(media, "_rgb", lambda frame: seen.append(frame.pts) or real_rgb(frame))
+    decoded = []
+    real_decode = av.packet.Packet.decode
+
+    def counting_decode(packet):
+        frames = real_decode(packet)
+        decoded.extend(frames)
+        return frames
+
+    monkeypatch.setattr(av.packet.Packet, "decode", counting_decode)
+    clip = load_video(path, min_pixels=3136, max_pixels=3136)
+    assert clip.num_frames == 16 and len(seen) == 16
+    assert len(decoded) < 240 // 2
+
+
+def test_missing_and_non_video_files(tmp_path):
+    with pytest.raises(MediaError, match="file not found") as err:
+        load_video(tmp_path / "nope.mp4")
+    assert err.value.path == str(tmp_path / "nope.mp4")
+    empty = tmp_path / "empty.mp4"
+    empty.touch()
+    with pytest.raises(MediaError, match=r"empty\.mp4: empty file"):
+        load_video(empty)
+    text = tmp_path / "text.mp4"
+    text.write_text("this is not a video\n" * 50)
+    with pytest.raises(MediaError, match=r"text\.mp4: ") as err:
+        load_video(text)
+    assert err.value.cause
+    with pytest.raises(MediaError, match="not a regular file"):
+        load_video(tmp_path)
+
+
+def test_truncated_real_clip(real_clips, tmp_path):
+    source = real_clips["bikes"]
+    data = source.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(MediaError, match=r"cut\.mp4: ") as err:
+        load_video(cut)
+    assert "truncated" in err.value.cause or "cannot open" in err.value.cause
+    shutil.copy(source, tmp_path / "ok.mp4")
+    assert load_video(tmp_path / "ok.mp4").num_frames == 16
+
+
+def test_corrupt_keyframe_data(tmp_path):
+    # a noisy clip so the keyframe is large, then garbage in the middle of its slice data
+    rng = np.random.default_rng(0)
+    path = tmp_path / "c.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 128, 96, "yuv420p"
+        stream.options = {"x264-params": "keyint=48:min-keyint=48:scenecut=0:bframes=0"}
+        base = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+        for i in range(48):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.roll(base, i, axis=1), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    assert load_video(path, min_pixels=3136, max_pixels=3136).num_frames == 4
+    with av.open(str(path)) as container:
+        first = next(p for p in container.demux(video=0) if p.size)
+        pos, size = first.pos, first.size
+    data = bytearray(path.read_bytes())
+    data[pos + size // 2 : pos + size // 2 + 300] = rng.integers(0, 256, 300, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    with pytest.raises(MediaError, match=r"c\.mp4: corrupt video data: .*frame 0") as err:
+        load_video(path, min_pixels=3136, max_pixels=3136)
+    assert err.value.path == str(path)
+
+
+def test_zero_frame_video(tmp_path):
+    for suffix in (".mp4", ".mkv"):
+        path = tmp_path / f"zero{suffix}"
+        with av.open(str(path), "w") as out:
+            stream = out.add_stream("libx264", rate=25)
+            stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+            out.start_encoding()  # header written, no frame ever muxed
+        assert path.stat().st_size > 0
+        with pytest.raises(MediaError, match=rf"zero\{suffix}: (no video stream|cannot open)"):
+            load_video(path)
+
+
+def test_truncated_faststart_clip(tmp_path):
+    # moov first (index intact), media data cut in half: fewer packets than the index declares
+    path = write_clip(tmp_path / "fs.mp4", frames=48, gop=6, options={"movflags": "faststart"})
+    data = path.read_bytes()
+    assert data.find(b"moov") < data.find(b"mdat")
+    cut = tmp_path / "fs_cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(
+        MediaError, match=r"fs_cut\.mp4: truncated: container declares 48 frames, \d+ readable"
+    ):
+        load_video(cut, min_pixels=3136, max_pixels=3136)
+
+
+def test_audio_only_file(tmp_path):
+    path = tmp_path / "sound.wav"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        frame.sample_rate = 8000
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with pytest.raises(MediaError, match="no video stream"):
+        load_video(path)
