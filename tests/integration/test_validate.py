@@ -162,3 +162,10 @@ def test_real_clips_are_valid(real_clips, tmp_path):
     f.write_text(json.dumps(recs))
     result = validate_file(f, root, jobs=2)
     assert result.ok and result.media_checked == 3, result.failures
+
+
+def test_procedural_dataset_is_valid(synth_dir):
+    for name in ("train.json", "test.json", "train_cot.json"):
+        result = validate_file(synth_dir / name, synth_dir, jobs=2)
+        assert result.ok, [f.to_json() for f in result.failures[:3]]
+        assert result.total > 0 and not result.warnings

@@ -69,6 +69,8 @@ def probe_video(path: str | os.PathLike) -> VideoMeta:
             estimated = frames == 0
             if estimated:
                 frames = round(duration * fps)
+            if frames <= 0:
+                raise RecordError(f"{path}: container reports no video frames")
             return VideoMeta(frames, duration, fps, stream.width, stream.height, estimated)
     except av.FFmpegError as e:
         raise RecordError(f"{path}: cannot read video metadata: {e}") from e
@@ -157,7 +159,7 @@ def inspect_file(
     )
 
     rng = random.Random(seed)
-    videos = sorted({s.path for s in samples if s.data_type == "video"})
+    videos = sorted({os.path.normpath(s.path) for s in samples if s.data_type == "video"})
     result.video_files = len(videos)
     if probe_limit > 0 and videos:
         chosen = videos if len(videos) <= probe_limit else sorted(rng.sample(videos, probe_limit))
@@ -209,7 +211,8 @@ def _load_frames(sample: Sample, root: Path, frames: int) -> list[Any]:
 def _caption(sample: Sample, width: int) -> str:
     answer = answer_text(sample.solution)
     head = f"#{sample.problem_id} [{sample.data_type} / {sample.problem_type}] {sample.source}"
-    body = textwrap.shorten(question_text(sample).replace("\n", " | "), width=width * 3, placeholder=" ...")
+    question = " ".join([sample.problem.strip(), *sample.options])
+    body = textwrap.shorten(question, width=width * 3, placeholder=" ...")
     lines = [head, *textwrap.wrap(body, width=width), f"answer: {answer}"]
     return "\n".join(lines)
 
