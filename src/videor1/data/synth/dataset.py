@@ -1,0 +1,258 @@
+"""Write a procedural temporal-reasoning dataset in the Video-R1 record schema.
+
+Items are interleaved over the chosen families (item ``i`` of a split belongs to family
+``i % len(families)``). Within each family and split, item ``j`` gets slot ``perm[j]`` of a seeded
+permutation, and each family derives its answer (and, for shuffled-option families, the correct
+letter) from the slot, so answers are balanced to within one item. Every item has its own RNG seeded
+by ``(seed, split, index)``, so the output does not depend on ``jobs``; items are rendered in a
+process pool and written in index order.
+
+Outputs under ``out_dir``: ``videos/*.mp4`` (2 fps, one frame pair = one second) and
+``images/*.png``; ``train.json``, ``test.json``, ``train_cot.json`` (train records plus
+``process`` = ``"<think>...</think>"``) and ``meta.json``. Records carry the REFERENCE §1 fields
+plus ``family`` and ``order_dependent``. ``meta.json`` also holds each family's measured shuffle
+sensitivity (``sensitivity.py``, 100 fresh items, single-frame shuffles) next to its required minimum.
+
+Chance levels (``meta.json``, per family, for a model that ignores the media):
+- multiple choice: mean of 1 / number of options,
+- numerical and OCR: accuracy of the best constant answer = 1 / number of (balanced) answer values,
+- regression: best constant answer's mean MRA (official VSI-Bench thresholds 0.50 .. 0.95, ``<=``),
+- free-form: best constant answer's mean ROUGE (mean of ROUGE-1/2/L F, stemming; REFERENCE §3),
+  the constant chosen among the family's possible references.
+The last three assume answers uniform over ``answer_values`` (the generator balances them).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from videor1.data.synth import render
+from videor1.data.synth.cot import COT_DETAILS, build_think
+from videor1.data.synth.families import FAMILIES, get_family
+from videor1.data.synth.sensitivity import shuffle_sensitivity
+from videor1.utils.logging import get_logger, make_progress
+
+GENERATOR_VERSION = "1"
+"""Bumped whenever the same seed would produce different items."""
+SPLITS = ("train", "test")
+SENSITIVITY_ITEMS = 100
+"""Items per family behind ``meta.json``'s measured ``shuffle_sensitivity`` (single-frame shuffles)."""
+
+logger = get_logger(__name__)
+
+
+def generate_dataset(
+    out_dir: str | Path,
+    *,
+    train: int,
+    test: int,
+    seed: int,
+    families: list[str] | None = None,
+    size: int = 112,
+    frames: int = 16,
+    jobs: int | None = None,
+    cot_detail: str = "short",
+) -> Path:
+    """Generate ``train`` + ``test`` items into ``out_dir`` and return it.
+
+    ``frames`` must be a multiple of 8 (four quarters of whole frame pairs), ``size`` at least 56;
+    ``jobs`` defaults to every core. ``cot_detail`` is ``"short"`` or ``"full"`` (see ``cot.py``).
+    """
+    out = Path(out_dir)
+    names = list(FAMILIES) if not families else list(families)
+    for name in names:
+        get_family(name)
+    if len(set(names)) != len(names):
+        raise ValueError(f"families listed twice: {names}")
+    if train < 0 or test < 0 or train + test == 0:
+        raise ValueError(f"need train >= 0, test >= 0 and at least one item, got train={train} test={test}")
+    if frames < 8 or frames % 8:
+        raise ValueError(
+            f"frames must be a positive multiple of 8 (quarters of whole frame pairs), got {frames}"
+        )
+    if size < 56:
+        raise ValueError(f"size must be at least 56 pixels, got {size}")
+    if cot_detail not in COT_DETAILS:
+        raise ValueError(f"cot_detail must be one of {COT_DETAILS}, got {cot_detail!r}")
+    jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
+
+    tasks = _plan(names, {"train": train, "test": test}, seed, size, frames, cot_detail)
+    out.mkdir(parents=True, exist_ok=True)
+    results = _run(tasks, out, jobs)
+
+    by_split: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
+    cot_records = []
+    for task, (record, process) in zip(tasks, results, strict=True):
+        by_split[task["split"]].append(record)
+        if task["split"] == "train":
+            cot_records.append(_with_process(record, process))
+    _write_json(out / "train.json", by_split["train"])
+    _write_json(out / "test.json", by_split["test"])
+    _write_json(out / "train_cot.json", cot_records)
+    _write_json(out / "meta.json", _meta(names, by_split, seed, size, frames, cot_detail))
+    logger.info("wrote %d train and %d test items (%d families) to %s", train, test, len(names), out)
+    return out
+
+
+def _plan(names, counts, seed, size, frames, cot_detail) -> list[dict[str, Any]]:
+    """One task per item: split, index, problem_id, family, balanced slot and per-item seed."""
+    tasks, problem_id = [], 0
+    for split_id, split in enumerate(SPLITS):
+        n = counts[split]
+        rng = np.random.default_rng([seed, split_id])
+        per_family = [len(range(f, n, len(names))) for f in range(len(names))]
+        slots = [[int(s) for s in rng.permutation(k)] for k in per_family]
+        for index in range(n):
+            family_index, j = index % len(names), index // len(names)
+            tasks.append(
+                {
+                    "split": split,
+                    "index": index,
+                    "problem_id": problem_id,
+                    "family": names[family_index],
+                    "slot": slots[family_index][j],
+                    "seed": [seed, split_id, index],
+                    "size": size,
+                    "frames": frames,
+                    "cot_detail": cot_detail,
+                }
+            )
+            problem_id += 1
+    return tasks
+
+
+def _run(tasks: list[dict[str, Any]], out: Path, jobs: int) -> list[tuple[dict[str, Any], str]]:
+    args = [(task, str(out)) for task in tasks]
+    results = []
+    with make_progress() as bar:
+        progress_task = bar.add_task("synth items", total=len(args))
+        if jobs == 1 or len(args) < 2 * jobs:
+            for a in args:
+                results.append(_make_item(a))
+                bar.advance(progress_task)
+        else:
+            with multiprocessing.get_context("spawn").Pool(jobs) as pool:
+                for result in pool.imap(_make_item, args, chunksize=8):
+                    results.append(result)
+                    bar.advance(progress_task)
+    return results
+
+
+def _make_item(arg: tuple[dict[str, Any], str]) -> tuple[dict[str, Any], str]:
+    """Generate, render and write one item; return its record and its ``<think>`` text."""
+    task, out = arg
+    module = get_family(task["family"])
+    rng = np.random.default_rng(task["seed"])
+    item = module.generate(rng, task["slot"], size=task["size"], frames=task["frames"])
+    recomputed = module.answer(item.states, item)
+    assert recomputed == item.answer, f"{item.family}: answer {item.answer!r} but states give {recomputed!r}"
+    stem = f"{task['split']}_{task['index']:06d}"
+    if item.data_type == "video":
+        relative = f"videos/{stem}.mp4"
+        render.write_video(render.draw_frames(item.states, task["size"]), Path(out) / relative)
+    else:
+        relative = f"images/{stem}.png"
+        render.write_image(render.draw_frame(item.states[0], task["size"]), Path(out) / relative)
+    evidence, conclusion = module.think(item, rng)
+    process = build_think(evidence, conclusion, rng, task["cot_detail"])
+    record = {
+        "problem_id": task["problem_id"],
+        "problem": item.problem,
+        "data_type": item.data_type,
+        "problem_type": item.problem_type,
+        "options": item.options,
+        "solution": f"<answer>{item.answer}</answer>",
+        "path": f"./{relative}",
+        "data_source": f"videor1-synth/{item.family}",
+        "family": item.family,
+        "order_dependent": item.order_dependent,
+    }
+    return record, process
+
+
+def _with_process(record: dict[str, Any], process: str) -> dict[str, Any]:
+    """The record with ``process`` placed before ``solution``, as in Video-R1-COT-165k."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if key == "solution":
+            out["process"] = process
+        out[key] = value
+    return out
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _meta(names, by_split, seed, size, frames, cot_detail) -> dict[str, Any]:
+    families: dict[str, Any] = {}
+    for name in names:
+        module = get_family(name)
+        chance, kind = chance_level(name, size=size, frames=frames)
+        families[name] = {
+            "data_type": module.DATA_TYPE,
+            "problem_type": module.PROBLEM_TYPE,
+            "order_dependent": module.ORDER_DEPENDENT,
+            "chance": chance,
+            "chance_kind": kind,
+            "shuffle_sensitivity": shuffle_sensitivity(
+                name, SENSITIVITY_ITEMS, seed, size=size, frames=frames
+            ),
+            "min_shuffle_sensitivity": module.MIN_SHUFFLE_SENSITIVITY,
+            "counts": {s: sum(r["family"] == name for r in by_split[s]) for s in SPLITS},
+        }
+    return {
+        "generator": "videor1-synth",
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "size": size,
+        "frames": frames,
+        "fps": render.VIDEO_FPS,
+        "cot_detail": cot_detail,
+        "counts": {s: len(by_split[s]) for s in SPLITS},
+        "families": families,
+    }
+
+
+def _mra(pred: float, target: float) -> float:
+    """Official VSI-Bench mean relative accuracy (thresholds 0.50 .. 0.95, ``<=``)."""
+    rel = abs(pred - target) / abs(target)
+    thresholds = np.linspace(0.5, 0.95, 10)
+    return float(np.mean(rel <= 1 - thresholds + 1e-12))
+
+
+def chance_level(family: str, *, size: int = 112, frames: int = 16) -> tuple[float, str]:
+    """``(chance, how it is defined)`` for a model that ignores the media (see the module docstring)."""
+    module = get_family(family)
+    if module.PROBLEM_TYPE == "multiple choice":
+        cycle = 24  # a multiple of every family's slot cycle (2, 3, 4, 12)
+        counts = [
+            len(module.generate(np.random.default_rng([0, s]), s, size=size, frames=frames).options)
+            for s in range(cycle)
+        ]
+        return round(float(np.mean([1 / c for c in counts])), 4), "mean 1/num_options"
+    values = module.answer_values(frames)
+    if module.PROBLEM_TYPE in ("numerical", "OCR"):
+        return round(1 / len(values), 4), "best constant answer, exact match"
+    if module.PROBLEM_TYPE == "regression":
+        nums = [float(v) for v in values]
+        best = max(np.mean([_mra(g, t) for t in nums]) for g in nums)
+        return round(float(best), 4), "best constant answer, mean MRA"
+    if module.PROBLEM_TYPE == "free-form":
+        from rouge_score import rouge_scorer
+
+        scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+
+        def rouge(pred: str, ref: str) -> float:
+            scores = scorer.score(ref, pred)
+            return float(np.mean([s.fmeasure for s in scores.values()]))
+
+        best = max(np.mean([rouge(g, t) for t in values]) for g in values)
+        return round(float(best), 4), "best constant answer, mean ROUGE-1/2/L F"
+    raise ValueError(f"{family}: no chance level defined for problem type {module.PROBLEM_TYPE!r}")
