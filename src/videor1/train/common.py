@@ -3,7 +3,7 @@
 The SFT and RL recipes call these functions in the same order::
 
     dist = init_distributed()                                   # torchrun env -> gloo (CPU) / nccl (GPU)
-    model = prepare_model_for_training(model, cfg.model)        # freeze ViT, LoRA, grad checkpointing
+    model, processor = load_model_and_processor(model_cfg, for_training=True)  # freeze ViT, LoRA
     total = total_steps(cfg.train, num_samples, dist.world_size)  # steps or epochs -> exact steps
     model = wrap_model(model, dist, cfg.train)                  # DDP or FSDP2 (single process: unchanged)
     optimizer = build_optimizer(model, cfg.train)
@@ -21,6 +21,7 @@ into place, so a kill during a save leaves the previous checkpoints untouched)::
     <output_dir>/checkpoints/step-00000040/
         config.json, model.safetensors, ...   HF model (full fine-tune) - ``from_pretrained`` loads it
         adapter_config.json, adapter_model.safetensors   LoRA runs: the peft adapter instead
+        trainable.safetensors                 LoRA runs: every trained tensor by name (used to resume)
         merged/                               LoRA runs, final checkpoint only: adapter merged into the base
         tokenizer*, preprocessor_config.json, chat_template*   the processor
         config.yaml                           the full videor1 Config (media budgets included)
@@ -58,6 +59,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.distributed as torch_dist
+from safetensors.torch import save_file
 from torch import nn
 
 from videor1.config import Config, ConfigError, ModelConfig, TrainConfig, save_config
@@ -70,6 +72,7 @@ CHECKPOINTS = "checkpoints"
 STEP_PREFIX = "step-"
 TMP_PREFIX = ".tmp-"
 TRAINER_STATE = "trainer_state.json"
+TRAINABLE_FILE = "trainable.safetensors"
 
 
 class CheckpointError(RuntimeError):
@@ -153,67 +156,6 @@ def all_reduce_metrics(
 # --------------------------------------------------------------------------------------------------
 # Model preparation and wrapping
 # --------------------------------------------------------------------------------------------------
-
-
-def prepare_model_for_training(model: nn.Module, model_cfg: ModelConfig) -> nn.Module:
-    """Apply ``freeze_vision``, LoRA and gradient checkpointing; returns the (possibly peft) model.
-
-    LoRA goes on the language model's linear layers named in ``lora.target_modules`` (the vision
-    tower's MLP uses the same names, so the match is restricted to modules outside the vision tower),
-    and on every linear layer of the vision tower when ``lora.vision``. Without ``lora.vision`` the
-    vision tower is either frozen (``freeze_vision``) or trained in full and saved with the adapter
-    (peft ``modules_to_save``).
-    """
-    from videor1.models.adapters import get_adapter
-
-    if model_cfg.lora.enabled and model_cfg.freeze_vision and model_cfg.lora.vision:
-        raise ConfigError("model.freeze_vision and model.lora.vision contradict each other; pick one")
-    vision = get_adapter(model).vision_tower(model)
-    vision_names = {id(m) for m in vision.modules()}
-    vision_prefix = next(name for name, m in model.named_modules() if m is vision)
-
-    if model_cfg.lora.enabled:
-        from peft import LoraConfig as PeftLoraConfig
-        from peft import get_peft_model
-
-        lora = model_cfg.lora
-        suffixes = tuple(lora.target_modules)
-        targets = []
-        for name, module in model.named_modules():
-            if not isinstance(module, nn.Linear):
-                continue
-            in_vision = id(module) in vision_names
-            if in_vision and lora.vision:
-                targets.append(name)
-            elif not in_vision and name.split(".")[-1] in suffixes:
-                targets.append(name)
-        if not targets:
-            raise ConfigError(
-                f"model.lora.target_modules {list(suffixes)} match no linear layer of the model"
-            )
-        modules_to_save = [vision_prefix] if not lora.vision and not model_cfg.freeze_vision else None
-        peft_cfg = PeftLoraConfig(
-            r=lora.r,
-            lora_alpha=lora.alpha,
-            lora_dropout=lora.dropout,
-            target_modules=targets,
-            modules_to_save=modules_to_save,
-        )
-        model = get_peft_model(model, peft_cfg)
-    elif model_cfg.freeze_vision:
-        for p in vision.parameters():
-            p.requires_grad_(False)
-
-    if model_cfg.gradient_checkpointing:
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        base.config.use_cache = False
-    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    n_all = sum(p.numel() for p in model.parameters())
-    if n_train == 0:
-        raise ConfigError("no trainable parameters: check model.freeze_vision / model.lora")
-    log.info("trainable parameters: %s of %s (%.2f%%)", f"{n_train:,}", f"{n_all:,}", 100 * n_train / n_all)
-    return model
 
 
 def wrap_model(model: nn.Module, dist: Dist, train_cfg: TrainConfig) -> nn.Module:
@@ -530,6 +472,8 @@ def save_checkpoint(
     if dist.is_main:
         base = unwrap_model(model)
         base.save_pretrained(tmp, state_dict=model_state)
+        if _is_peft(base):  # the adapter file holds LoRA weights only; keep every trained tensor for resume
+            save_file(_trainable_state(base, model_state), str(tmp / TRAINABLE_FILE))
         if processor is not None:
             processor.save_pretrained(tmp)
         torch.save(optim_state, tmp / "optimizer.pt")
@@ -626,7 +570,7 @@ def model_source_for_resume(model_cfg: ModelConfig, checkpoint: Path | None) -> 
     """The model section to load from: the checkpoint directory for full fine-tuning, else unchanged.
 
     LoRA checkpoints hold only the adapter, so the base model is loaded from ``model.path`` and the
-    adapter from the checkpoint (:func:`load_lora_adapter`).
+    trained tensors from the checkpoint (:func:`load_trainable_state`).
     """
     import dataclasses
 
@@ -635,18 +579,39 @@ def model_source_for_resume(model_cfg: ModelConfig, checkpoint: Path | None) -> 
     return dataclasses.replace(model_cfg, path=str(checkpoint), tiny=None)
 
 
-def load_lora_adapter(model: nn.Module, checkpoint: Path) -> None:
-    """Load the adapter (and ``modules_to_save``) weights of a LoRA checkpoint into a peft model."""
-    from peft import set_peft_model_state_dict
+def _is_peft(model: nn.Module) -> bool:
+    return hasattr(model, "peft_config") and hasattr(model, "get_base_model")
+
+
+def _trainable_state(model: nn.Module, full_state: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    source = full_state if full_state is not None else dict(model.named_parameters())
+    return {n: source[n].detach().to("cpu").contiguous() for n in names}
+
+
+def load_trainable_state(model: nn.Module, checkpoint: Path) -> None:
+    """Load every trainable tensor of a LoRA checkpoint (adapters, and a fully trained ViT if any).
+
+    LoRA checkpoints store the peft adapter (``adapter_model.safetensors``, for users) and
+    ``trainable.safetensors`` (every parameter that required grad, keyed by name, for resuming).
+    """
     from safetensors.torch import load_file
 
-    file = checkpoint / "adapter_model.safetensors"
+    file = checkpoint / TRAINABLE_FILE
     if not file.is_file():
-        raise CheckpointError(f"{checkpoint}: LoRA run but no adapter_model.safetensors in the checkpoint")
-    result = set_peft_model_state_dict(model, load_file(str(file)))
-    unexpected = getattr(result, "unexpected_keys", [])
-    if unexpected:
-        raise CheckpointError(f"{file}: adapter keys not in the model: {unexpected[:5]}")
+        raise CheckpointError(f"{checkpoint}: LoRA run but no {TRAINABLE_FILE} in the checkpoint")
+    saved = load_file(str(file))
+    params = dict(model.named_parameters())
+    expected = {n for n, p in params.items() if p.requires_grad}
+    if set(saved) != expected:
+        missing, extra = sorted(expected - set(saved)), sorted(set(saved) - expected)
+        raise CheckpointError(
+            f"{file}: trainable parameters differ from this model's (missing {missing[:3]}, "
+            f"unexpected {extra[:3]}); resume with the same model.lora / model.freeze_vision settings"
+        )
+    with torch.no_grad():
+        for name, tensor in saved.items():
+            params[name].copy_(tensor)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,185 @@
+"""Training data for the recipes: dataset bootstrap, a resumable distributed sampler, batch loading.
+
+``StepSampler`` maps an optimiser step to the records every rank reads, with no hidden iterator
+state: epoch ``e = step // steps_per_epoch`` uses the permutation ``randperm(n, seed + e)``; the step's
+global batch is the next ``per_device x accumulation x world`` records of it; micro-batch ``m`` of
+rank ``r`` is the slice ``[(m * world + r) * per_device, ... + per_device)`` of that global batch. So
+ranks never share a record within an epoch, and resuming at step ``k`` reads exactly what an
+uninterrupted run would have read. The last incomplete global batch of an epoch is dropped.
+
+``make_loader`` wraps it in a ``torch.utils.data.DataLoader`` whose workers decode media
+(``videor1.data.media.load_media``) and build model inputs with a caller-supplied collate function,
+so decoding overlaps the training step when ``train.num_workers > 0``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from videor1.config import Config, ConfigError, DataConfig, MediaConfig
+from videor1.train.common import Dist, barrier
+from videor1.types import ImageInput, Sample, VideoClip
+from videor1.utils.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def ensure_data(data_cfg: DataConfig, dist: Dist | None = None) -> Path:
+    """The training file, generating the procedural dataset into ``media_root`` first when needed.
+
+    When ``data.train_file`` does not exist and ``data.synth`` is set, rank 0 runs
+    ``videor1.data.synth.generate_dataset`` into ``data.media_root`` (the others wait). Otherwise a
+    missing file raises ``FileNotFoundError`` naming the key.
+    """
+    train_file = Path(data_cfg.train_file)
+    if not data_cfg.train_file:
+        raise ConfigError("data.train_file is required")
+    if not train_file.exists() and data_cfg.synth is not None:
+        if dist is None or dist.is_main:
+            from videor1.data.synth import generate_dataset
+
+            synth = data_cfg.synth
+            log.info(
+                "data.train_file %s does not exist: generating procedural data into %s",
+                train_file,
+                data_cfg.media_root,
+            )
+            generate_dataset(
+                data_cfg.media_root,
+                train=synth.train,
+                test=synth.test,
+                seed=synth.seed,
+                families=synth.families or None,
+                size=synth.size,
+                frames=synth.frames,
+            )
+        if dist is not None:
+            barrier(dist)
+        if not train_file.exists():
+            raise ConfigError(
+                f"data.synth generated {data_cfg.media_root} but data.train_file {train_file} is not one of "
+                "its files (train.json, train_cot.json, test.json under data.media_root)"
+            )
+    if not train_file.exists():
+        raise FileNotFoundError(
+            f"data.train_file {train_file} does not exist (set data.synth to generate it)"
+        )
+    return train_file
+
+
+class StepSampler(Sampler[list[int]]):
+    """Yields this rank's micro-batches (lists of record indices) for steps ``[start_step, end_step)``."""
+
+    def __init__(
+        self,
+        num_samples: int,
+        *,
+        per_device: int,
+        accumulation: int,
+        dist: Dist,
+        seed: int,
+        start_step: int,
+        end_step: int,
+        shuffle: bool = True,
+    ) -> None:
+        self.num_samples = num_samples
+        self.per_device = per_device
+        self.accumulation = accumulation
+        self.world_size = dist.world_size
+        self.rank = dist.rank
+        self.seed = seed
+        self.start_step = start_step
+        self.end_step = end_step
+        self.shuffle = shuffle
+        self.global_batch = per_device * accumulation * dist.world_size
+        if num_samples < self.global_batch:
+            raise ConfigError(f"{num_samples} samples is fewer than one global batch of {self.global_batch}")
+        self.steps_per_epoch = num_samples // self.global_batch
+
+    def order(self, epoch: int) -> list[int]:
+        """Record indices in the order epoch ``epoch`` reads them."""
+        if not self.shuffle:
+            return list(range(self.num_samples))
+        g = torch.Generator().manual_seed(self.seed + epoch)
+        return torch.randperm(self.num_samples, generator=g).tolist()
+
+    def step_micro_batches(self, step: int) -> list[list[int]]:
+        """This rank's ``accumulation`` micro-batches for optimiser step ``step`` (0-based)."""
+        epoch, pos = divmod(step, self.steps_per_epoch)
+        order = self.order(epoch)
+        batch = order[pos * self.global_batch : (pos + 1) * self.global_batch]
+        b = self.per_device
+        return [
+            batch[(m * self.world_size + self.rank) * b : (m * self.world_size + self.rank + 1) * b]
+            for m in range(self.accumulation)
+        ]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for step in range(self.start_step, self.end_step):
+            yield from self.step_micro_batches(step)
+
+    def __len__(self) -> int:
+        return (self.end_step - self.start_step) * self.accumulation
+
+    def state_dict(self, next_step: int) -> dict[str, Any]:
+        """What a checkpoint records: enough to check that a resume reads the same stream."""
+        return {
+            "next_step": next_step,
+            "epoch": next_step / self.steps_per_epoch,
+            "num_samples": self.num_samples,
+            "global_batch": self.global_batch,
+            "seed": self.seed,
+            "shuffle": self.shuffle,
+        }
+
+    def check_resume(self, state: dict[str, Any], where: str) -> None:
+        """Raise when a checkpoint's sampler state describes a different data stream."""
+        for key in ("num_samples", "global_batch", "seed", "shuffle"):
+            now = getattr(self, key)
+            if state.get(key) != now:
+                raise ConfigError(
+                    f"{where}: sampler {key} was {state.get(key)!r} when saved and is {now!r} now; "
+                    "resuming would read different data (keep the dataset, batch shape and seed)"
+                )
+
+
+class MediaDataset(Dataset):
+    """Record ``i`` → ``(sample, decoded media)`` with the configured frame and pixel budgets."""
+
+    def __init__(self, samples: Sequence[Sample], media_root: str | os.PathLike, media: MediaConfig) -> None:
+        self.samples = samples
+        self.media_root = media_root
+        self.media = media
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[Sample, VideoClip | ImageInput]:
+        from videor1.data.media import load_media
+
+        sample = self.samples[index]
+        return sample, load_media(sample, self.media_root, self.media)
+
+
+def make_loader(
+    cfg: Config,
+    samples: Sequence[Sample],
+    sampler: StepSampler,
+    collate_fn: Callable[[list[tuple[Sample, Any]]], Any],
+) -> DataLoader:
+    """A DataLoader over ``sampler``'s micro-batches; ``collate_fn`` receives ``[(sample, media), ...]``."""
+    workers = cfg.train.num_workers
+    return DataLoader(
+        MediaDataset(samples, cfg.data.media_root, cfg.data.media),
+        batch_sampler=sampler,
+        collate_fn=collate_fn,
+        num_workers=workers,
+        prefetch_factor=2 if workers > 0 else None,
+        persistent_workers=False,
+    )
