@@ -264,6 +264,8 @@ class TrainConfig:
     """Engine used under torchrun with more than one process."""
     report_to: list[Literal["tensorboard", "wandb"]] = field(default_factory=list)
     """Extra metric sinks besides metrics.jsonl."""
+    num_workers: int = 0
+    """DataLoader worker processes that decode media and build batches (0 = in the training process)."""
 
     def validate(self, prefix: str) -> None:
         if (self.max_steps is None) == (self.epochs is None):
