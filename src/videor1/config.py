@@ -404,6 +404,16 @@ class EvalConfig:
     """Decoding (reference: effectively greedy)."""
     output_dir: str = "runs/eval"
     """Where predictions.jsonl and summaries are written."""
+    greedy: bool = False
+    """Decode with do_sample off (exact greedy) instead of the reference's temperature 0.1 / top-p 0.001."""
+    task_field: str | None = None
+    """Record field naming the task type (None: question_type, original_question_type, task_type, task)."""
+    shuffle_frames: bool = False
+    """Permute every video's frames before inference (temporal-sensitivity probe)."""
+    shuffle_unit: Literal["frame", "temporal_patch"] = "frame"
+    """Permute single frames or whole temporal patches when shuffle_frames is on."""
+    seed: int = 0
+    """Seed of the frame permutations and of sampled decoding."""
 
 
 @dataclass
@@ -428,6 +438,10 @@ class AnnotateConfig:
     """Teacher decoding."""
     output: str = ""
     """Output CoT JSON file."""
+    reward_mode: Literal["default", "video-r1"] = "default"
+    """Accuracy-reward rules used to judge the teacher's answers."""
+    image_format: Literal["jpeg", "png"] = "jpeg"
+    """How frames are encoded for an HTTP teacher (base64 image_url parts)."""
 
 
 @dataclass

@@ -1,0 +1,384 @@
+"""Run a model over benchmark files: stream predictions, resume without duplicates, summarise.
+
+For each benchmark file the records are cut into fixed chunks of ``batch_size`` by position (chunk k
+holds records ``k·B … k·B + B − 1``), so a resumed run generates exactly the batches an uninterrupted
+run would have (batch composition can change the numerics of padded generation). For every chunk:
+
+1. the records that already have a line in ``predictions.jsonl`` are skipped;
+2. media are loaded with the run's frame and pixel budgets; a record whose media fails gets an
+   ``error`` line with the reason and is excluded, visibly, from every score;
+3. optionally (``shuffle_frames``) each video's frames are permuted with a generator seeded from the
+   run seed and the record's position (the same permutation on a resumed run);
+4. the rest are generated in one left-padded batch and scored both ways
+   (:mod:`videor1.eval.scoring`);
+5. the chunk's lines are appended in one write, flushed and fsynced.
+
+A killed run leaves at most one partial trailing line, which the next run drops. ``run.json`` holds
+the settings that change predictions (model, frames, pixels, decoding, shuffling); resuming into a
+directory written with other settings raises instead of mixing the two.
+
+Decoding with temperature > 0 samples from the global torch RNG, which is reseeded with
+``seed + chunk start`` before every chunk so that a resumed run draws the same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from videor1.config import PIXELS_PER_TOKEN, MediaConfig, SamplingConfig
+from videor1.eval.benchmarks import Benchmark, detect_benchmark, family_of, task_of
+from videor1.eval.report import write_combined_report, write_summary
+from videor1.eval.scoring import ground_truth, score_item
+from videor1.eval.summary import summarize
+from videor1.types import Sample, VideoClip
+from videor1.utils.logging import get_logger, make_progress
+
+log = get_logger(__name__)
+
+PREDICTIONS_FILE = "predictions.jsonl"
+RUN_FILE = "run.json"
+
+
+class EvalResumeError(RuntimeError):
+    """The output directory holds predictions made with other settings or other records."""
+
+
+@dataclass
+class EvalSettings:
+    """Everything that changes predictions; stored in ``run.json`` and checked on resume."""
+
+    model: str
+    media: dict[str, Any]
+    sampling: dict[str, Any]
+    greedy: bool = False
+    shuffle_frames: bool = False
+    shuffle_unit: str = "frame"
+    seed: int = 0
+    system_prompt: str | None = None
+    task_field: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # recorded, not checked (batch size, limit, ...)
+
+    def checked(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("extra")
+        return data
+
+
+class PredictionsFile:
+    """``predictions.jsonl``: one JSON line per (benchmark, record); append-only, read on resume."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.lines: dict[str, dict[str, Any]] = {}
+        if self.path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        raw = self.path.read_bytes()
+        text = raw.decode("utf-8", errors="replace")
+        rows = text.split("\n")
+        tail = rows.pop()  # "" when the file ends with a newline, else a partial line from a kill
+        if tail.strip():
+            log.warning("%s: dropping a partial last line left by an interrupted run", self.path)
+            keep = len(raw) - len(tail.encode("utf-8"))
+            with self.path.open("r+b") as f:
+                f.truncate(keep)
+        for number, row in enumerate(rows, start=1):
+            if not row.strip():
+                continue
+            try:
+                line = json.loads(row)
+            except json.JSONDecodeError as e:
+                raise EvalResumeError(f"{self.path} line {number}: not valid JSON ({e})") from e
+            key = line.get("key")
+            if key in self.lines:
+                raise EvalResumeError(f"{self.path} line {number}: duplicate prediction for {key!r}")
+            self.lines[key] = line
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.lines
+
+    def append(self, lines: Sequence[dict[str, Any]]) -> None:
+        if not lines:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        payload = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        for line in lines:
+            self.lines[line["key"]] = line
+
+
+def item_key(bench: Benchmark, index: int) -> str:
+    return f"{bench.name}[{index}]"
+
+
+def _check_run_file(out_dir: Path, settings: EvalSettings, resumed: bool) -> None:
+    path = out_dir / RUN_FILE
+    wanted = settings.checked()
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        stored_checked = {k: stored.get(k) for k in wanted}
+        if stored_checked != wanted:
+            diffs = [k for k in wanted if stored_checked.get(k) != wanted[k]]
+            raise EvalResumeError(
+                f"{out_dir} holds predictions made with other settings ({', '.join(diffs)} differ); "
+                "use another output directory or delete it to start over"
+            )
+    elif resumed:
+        raise EvalResumeError(
+            f"{out_dir / PREDICTIONS_FILE} exists but {path} is missing; cannot check settings"
+        )
+    path.write_text(json.dumps(dataclasses.asdict(settings), indent=2) + "\n", encoding="utf-8")
+
+
+def _item_seed(seed: int, bench: Benchmark, index: int) -> int:
+    return (seed * 1_000_003 + zlib.crc32(bench.name.encode()) * 7919 + index) % (2**63)
+
+
+def _base_line(bench: Benchmark, index: int, sample: Sample, task_field: str | None) -> dict[str, Any]:
+    return {
+        "key": item_key(bench, index),
+        "bench": bench.name,
+        "index": index,
+        "problem_id": sample.problem_id,
+        "problem_type": sample.problem_type,
+        "data_type": sample.data_type,
+        "task": task_of(sample, task_field),
+        "family": family_of(sample),
+        "ground_truth": ground_truth(sample),
+    }
+
+
+def run_benchmark(
+    predictor: Any,
+    bench: Benchmark,
+    samples: Sequence[Sample],
+    media_root: str | Path,
+    store: PredictionsFile,
+    settings: EvalSettings,
+    *,
+    batch_size: int,
+) -> dict[str, Any]:
+    """Generate and score every record of one benchmark that has no line yet; returns timing counters."""
+    from videor1.data.media import MediaError, load_media, shuffle_frames
+    from videor1.data.records import RecordError
+
+    media_cfg = MediaConfig(**settings.media)
+    pending = {i for i in range(len(samples)) if item_key(bench, i) not in store}
+    if len(pending) < len(samples):
+        log.info(
+            "%s: resuming, %d of %d items already done",
+            bench.display,
+            len(samples) - len(pending),
+            len(samples),
+        )
+    generated = 0
+    seconds = 0.0
+    with make_progress() as bar:
+        task = bar.add_task(f"eval {bench.display}", total=len(pending))
+        for start in range(0, len(samples), batch_size):
+            chunk = [i for i in range(start, min(start + batch_size, len(samples))) if i in pending]
+            if not chunk:
+                continue
+            lines: list[dict[str, Any]] = []
+            todo: list[tuple[dict[str, Any], Sample, Any]] = []
+            for index in chunk:
+                sample = samples[index]
+                line = _base_line(bench, index, sample, settings.task_field)
+                try:
+                    media = load_media(sample, media_root, media_cfg)
+                except (MediaError, RecordError) as err:
+                    line.update(status="error", error=f"media: {err}", shuffled=False)
+                    lines.append(line)
+                    continue
+                line["shuffled"] = False
+                line["frame_order"] = None
+                if isinstance(media, VideoClip):
+                    line["num_frames"] = media.num_frames
+                    if settings.shuffle_frames:
+                        gen = torch.Generator().manual_seed(_item_seed(settings.seed, bench, index))
+                        media, order = shuffle_frames(media, gen, unit=settings.shuffle_unit)
+                        line.update(shuffled=True, frame_order=order)
+                todo.append((line, sample, media))
+            if todo:
+                torch.manual_seed(settings.seed + start)
+                t0 = time.perf_counter()
+                texts = predictor.generate([s for _, s, _ in todo], [m for _, _, m in todo])
+                seconds += time.perf_counter() - t0
+                generated += len(todo)
+                for (line, sample, _), text in zip(todo, texts):
+                    score = score_item(sample, text)
+                    line.update(
+                        status="ok",
+                        error=None,
+                        raw_output=text,
+                        prediction=score.prediction,
+                        has_answer_tag=score.has_answer_tag,
+                        parse_ok=score.parse_ok,
+                        metric=score.metric,
+                        score={
+                            "video-r1": score.video_r1,
+                            "official": score.official,
+                            "lenient": score.lenient,
+                        },
+                    )
+                    lines.append(line)
+            lines.sort(key=lambda ln: ln["index"])
+            store.append(lines)
+            bar.advance(task, len(chunk))
+    return {"generated": generated, "generate_seconds": seconds}
+
+
+def media_from_flags(
+    media: MediaConfig | None, frames: int | None, max_pixels: int | None, min_pixels: int | None
+) -> MediaConfig:
+    cfg = (
+        dataclasses.replace(media)
+        if media is not None
+        else MediaConfig(video_max_pixels=256 * PIXELS_PER_TOKEN)
+    )
+    if frames is not None:
+        cfg.nframes = frames
+        cfg.max_frames = max(cfg.max_frames, frames)
+    if max_pixels is not None:
+        cfg.video_max_pixels = max_pixels
+        cfg.image_max_pixels = max(cfg.image_max_pixels, max_pixels)
+    if min_pixels is not None:
+        cfg.video_min_pixels = min_pixels
+    cfg.video_min_pixels = min(cfg.video_min_pixels, cfg.video_max_pixels)
+    cfg.validate("eval media")
+    return cfg
+
+
+def evaluate(
+    model: str | Path | tuple[Any, Any] | Any,
+    bench_files: str | Path | Sequence[str | Path],
+    media_root: str | Path | None = None,
+    *,
+    out_dir: str | Path,
+    bench_names: Sequence[str | None] | None = None,
+    label: str | None = None,
+    media: MediaConfig | None = None,
+    frames: int | None = None,
+    max_pixels: int | None = None,
+    min_pixels: int | None = None,
+    sampling: SamplingConfig | None = None,
+    greedy: bool = False,
+    max_new_tokens: int | None = None,
+    batch_size: int = 4,
+    limit: int | None = None,
+    shuffle_frames: bool = False,
+    shuffle_unit: str = "frame",
+    seed: int = 0,
+    task_field: str | None = None,
+    system_prompt: str | None = None,
+    device: str | torch.device | None = None,
+    dtype: str = "float32",
+) -> dict[str, Any]:
+    """Evaluate one model on benchmark files; writes ``out_dir`` and returns the summary dict.
+
+    ``model`` is a checkpoint directory, a ``(model, processor)`` pair, or a ready
+    :class:`videor1.infer.Predictor`. ``media_root`` defaults to each benchmark file's directory.
+    Media budgets come from ``media`` (default: the fps rule, up to 16 frames, 256·28·28 pixels per
+    frame) with ``frames`` / ``max_pixels`` / ``min_pixels`` overriding it. ``sampling`` defaults to
+    the reference's evaluation decoding; ``max_new_tokens`` overrides its length. ``shuffle_frames``
+    permutes every video's frames (``shuffle_unit`` "frame" or "temporal_patch", seeded by ``seed``).
+
+    Returns ``{"run": {...settings...}, "benchmarks": {name: summary}}`` (see
+    :func:`videor1.eval.summary.summarize`); the same object is written to ``summary.json``, with
+    ``summary.md`` and, for several benchmarks, ``combined.md`` and ``combined.png``.
+    """
+    from videor1.data.records import load_records
+    from videor1.infer import EVAL_SAMPLING, Predictor
+
+    files = [Path(bench_files)] if isinstance(bench_files, (str, Path)) else [Path(f) for f in bench_files]
+    if not files:
+        raise ValueError("evaluate: no benchmark files given")
+    names = list(bench_names) if bench_names is not None else [None] * len(files)
+    if len(names) != len(files):
+        raise ValueError(f"evaluate: {len(names)} bench_names for {len(files)} benchmark files")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    media_cfg = media_from_flags(media, frames, max_pixels, min_pixels)
+    sampling_cfg = dataclasses.replace(sampling or EVAL_SAMPLING)
+    if max_new_tokens is not None:
+        sampling_cfg.max_new_tokens = max_new_tokens
+    sampling_cfg.validate("eval sampling")
+
+    if isinstance(model, Predictor):
+        predictor = model
+        predictor.media, predictor.sampling, predictor.greedy = media_cfg, sampling_cfg, greedy
+        predictor.system_prompt = system_prompt
+        model_name = label or type(predictor.model).__name__
+    elif isinstance(model, tuple):
+        predictor = Predictor(model[0], model[1], media=media_cfg, sampling=sampling_cfg, greedy=greedy)
+        predictor.system_prompt = system_prompt
+        model_name = label or type(model[0]).__name__
+    else:
+        model_name = str(model)
+        predictor = None  # loaded after the resume checks, which are cheap
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    store_path = out / PREDICTIONS_FILE
+    settings = EvalSettings(
+        model=model_name,
+        media=dataclasses.asdict(media_cfg),
+        sampling=dataclasses.asdict(sampling_cfg),
+        greedy=greedy,
+        shuffle_frames=shuffle_frames,
+        shuffle_unit=shuffle_unit,
+        seed=seed,
+        system_prompt=system_prompt,
+        task_field=task_field,
+        extra={"batch_size": batch_size, "limit": limit, "label": label or model_name},
+    )
+    _check_run_file(out, settings, resumed=store_path.exists())
+    store = PredictionsFile(store_path)
+
+    benches: list[tuple[Benchmark, Path, list[Sample]]] = []
+    for path, name in zip(files, names):
+        bench = detect_benchmark(path, name)
+        if any(b.name == bench.name for b, _, _ in benches):
+            raise ValueError(f"benchmark {bench.name!r} given twice ({path}); pass distinct bench_names")
+        benches.append((bench, path, load_records(path, limit=limit)))
+
+    if predictor is None:
+        predictor = Predictor(
+            model,
+            media=media_cfg,
+            sampling=sampling_cfg,
+            greedy=greedy,
+            device=device,
+            dtype=dtype,
+            system_prompt=system_prompt,
+        )
+
+    summaries: dict[str, Any] = {}
+    timing: dict[str, Any] = {}
+    for bench, path, samples in benches:
+        root = Path(media_root) if media_root is not None else path.parent
+        timing[bench.name] = run_benchmark(
+            predictor, bench, samples, root, store, settings, batch_size=batch_size
+        )
+        lines = [store.lines[item_key(bench, i)] for i in range(len(samples)) if item_key(bench, i) in store]
+        summaries[bench.name] = summarize(bench, lines, total=len(samples), file=str(path))
+        summaries[bench.name]["timing"] = timing[bench.name]
+    summary = {"run": dataclasses.asdict(settings), "benchmarks": summaries}
+    write_summary(summary, out)
+    if len(summaries) > 1:
+        write_combined_report({settings.extra["label"]: summary}, out)
+    return summary

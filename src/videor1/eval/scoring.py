@@ -1,0 +1,149 @@
+"""Per-item scoring of one model output, both ways: the reference's rules and the official ones.
+
+Prediction (REFERENCE §5): the content of the first ``<answer>...</answer>``; when the output has no
+such block the whole output (stripped) is the prediction, and the item is counted as
+``missing_answer_tag``.
+
+Reference ("video-r1") rules, as the Video-R1 evaluation script scores:
+
+* multiple choice: 1 if ``prediction == ground-truth letter`` after strip (case-sensitive), else 0;
+* regression: MRA over θ ∈ {0.50, …, 0.95} with the strict ``<`` and float32 arithmetic; the
+  number is read with ``float(prediction.replace(",", ""))`` and an unparsable one scores 0;
+* numerical / OCR / free-form (procedural data; the released evaluation files have none): the
+  accuracy reward in its ``video-r1`` compatibility mode, applied to the prediction.
+
+Official rules:
+
+* multiple choice: the same exact match; *lenient* letter parsing
+  (``videor1.eval.metrics.multiple_choice_letter``: ``"b"``, ``"B."``, ``"(B)"``, ``"B. dog"``,
+  ``"Option B"``, the option's text, VSI-Bench's first-word rule) is reported separately as
+  ``lenient`` and never replaces the strict number;
+* regression: MRA with ``<=`` (the VSI-Bench release's convention), the number read tolerantly
+  (``videor1.rewards.parse_number``: ``"12 m"`` is 12);
+* numerical / OCR / free-form: the accuracy reward in its ``default`` mode (the fixed rules).
+
+A parse failure is data, not an exception: ``parse_ok`` is False when the prediction has no option
+letter (multiple choice, lenient parsing), no number (numerical, regression) or is empty.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from videor1.data.records import answer_text, option_letters
+from videor1.eval.metrics import mean_relative_accuracy, multiple_choice_letter
+from videor1.rewards import accuracy_reward, parse_number, score_answer
+from videor1.types import Sample
+
+_ANSWER_RE = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)
+
+
+@dataclass
+class ItemScore:
+    """Scores of one output; ``metric`` says whether the scores are accuracies or MRAs."""
+
+    prediction: str
+    has_answer_tag: bool
+    parse_ok: bool
+    metric: str  # "accuracy" | "mra"
+    video_r1: float
+    official: float
+    lenient: float | None = None  # multiple choice only: lenient letter parsing
+
+
+def extract_prediction(output: str) -> tuple[str, bool]:
+    """``(prediction, has_answer_tag)``: the first ``<answer>`` content, else the whole output stripped."""
+    match = _ANSWER_RE.search(output)
+    if match:
+        return match.group(1).strip(), True
+    return output.strip(), False
+
+
+def ground_truth(sample: Sample) -> str:
+    """The answer inside the record's ``solution`` (raises naming the record when it has none)."""
+    gt = answer_text(sample.solution)
+    if gt is None:
+        raise ValueError(
+            f"{sample.source} (problem_id={sample.problem_id!r}) field 'solution': "
+            f"expected one <answer>...</answer>, got {sample.solution!r}"
+        )
+    return gt
+
+
+def lenient_letter(prediction: str, options: list[str]) -> str | None:
+    """The option letter a lenient reader finds in ``prediction`` (``metrics.multiple_choice_letter``:
+    ``"b"``, ``"B."``, ``"(B)"``, ``"B. dog"``, ``"Option B"``, the option's text, or the first word),
+    or None when it names none of ``options``.
+
+    >>> lenient_letter("(b) dog", ["A. cat", "B. dog"])
+    'B'
+    >>> lenient_letter("dog.", ["A. cat", "B. dog"])
+    'B'
+    >>> lenient_letter("C", ["A. cat", "B. dog"]) is None
+    True
+    """
+    letter = multiple_choice_letter(prediction, options)
+    return letter if letter in option_letters(options) else None
+
+
+def reference_float(text: str) -> float | None:
+    """The reference evaluation's number parsing: ``float(text.replace(",", ""))``, else None."""
+    try:
+        value = float(text.replace(",", ""))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def score_item(sample: Sample, output: str) -> ItemScore:
+    """Score one raw model output against the record's ground truth, both ways."""
+    prediction, has_tag = extract_prediction(output)
+    gt = ground_truth(sample)
+    ptype = sample.problem_type
+    if ptype == "multiple choice":
+        letter = lenient_letter(prediction, sample.options)
+        exact = 1.0 if prediction.strip() == gt.strip() else 0.0
+        return ItemScore(
+            prediction=prediction,
+            has_answer_tag=has_tag,
+            parse_ok=letter is not None,
+            metric="accuracy",
+            video_r1=exact,
+            official=exact,
+            lenient=1.0 if letter == gt.strip() else 0.0,
+        )
+    if ptype == "regression":
+        gt_value = reference_float(gt)
+        if gt_value is None:
+            raise ValueError(
+                f"{sample.source} (problem_id={sample.problem_id!r}) field 'solution': "
+                f"regression answer {gt!r} is not a number"
+            )
+        ref_value = reference_float(prediction)
+        off_value = parse_number(prediction)
+        return ItemScore(
+            prediction=prediction,
+            has_answer_tag=has_tag,
+            parse_ok=off_value is not None,
+            metric="mra",
+            video_r1=0.0
+            if ref_value is None
+            else float(mean_relative_accuracy(ref_value, gt_value, convention="video-r1")),
+            official=0.0
+            if off_value is None
+            else float(mean_relative_accuracy(off_value, gt_value, convention="official")),
+        )
+    # numerical / OCR / free-form: the accuracy reward applied to the prediction (which may be the
+    # whole output), so it is re-wrapped in answer tags for the reward's own extraction.
+    wrapped = f"<answer>{prediction}</answer>"
+    official = score_answer(wrapped, sample.solution, ptype, mode="default")
+    return ItemScore(
+        prediction=prediction,
+        has_answer_tag=has_tag,
+        parse_ok=official.parse_ok,
+        metric="accuracy",
+        video_r1=float(accuracy_reward(wrapped, sample.solution, ptype, mode="video-r1")),
+        official=float(official.value),
+    )

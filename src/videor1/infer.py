@@ -1,0 +1,206 @@
+"""Ask a model about a video or an image: the ``Predictor`` Python API that ``videor1 infer`` wraps.
+
+>>> predictor = Predictor("runs/tgrpo/final")                             # doctest: +SKIP
+>>> out = predictor.predict("Which way does the square move?", video="clip.mp4",
+...                         options=["left", "right"])                       # doctest: +SKIP
+>>> out.answer, out.reasoning                                                # doctest: +SKIP
+
+The prompt is the reference's evaluation variant (REFERENCE §1) with the answer-format suffix of the
+problem type; decoding defaults to the reference's evaluation settings (REFERENCE §5: temperature
+0.1, top-p 0.001, 1024 new tokens), which keep only the most likely token at each step, i.e. greedy
+up to exact ties. ``greedy=True`` (or temperature 0) decodes with ``do_sample=False``, which is exact.
+
+The same :meth:`Predictor.generate` serves batched evaluation (``videor1.eval.runner``): it collates
+LEFT-padded prompts with ``videor1.data.collate.collate(..., variant="eval")`` and calls plain
+``model.generate``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from videor1.config import PIXELS_PER_TOKEN, MediaConfig, ModelConfig, SamplingConfig
+from videor1.types import ImageInput, Sample, VideoClip
+
+EVAL_SAMPLING = SamplingConfig(temperature=0.1, top_p=0.001, max_new_tokens=1024)
+"""The reference's evaluation decoding (REFERENCE §5)."""
+
+EVAL_MEDIA = MediaConfig(video_max_pixels=256 * PIXELS_PER_TOKEN)
+"""Evaluation budgets: up to 256·28·28 pixels per frame (REFERENCE §2), the fps rule for frames."""
+
+_THINK_RE = re.compile(r"<think>\s*(.*?)\s*</think>", re.DOTALL)
+_ANSWER_RE = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)
+_LETTERED_RE = re.compile(r"^[A-Z]\.\s*\S")
+
+
+@dataclass
+class Prediction:
+    """What the model said: its reasoning, its answer and the raw generated text."""
+
+    reasoning: str  # <think> content, else the text before <answer>
+    answer: str  # <answer> content, else the whole output
+    raw_text: str
+    has_answer_tag: bool
+    num_frames: int | None = None  # frames the model saw (videos)
+
+
+def split_output(text: str) -> tuple[str, str, bool]:
+    """``(reasoning, answer, has_answer_tag)`` of a generated text."""
+    answer_match = _ANSWER_RE.search(text)
+    think_match = _THINK_RE.search(text)
+    if think_match:
+        reasoning = think_match.group(1).strip()
+    elif answer_match:
+        reasoning = text[: answer_match.start()].strip()
+    else:
+        reasoning = ""
+    if answer_match:
+        return reasoning, answer_match.group(1).strip(), True
+    return reasoning, text.strip(), False
+
+
+def generation_kwargs(sampling: SamplingConfig, *, greedy: bool = False) -> dict[str, Any]:
+    """``model.generate`` arguments for a decoding config (temperature 0 or ``greedy`` = do_sample off)."""
+    if greedy or sampling.temperature == 0:
+        return {"max_new_tokens": sampling.max_new_tokens, "do_sample": False}
+    return {
+        "max_new_tokens": sampling.max_new_tokens,
+        "do_sample": True,
+        "temperature": sampling.temperature,
+        "top_p": sampling.top_p,
+        "top_k": 0,
+    }
+
+
+class Predictor:
+    """A loaded model + processor with media budgets and decoding settings.
+
+    ``model`` is a checkpoint directory, or an already loaded model (then ``processor`` is required).
+    """
+
+    def __init__(
+        self,
+        model: str | Path | Any,
+        processor: Any | None = None,
+        *,
+        media: MediaConfig | None = None,
+        sampling: SamplingConfig | None = None,
+        greedy: bool = False,
+        device: str | torch.device | None = None,
+        dtype: str = "float32",
+        system_prompt: str | None = None,
+    ) -> None:
+        if isinstance(model, (str, Path)):
+            from videor1.models.loading import load_model_and_processor
+
+            device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+            model, processor = load_model_and_processor(
+                ModelConfig(path=str(model), dtype=dtype), device=device
+            )
+        elif processor is None:
+            raise ValueError("Predictor(model=<loaded model>) also needs processor=<its processor>")
+        self.model = model
+        self.model.eval()
+        self.processor = processor
+        self.media = media or EVAL_MEDIA
+        self.sampling = sampling or EVAL_SAMPLING
+        self.greedy = greedy
+        self.system_prompt = system_prompt
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _to_device(self, batch: Any) -> dict[str, Any]:
+        dtype = next(self.model.parameters()).dtype
+        moved = {}
+        for key, value in batch.items():
+            if not isinstance(value, torch.Tensor):
+                moved[key] = value
+            elif key.startswith("pixel_values"):
+                moved[key] = value.to(self.device, dtype=dtype)
+            else:
+                moved[key] = value.to(self.device)
+        return moved
+
+    @torch.inference_mode()
+    def generate(self, samples: Sequence[Sample], media: Sequence[VideoClip | ImageInput]) -> list[str]:
+        """Generated text (special tokens removed) for each sample, in one left-padded batch."""
+        from videor1.data.collate import collate
+
+        batch = collate(
+            list(samples), list(media), self.processor, variant="eval", system_prompt=self.system_prompt
+        )
+        inputs = self._to_device(batch)
+        tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        out = self.model.generate(
+            **inputs,
+            **generation_kwargs(self.sampling, greedy=self.greedy),
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        prompt_len = inputs["input_ids"].shape[1]
+        return tokenizer.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
+
+    def predict(
+        self,
+        question: str,
+        *,
+        video: str | Path | None = None,
+        image: str | Path | None = None,
+        options: Sequence[str] | None = None,
+        problem_type: str | None = None,
+    ) -> Prediction:
+        """Answer one question about one video or image file.
+
+        ``options`` may be plain texts (lettered A, B, ... here) or already lettered (``"A. cat"``);
+        ``problem_type`` defaults to multiple choice with options and free-form without.
+        """
+        from videor1.data.media import load_media
+
+        sample, media_root = make_sample(
+            question, video=video, image=image, options=options, problem_type=problem_type
+        )
+        clip = load_media(sample, media_root, self.media)
+        (text,) = self.generate([sample], [clip])
+        reasoning, answer, has_tag = split_output(text)
+        frames = clip.num_frames if isinstance(clip, VideoClip) else None
+        return Prediction(reasoning, answer, text, has_tag, frames)
+
+
+def make_sample(
+    question: str,
+    *,
+    video: str | Path | None = None,
+    image: str | Path | None = None,
+    options: Sequence[str] | None = None,
+    problem_type: str | None = None,
+) -> tuple[Sample, Path]:
+    """A one-off record for a media file and a question, and the media root it resolves under."""
+    if (video is None) == (image is None):
+        raise ValueError("give exactly one of video=... and image=...")
+    path = Path(video if video is not None else image).expanduser().resolve()
+    opts = list(options or [])
+    if opts and not all(_LETTERED_RE.match(o) for o in opts):
+        if len(opts) > 26:
+            raise ValueError(f"at most 26 options can be lettered, got {len(opts)}")
+        opts = [f"{chr(ord('A') + i)}. {o}" for i, o in enumerate(opts)]
+    ptype = problem_type or ("multiple choice" if opts else "free-form")
+    if ptype == "multiple choice" and not opts:
+        raise ValueError("problem_type 'multiple choice' needs options")
+    sample = Sample(
+        problem_id=0,
+        problem=question,
+        data_type="video" if video is not None else "image",
+        problem_type=ptype,
+        options=opts if ptype == "multiple choice" else [],
+        solution="<answer></answer>",
+        path=f"./{path.name}",
+        source=str(path),
+    )
+    return sample, path.parent
