@@ -169,3 +169,12 @@ def test_procedural_dataset_is_valid(synth_dir):
         result = validate_file(synth_dir / name, synth_dir, jobs=2)
         assert result.ok, [f.to_json() for f in result.failures[:3]]
         assert result.total > 0 and not result.warnings
+
+
+def test_cli_synth_then_validate(tmp_path):
+    out = tmp_path / "synth"
+    args = ["-q", "data", "synth", "--out", str(out), "--train", "2", "--test", "1", "--seed", "1"]
+    assert main([*args, "--size", "56", "--frames", "4", "--jobs", "1"]) == 2  # frames: multiple of 8
+    assert main([*args, "--size", "56", "--frames", "8", "--jobs", "1"]) == 0
+    for name in ("train.json", "test.json"):
+        assert main(["-q", "data", "validate", str(out / name), "--report", str(tmp_path / "r.jsonl")]) == 0

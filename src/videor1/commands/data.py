@@ -88,8 +88,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same dataset)")
     p.add_argument("--families", nargs="+", default=None, help="task families to generate (default: all)")
     p.add_argument("--size", type=int, default=112, help="frame side in pixels (default 112)")
-    p.add_argument("--frames", type=int, default=16, help="frames per video (default 16)")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes")
+    p.add_argument("--frames", type=int, default=16, help="frames per video, a multiple of 8 (default 16)")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: every core)")
+    p.add_argument(
+        "--cot-detail",
+        choices=("short", "full"),
+        default="short",
+        help="length of the reasoning written to train_cot.json (default short)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -167,15 +173,21 @@ def _synth(args: argparse.Namespace) -> int:
     from videor1.data.synth import generate_dataset
     from videor1.utils.logging import get_logger
 
-    out = generate_dataset(
-        args.out,
-        train=args.train,
-        test=args.test,
-        seed=args.seed,
-        families=args.families,
-        size=args.size,
-        frames=args.frames,
-        jobs=args.jobs,
-    )
-    get_logger(__name__).info("dataset written to %s", out)
+    log = get_logger(__name__)
+    try:
+        out = generate_dataset(
+            args.out,
+            train=args.train,
+            test=args.test,
+            seed=args.seed,
+            families=args.families,
+            size=args.size,
+            frames=args.frames,
+            jobs=args.jobs,
+            cot_detail=args.cot_detail,
+        )
+    except ValueError as e:  # bad arguments (frame count, unknown family, ...): say which, no traceback
+        log.error("data synth: %s", e)
+        return 2
+    log.info("dataset written to %s", out)
     return 0
