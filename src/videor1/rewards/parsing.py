@@ -27,6 +27,10 @@ _LETTER_RE = re.compile(
     re.DOTALL | re.VERBOSE,
 )
 
+# Hedging between options after the letter: "B or C", "B and (C)", "B & C"; and "B, C".
+_CONJUNCTION_HEDGE_RE = re.compile(r"^\s+(?:(?i:or|and)\s+|&\s*)[(\[]?[A-Z](?:[)\].,:]|\s|$)")
+_LETTER_AFTER_COMMA_RE = re.compile(r"^\s+[(\[]?[A-Z](?:[)\].,:]|\s|$)")
+
 # A plain decimal number, optional sign (ASCII or U+2212), currency sign, thousands commas
 # ("1,000,000" but not "1,5"), exponent, and a unit made of letters (and ° ² ³ µ / .) or "%".
 _NUMBER_RE = re.compile(
@@ -63,20 +67,26 @@ def parse_option_letter(text: str) -> str | None:
     Accepted: a single letter in any case, optionally bracketed (``(B)``, ``[B]``) and/or followed by
     ``.``, ``:``, ``,`` or ``)``, optionally followed by whitespace and the option's text
     (``B. cat``), optionally preceded by "Option", "Answer:", "The answer is". Rejected: two letters
-    run together (``AB``) and a bare lower-case letter followed by a word (``a cat`` reads as English,
-    not as option A).
+    run together (``AB``), hedges (``B or C``, ``B and (C)``, ``B & C``, ``B, C``) and a bare
+    lower-case letter followed by a word (``a cat`` reads as English, not as option A).
 
     >>> [parse_option_letter(s) for s in ["b", "B.", "(B)", "B. cat", "Option B", "The answer is (c)"]]
     ['B', 'B', 'B', 'B', 'B', 'C']
-    >>> [parse_option_letter(s) for s in ["AB", "a cat", "", "42"]]
-    [None, None, None, None]
+    >>> [parse_option_letter(s) for s in ["AB", "B or C", "B, C", "a cat", "", "42"]]
+    [None, None, None, None, None, None]
     """
     match = _LETTER_RE.match(text.strip())
     if match is None:
         return None
     letter = match.group("letter")
     marked = match.group("open") or match.group("close") or match.group("punct")
-    if match.group("rest") and letter.islower() and not marked:
+    rest = match.group("rest")
+    if rest and letter.islower() and not marked:
+        return None
+    if rest and (
+        _CONJUNCTION_HEDGE_RE.match(rest)
+        or (match.group("punct") == "," and _LETTER_AFTER_COMMA_RE.match(rest))
+    ):
         return None
     return letter.upper()
 
