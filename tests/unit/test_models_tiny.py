@@ -1,0 +1,83 @@
+"""build_tiny_model: determinism, the real-Qwen-vocabulary variant, bad sizes and occupied directories."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+from videor1.config import TinyModelConfig
+from videor1.models.tiny import _mrope_section, build_tiny_model
+
+
+def _weights(path) -> dict[str, torch.Tensor]:
+    return load_file(str(path / "model.safetensors"))
+
+
+def test_same_seed_same_model_other_seed_other_weights(tmp_path):
+    cfg = TinyModelConfig(family="qwen2.5-vl", seed=7)
+    a = build_tiny_model(cfg, tmp_path / "a")
+    b = build_tiny_model(cfg, tmp_path / "b")
+    c = build_tiny_model(TinyModelConfig(family="qwen2.5-vl", seed=8), tmp_path / "c")
+    wa, wb, wc = _weights(a), _weights(b), _weights(c)
+    assert wa.keys() == wb.keys() == wc.keys()
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert any(not torch.equal(wa[k], wc[k]) for k in wa)
+    assert (a / "tokenizer.json").read_bytes() == (b / "tokenizer.json").read_bytes()
+    assert (a / "chat_template.jinja").read_text() == (b / "chat_template.jinja").read_text()
+
+
+def test_building_does_not_disturb_the_global_rng(tmp_path):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    build_tiny_model(TinyModelConfig(family="qwen2-vl"), tmp_path / "m")
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_qwen_vocabulary_variant(tmp_path):
+    out = build_tiny_model(TinyModelConfig(family="qwen2.5-vl", tokenizer="qwen"), tmp_path / "q")
+    model = AutoModelForImageTextToText.from_pretrained(out)
+    processor = AutoProcessor.from_pretrained(out)
+    cfg = model.config
+    assert (cfg.image_token_id, cfg.video_token_id, cfg.vision_start_token_id, cfg.vision_end_token_id) == (
+        151655,
+        151656,
+        151652,
+        151653,
+    )
+    assert (cfg.text_config.eos_token_id, cfg.text_config.pad_token_id) == (151645, 151643)
+    assert cfg.text_config.vocab_size == 151936 >= len(processor.tokenizer)
+    assert model.get_input_embeddings().weight.data_ptr() == model.get_output_embeddings().weight.data_ptr()
+    text = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}], add_generation_prompt=True
+    )
+    assert text.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n")
+    batch = processor(text=[text], return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**batch).logits
+    assert tuple(logits.shape) == (1, batch["input_ids"].shape[1], 151936)
+
+
+def test_refuses_an_occupied_directory(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="is not empty"):
+        build_tiny_model(TinyModelConfig(), tmp_path / "x")
+
+
+def test_rejects_inconsistent_sizes(tmp_path):
+    with pytest.raises(ValueError, match="hidden_size \\(130\\) must be divisible by num_heads \\(4\\)"):
+        build_tiny_model(TinyModelConfig(hidden_size=130), tmp_path / "y")
+    with pytest.raises(ValueError, match="num_heads \\(4\\) must be divisible by num_kv_heads \\(3\\)"):
+        build_tiny_model(TinyModelConfig(num_kv_heads=3), tmp_path / "z")
+
+
+def test_mrope_sections_keep_the_real_proportions():
+    # real Qwen2/2.5-VL: head_dim 128 -> [16, 24, 24]; real Qwen3-VL: [24, 20, 20]
+    assert _mrope_section(128, "qwen2.5-vl") == [16, 24, 24]
+    assert _mrope_section(128, "qwen3-vl") == [24, 20, 20]
+    # tiny head_dim 32: 16 frequencies
+    assert _mrope_section(32, "qwen2.5-vl") == [4, 6, 6]
+    assert _mrope_section(32, "qwen3-vl") == [6, 5, 5]
