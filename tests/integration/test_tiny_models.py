@@ -155,3 +155,20 @@ def test_vision_tower_encodes_pixels_into_merged_tokens(loaded):
     merged = out.pooler_output
     # 2 temporal patches x 4 x 4 patches / merge 2**2 = 8 tokens of the language model's width
     assert tuple(merged.shape) == (8, model.config.text_config.hidden_size)
+
+
+def test_frames_already_at_multiples_of_the_token_size_pass_through_unchanged(loaded):
+    # videor1.data.media resizes frames itself (MediaConfig budgets); the processor must not resize again.
+    _, _, model, processor = loaded
+    adapter = get_adapter(model)
+    f = adapter.pixel_factor
+    frames = torch.randint(
+        0, 256, (2, 3, 2 * f, 3 * f), dtype=torch.uint8, generator=torch.Generator().manual_seed(2)
+    )
+    kwargs = {"return_tensors": "pt", "do_sample_frames": False}
+    resized = processor.video_processor(videos=[frames], **kwargs)
+    untouched = processor.video_processor(videos=[frames], do_resize=False, **kwargs)
+    assert resized["video_grid_thw"].tolist() == [[1, 4, 6]]
+    assert torch.allclose(resized["pixel_values_videos"], untouched["pixel_values_videos"], atol=1e-6)
+    image = processor.image_processor(images=[frames[0]], return_tensors="pt")
+    assert image["image_grid_thw"].tolist() == [[1, 4, 6]]
