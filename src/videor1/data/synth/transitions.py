@@ -67,6 +67,6 @@ def think(item: TaskItem, rng: np.random.Generator) -> tuple[list[str], str]:
                 (f"Frame {t + 1}: {states[t][0].color}.", f"At frame {t + 1} it turns {states[t][0].color}."),
             )
         )
-    times = "once" if item.answer == "1" else f"{item.answer} times"
+    times = "1 time" if item.answer == "1" else f"{item.answer} times"
     conclusion = pick(rng, (f"It changes colour {times}.", f"So the colour changes {times}."))
     return evidence, conclusion
