@@ -194,3 +194,8 @@ def test_save_records_roundtrip_utf8(tmp_path):
     assert (tmp_path / "x.jsonl").read_text() == '{"problem_id": 3}\n'
     assert not list(tmp_path.glob("**/*.tmp"))
     assert isinstance(again[0], Sample)
+
+
+def test_dataset_style_nulls_for_absent_columns():
+    (sample,) = load_records([rec(data_source=None, process=None, reward=None)])
+    assert sample.data_source == "" and sample.process is None and sample.extra == {"reward": None}

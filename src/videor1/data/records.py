@@ -22,7 +22,7 @@ letter among the options; for numerical and regression a number), ``process`` wr
 Departures from the reference: the reference loads records with no checks at all and finds broken
 records only when training crashes or (worse) silently scores them 0; here they are rejected up front.
 ``problem_id`` may be an int (REFERENCE §1) or a string (some evaluation files use string ids).
-Missing ``data_source`` reads as ``""``; every other field is required.
+Missing (or null) ``data_source`` reads as ``""``; every other field is required.
 """
 
 from __future__ import annotations
@@ -251,7 +251,7 @@ def record_problems(rec: Any, *, check: CheckLevel = "schema") -> list[tuple[str
     ok_problem_type = typed("problem_type", (str,), "a string")
     ok_solution = typed("solution", (str,), "a string")
     ok_path = typed("path", (str,), "a string")
-    if "data_source" in rec:
+    if rec.get("data_source") is not None:  # datasets fills absent columns with None
         typed("data_source", (str,), "a string")
     ok_process = False
     if "process" in rec and rec["process"] is not None:
@@ -328,7 +328,7 @@ def to_sample(rec: Mapping[str, Any], source: str) -> Sample:
         options=list(rec["options"]),
         solution=rec["solution"],
         path=rec["path"],
-        data_source=rec.get("data_source", ""),
+        data_source=rec.get("data_source") or "",
         process=rec.get("process"),
         extra=extra,
         source=source,

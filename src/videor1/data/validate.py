@@ -10,6 +10,7 @@ Checks, per record:
 3. the media file exists, is not empty, and decodes: an image fully, a video at ``probe_frames``
    frames spread over the whole clip (default 2: the first and the last, so a truncated file fails)
    through :func:`videor1.data.media.load_video` at a tiny pixel budget, yielding at least one frame.
+   A video needs at least 2 frames (one temporal patch of the ViT), as training does.
 
 Duplicate ``problem_id`` values are reported as warnings (they do not fail the file): the published
 Video-R1 files reuse ids across sources, but anything keyed by id (evaluation resume) must know.
@@ -139,8 +140,8 @@ def validate_records(
     """Validate records from a file or an iterable of dicts (see :func:`validate_file`)."""
     if check_media and media_root is None:
         raise ValueError("media_root is required to check media (or pass check_media=False)")
-    if probe_frames < 1:
-        raise ValueError(f"probe_frames must be >= 1, got {probe_frames}")
+    if probe_frames < 2:
+        raise ValueError(f"probe_frames must be >= 2 (one temporal patch), got {probe_frames}")
     scanned = scan_records(source, limit=limit)
     failures: list[Failure] = []
     warnings: list[Failure] = []
