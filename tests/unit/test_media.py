@@ -125,3 +125,34 @@ def test_load_image_errors(tmp_path):
     bad.write_text("not an image")
     with pytest.raises(MediaError, match="bad.jpg.*cannot read image"):
         load_image(bad)
+
+
+def test_load_media_dispatches_and_names_the_record(tmp_path, real_clips):
+    import shutil
+
+    from videor1.config import MediaConfig
+    from videor1.data.media import load_media
+    from videor1.types import ImageInput, Sample, VideoClip
+
+    shutil.copy(real_clips["carphone_pristine"], tmp_path / "clip.mp4")
+    Image.new("RGB", (64, 32)).save(tmp_path / "im.png")
+    cfg = MediaConfig(
+        video_min_pixels=3136, video_max_pixels=3136, image_min_pixels=3136, image_max_pixels=3136
+    )
+
+    def sample(kind: str, path: str) -> Sample:
+        return Sample(7, "q", kind, "free-form", [], "<answer>x</answer>", path, source="d.json[3]")
+
+    clip = load_media(sample("video", "./clip.mp4"), tmp_path, cfg)
+    assert isinstance(clip, VideoClip) and clip.num_frames == 8
+    # 144×176 → rounded 140×168 = 23520 > 3292 (3136 × 1.05) → β = sqrt(25344 / 3292) = 2.775 → floor(1.85)·28, floor(2.26)·28
+    assert tuple(clip.frames.shape[-2:]) == (28, 56)
+    image = load_media(sample("image", "./im.png"), tmp_path, cfg)
+    # 32×64 → rounded 28×56 = 1568 < 3136 → β = sqrt(3136 / 2048) = 1.2374 → ceil(1.41)·28, ceil(2.83)·28
+    assert isinstance(image, ImageInput) and tuple(image.pixels.shape) == (3, 56, 84)
+    (tmp_path / "broken.mp4").write_text("no")
+    with pytest.raises(MediaError, match=r"broken\.mp4 \(record d\.json\[3\]\): cannot open") as err:
+        load_media(sample("video", "./broken.mp4"), tmp_path, cfg)
+    assert err.value.record == "d.json[3]"
+    with pytest.raises(ValueError, match=r"d\.json\[3\]: field data_type"):
+        load_media(sample("audio", "./im.png"), tmp_path, cfg)

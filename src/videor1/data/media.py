@@ -141,10 +141,11 @@ def video_frame_size(
     min_pixels: int = 128 * PIXELS_PER_TOKEN,
     max_pixels: int = 128 * PIXELS_PER_TOKEN,
     total_pixels: int | None = None,
+    factor: int = IMAGE_FACTOR,
 ) -> tuple[int, int]:
     """Output (height, width) of every frame of an ``nframes`` clip whose source is ``height × width``."""
     frame_max = video_frame_max_pixels(min_pixels, max_pixels, total_pixels, nframes)
-    return smart_resize(height, width, IMAGE_FACTOR, min_pixels=min_pixels, max_pixels=frame_max)
+    return smart_resize(height, width, factor, min_pixels=min_pixels, max_pixels=frame_max)
 
 
 def frame_window(
@@ -393,11 +394,13 @@ def load_video(
     total_pixels: int | None = None,
     start: float | None = None,
     end: float | None = None,
+    factor: int = IMAGE_FACTOR,
 ) -> VideoClip:
     """Decode the reference's frame sample of a video, resized once to the reference's frame size.
 
     Returns a :class:`VideoClip` with ``frames`` ``[T, 3, H, W]`` uint8 (T even, H and W multiples of
-    28), the source ``frame_indices``, ``sample_fps`` and the covered ``duration`` in seconds.
+    ``factor``: 28 for Qwen2/2.5-VL, 32 for Qwen3-VL — ``FamilyAdapter.pixel_factor``), the source
+    ``frame_indices``, ``sample_fps`` and the covered ``duration`` in seconds.
     Raises :class:`MediaError` for anything that is not a readable video with enough frames.
     """
     path = Path(path)
@@ -462,6 +465,7 @@ def load_video(
             min_pixels=min_pixels,
             max_pixels=max_pixels,
             total_pixels=total_pixels,
+            factor=factor,
         )
     except ValueError as err:
         raise MediaError(path, str(err)) from err
@@ -476,7 +480,11 @@ def load_video(
 
 
 def load_image(
-    path: str | Path, *, min_pixels: int = 4 * PIXELS_PER_TOKEN, max_pixels: int = 256 * PIXELS_PER_TOKEN
+    path: str | Path,
+    *,
+    min_pixels: int = 4 * PIXELS_PER_TOKEN,
+    max_pixels: int = 256 * PIXELS_PER_TOKEN,
+    factor: int = IMAGE_FACTOR,
 ) -> ImageInput:
     """Open an image as RGB (alpha composited on white, as the reference) and smart-resize it (bicubic)."""
     path = Path(path)
@@ -493,7 +501,9 @@ def load_image(
     except (OSError, Image.DecompressionBombError, ValueError) as err:
         raise MediaError(path, f"cannot read image: {err}") from err
     try:
-        height, width = smart_resize(rgb.height, rgb.width, min_pixels=min_pixels, max_pixels=max_pixels)
+        height, width = smart_resize(
+            rgb.height, rgb.width, factor, min_pixels=min_pixels, max_pixels=max_pixels
+        )
     except ValueError as err:
         raise MediaError(path, str(err)) from err
     if (width, height) != rgb.size:
@@ -502,9 +512,12 @@ def load_image(
     return ImageInput(pixels=pixels, path=str(path))
 
 
-def load_media(sample: Sample, media_root: str | Path, media: MediaConfig) -> VideoClip | ImageInput:
+def load_media(
+    sample: Sample, media_root: str | Path, media: MediaConfig, *, factor: int = IMAGE_FACTOR
+) -> VideoClip | ImageInput:
     """Load a record's image or video under ``media_root`` with the configured budgets.
 
+    ``factor`` is the model's pixels per visual token side (``FamilyAdapter.pixel_factor``).
     Errors name the record (``sample.source`` / ``problem_id``); nothing is ever substituted.
     """
     from videor1.data.records import resolve_media_path
@@ -522,9 +535,12 @@ def load_media(sample: Sample, media_root: str | Path, media: MediaConfig) -> Vi
                 min_pixels=media.video_min_pixels,
                 max_pixels=media.video_max_pixels,
                 total_pixels=media.video_total_pixels,
+                factor=factor,
             )
         if sample.data_type == "image":
-            return load_image(path, min_pixels=media.image_min_pixels, max_pixels=media.image_max_pixels)
+            return load_image(
+                path, min_pixels=media.image_min_pixels, max_pixels=media.image_max_pixels, factor=factor
+            )
     except MediaError as err:
         raise MediaError(err.path, err.cause, record=record) from err
     raise ValueError(f"record {record}: field data_type must be 'image' or 'video', got {sample.data_type!r}")
