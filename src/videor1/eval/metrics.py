@@ -52,8 +52,8 @@ def mean_relative_accuracy(pred: float, target: float, *, convention: str = "off
         rel = abs(pred - target) / abs(target)
         return float(np.mean(rel <= 1.0 - _OFFICIAL_THETAS))
     if convention == "video-r1":
-        pred32, target32 = np.float32(pred), np.float32(target)
         with np.errstate(over="ignore", invalid="ignore"):
+            pred32, target32 = np.float32(pred), np.float32(target)
             rel = np.abs(pred32 - target32) / (np.abs(target32) + np.float32(1e-8))
             hits = np.count_nonzero(rel < _VIDEO_R1_TOLERANCES)
         return float(np.float32(hits) / np.float32(len(_VIDEO_R1_TOLERANCES)))

@@ -1,0 +1,178 @@
+"""T-GRPO decision, length bonus and score_group (REFERENCE §4), with hand-derived values."""
+
+from __future__ import annotations
+
+import pytest
+
+from videor1.algorithms.temporal import temporal_decision
+from videor1.rewards import length_bonus, score_group
+
+
+def test_p_and_p_shuffled_zero_fires_but_gives_nothing() -> None:
+    # p = 0 >= 0.8 * 0 = 0: the rule fires (as in the reference), but no rollout is above 0.1.
+    bonuses, record = temporal_decision([0.0] * 8, [0.0] * 4)
+    assert bonuses == [0.0] * 8
+    assert (record["p"], record["p_shuffled"], record["fired"], record["num_correct"]) == (0.0, 0.0, True, 0)
+
+
+def test_p_shuffled_zero_below_p_fires() -> None:
+    # p = 2/8 = 0.25 >= 0.8 * 0: the two correct ordered rollouts get +0.3.
+    bonuses, record = temporal_decision([1, 1, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0])
+    assert bonuses == [0.3, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert (record["p"], record["p_shuffled"], record["fired"], record["num_correct"]) == (0.25, 0.0, True, 2)
+    assert (record["num_ordered"], record["num_shuffled"]) == (8, 4)
+
+
+def test_p_below_mu_p_shuffled_does_not_fire() -> None:
+    # p = 3/8 = 0.375 < 0.8 * 2/4 = 0.4.
+    bonuses, record = temporal_decision([1, 1, 1, 0, 0, 0, 0, 0], [1, 1, 0, 0])
+    assert bonuses == [0.0] * 8
+    assert (record["p"], record["p_shuffled"], record["fired"]) == (0.375, 0.5, False)
+
+
+def test_p_just_above_mu_p_shuffled_fires() -> None:
+    # p = 4/8 = 0.5 >= 0.4 even though the shuffled group is as good: mu < 1 tolerates that.
+    bonuses, record = temporal_decision([1, 1, 1, 1, 0, 0, 0, 0], [1, 1, 0, 0])
+    assert record["fired"] and bonuses == [0.3] * 4 + [0.0] * 4
+
+
+def test_tie_fires() -> None:
+    # p = 0.4 and mu * p_shuffled = 0.8 * 0.5 = 0.4 exactly (halving 0.8 is exact in binary): >= fires.
+    assert temporal_decision([0.4, 0.4], [0.5, 0.5]).record["fired"]
+
+
+def test_continuous_rewards() -> None:
+    # p = (0.05 + 0.2 + 0.9 + 0.1) / 4 = 0.3125; p_shuffled = (0.3 + 0.1) / 2 = 0.2; 0.3125 >= 0.16.
+    # Bonus only where accuracy > 0.1 strictly: 0.05 and 0.1 get nothing.
+    bonuses, record = temporal_decision([0.05, 0.2, 0.9, 0.1], [0.3, 0.1])
+    assert bonuses == [0.0, 0.3, 0.3, 0.0]
+    assert record["p"] == pytest.approx(0.3125) and record["p_shuffled"] == pytest.approx(0.2)
+    assert record["num_correct"] == 2
+
+
+def test_continuous_rewards_not_fired() -> None:
+    # p = (0.2 + 0.3) / 2 = 0.25 < 0.8 * (0.9 + 0.5) / 2 = 0.56.
+    assert temporal_decision([0.2, 0.3], [0.9, 0.5]).bonuses == [0.0, 0.0]
+
+
+def test_parameters() -> None:
+    # mu = 1.2: p = 0.5 < 1.2 * 0.5 = 0.6 -> no; mu = 1.0 -> 0.5 >= 0.5 fires with alpha 0.5, threshold 0.6.
+    assert not temporal_decision([1, 0], [1, 0], mu=1.2).record["fired"]
+    bonuses, _ = temporal_decision([1, 0.5], [0.5, 0.5], mu=1.0, alpha=0.5, correct_threshold=0.6)
+    assert bonuses == [0.5, 0.0]
+
+
+def test_no_shuffled_group_never_fires() -> None:
+    bonuses, record = temporal_decision([1, 1], [])
+    assert bonuses == [0.0, 0.0]
+    assert (record["fired"], record["reason"]) == (False, "no shuffled rollouts")
+
+
+@pytest.mark.parametrize(
+    ("accuracy", "lengths", "expected"),
+    [
+        ([1, 1, 1, 1], [319, 320, 512, 513], [0.0, 0.2, 0.2, 0.0]),  # window [320, 512] inclusive
+        ([1, 1, 0, 0], [400, 400, 400, 400], [0.2, 0.2, 0.0, 0.0]),  # exactly two correct suffice
+        ([1, 0.1, 0, 0], [400, 400, 400, 400], [0.0, 0.0, 0.0, 0.0]),  # 0.1 is not > 0.1: one correct
+        ([0.5, 0.11, 0, 0], [400, 400, 400, 400], [0.2, 0.2, 0.0, 0.0]),
+    ],
+)
+def test_length_bonus(accuracy: list[float], lengths: list[int], expected: list[float]) -> None:
+    assert length_bonus(accuracy, lengths) == expected
+
+
+def test_length_bonus_parameters_and_errors() -> None:
+    assert length_bonus([1, 1], [10, 30], omega=0.5, min_length=5, max_length=20) == [0.5, 0.0]
+    with pytest.raises(ValueError, match="2 accuracy rewards but 1 lengths"):
+        length_bonus([1, 1], [10])
+
+
+GOOD = "<think>look</think><answer>B</answer>"
+WRONG = "<think>look</think><answer>C</answer>"
+MESSY = "<answer>B</answer> trailing"  # right answer, bad format
+SOLUTION = "<answer>B</answer>"
+
+
+def test_score_group_video() -> None:
+    # Ordered accuracy [1, 0, 1, 0] -> p = 0.5; shuffled [1, 0] -> p~ = 0.5; 0.5 >= 0.4 fires.
+    # Two correct -> length bonus for the correct ones inside [320, 512]: rollout 0 (400), not 2 (600).
+    out = score_group(
+        [GOOD, WRONG, MESSY, "nothing"],
+        SOLUTION,
+        "multiple choice",
+        lengths=[400, 400, 600, 400],
+        shuffled_completions=[GOOD, WRONG],
+        is_video=True,
+    )
+    assert out.accuracy == [1.0, 0.0, 1.0, 0.0]
+    assert out.format == [1.0, 1.0, 0.0, 0.0]
+    assert out.temporal == [0.3, 0.0, 0.3, 0.0]
+    assert out.length == [0.2, 0.0, 0.0, 0.0]
+    assert out.total == pytest.approx([2.5, 1.0, 1.3, 0.0])  # acc + temporal + format + length
+    assert out.parse_failures == 1  # "nothing" has no <answer>
+    record = out.temporal_record
+    assert (record["p"], record["p_shuffled"], record["fired"], record["shuffled_parse_failures"]) == (
+        0.5,
+        0.5,
+        True,
+        0,
+    )
+
+
+def test_score_group_shuffled_only_decides() -> None:
+    # Shuffled group all correct: p = 0.5 < 0.8 * 1. No bonus; shuffled rollouts add no components.
+    out = score_group(
+        [GOOD, WRONG],
+        SOLUTION,
+        "multiple choice",
+        lengths=[10, 10],
+        shuffled_completions=[GOOD, GOOD],
+        is_video=True,
+    )
+    assert out.temporal == [0.0, 0.0] and not out.temporal_record["fired"]
+    assert len(out.total) == 2 and out.total == [2.0, 1.0]
+
+
+def test_score_group_image_never_gets_temporal_bonus() -> None:
+    out = score_group(
+        [GOOD, GOOD],
+        SOLUTION,
+        "multiple choice",
+        lengths=[400, 400],
+        shuffled_completions=[WRONG],
+        is_video=False,
+    )
+    assert out.temporal == [0.0, 0.0]
+    assert out.temporal_record["fired"] is False
+    assert out.temporal_record["reason"] == "image: no temporal bonus"
+    assert out.length == [0.2, 0.2]
+    assert out.total == pytest.approx([2.2, 2.2])
+
+
+def test_score_group_video_without_shuffled_group_and_no_length_reward() -> None:
+    out = score_group(
+        [GOOD, GOOD], SOLUTION, "multiple choice", lengths=[400, 400], is_video=True, length_reward=False
+    )
+    assert out.temporal == [0.0, 0.0] and out.length == [0.0, 0.0]
+    assert out.temporal_record["reason"] == "no shuffled rollouts"
+    assert out.total == [2.0, 2.0]
+
+
+def test_score_group_video_r1_mode() -> None:
+    # Reference rules: "b" is wrong (case-sensitive); two <answer> blocks pass the format check.
+    two_answers = "<think>x</think><answer>B</answer><answer>C</answer>"
+    out = score_group(
+        ["<think>x</think><answer>b</answer>", two_answers],
+        SOLUTION,
+        "multiple choice",
+        lengths=[5, 5],
+        is_video=False,
+        mode="video-r1",
+    )
+    assert out.accuracy == [0.0, 1.0]
+    assert out.format == [1.0, 1.0]
+
+
+def test_score_group_length_mismatch() -> None:
+    with pytest.raises(ValueError, match="2 completions but 1 lengths"):
+        score_group([GOOD, GOOD], SOLUTION, "multiple choice", lengths=[4], is_video=False)
