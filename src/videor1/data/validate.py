@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from videor1.data.records import MediaPathError, resolve_media_path, scan_records
+from videor1.data.records import MediaPathError, ScannedRecord, resolve_media_path, scan_records
 from videor1.utils.logging import get_logger, make_progress
 
 log = get_logger(__name__)
@@ -143,89 +143,25 @@ def validate_records(
     if probe_frames < 2:
         raise ValueError(f"probe_frames must be >= 2 (one temporal patch), got {probe_frames}")
     scanned = scan_records(source, limit=limit)
-    failures: list[Failure] = []
-    warnings: list[Failure] = []
-    counts: Counter[tuple[str, str]] = Counter()
 
-    def label(rec: Any, key: str) -> str:
-        value = rec.get(key) if isinstance(rec, Mapping) else None
-        return value if isinstance(value, str) else "?"
-
-    ids: dict[Any, list[int]] = defaultdict(list)
-    for item in scanned:
-        counts[(label(item.raw, "data_type"), label(item.raw, "problem_type"))] += 1
-        for p in item.problems:
-            failures.append(
-                Failure(
-                    item.index, item.source, p.problem_id, p.field, _schema_kind(p.field), p.reason, item.raw
-                )
-            )
-        pid = item.raw.get("problem_id") if isinstance(item.raw, Mapping) else None
-        if isinstance(pid, (int, str)) and not isinstance(pid, bool):
-            ids[pid].append(item.index)
-
-    for pid, indices in ids.items():
-        if len(indices) < 2:
-            continue
-        for i in indices:
-            item = scanned[i]
-            others = [j for j in indices if j != i]
-            warnings.append(
-                Failure(
-                    i,
-                    item.source,
-                    pid,
-                    "problem_id",
-                    "duplicate problem_id",
-                    f"problem_id {pid!r} also used by record(s) {others[:5]}{' ...' if len(others) > 5 else ''}",
-                    item.raw,
-                    severity="warning",
-                )
-            )
-
+    failures = [
+        Failure(item.index, item.source, p.problem_id, p.field, _schema_kind(p.field), p.reason, item.raw)
+        for item in scanned
+        for p in item.problems
+    ]
+    warnings = _duplicate_ids(scanned)
     media_checked = 0
     if check_media:
         assert media_root is not None
-        # Distinct (resolved path, data_type) -> records that use it.
-        wanted: dict[tuple[Path, str], list[int]] = defaultdict(list)
-        for item in scanned:
-            rec = item.raw
-            if not isinstance(rec, Mapping):
-                continue
-            path, data_type = rec.get("path"), rec.get("data_type")
-            if not isinstance(path, str) or data_type not in ("image", "video"):
-                continue
-            if any(p.field == "path" for p in item.problems):
-                continue  # already reported (empty, absolute or climbing out)
-            try:
-                resolved = resolve_media_path(path, media_root)
-            except MediaPathError as e:
-                failures.append(
-                    Failure(
-                        item.index,
-                        item.source,
-                        rec.get("problem_id"),
-                        "path",
-                        "media: path escapes root",
-                        str(e),
-                        rec,
-                    )
-                )
-                continue
-            wanted[(resolved, data_type)].append(item.index)
-        media_checked = len(wanted)
-        for _key, indices, problem in _check_all(wanted, jobs=jobs, probe_frames=probe_frames):
-            if problem is None:
-                continue
-            kind, reason = problem
-            for i in indices:
-                item = scanned[i]
-                failures.append(
-                    Failure(i, item.source, item.raw.get("problem_id"), "path", kind, reason, item.raw)
-                )
+        media_failures, media_checked = _media_failures(
+            scanned, media_root, jobs=jobs, probe_frames=probe_frames
+        )
+        failures += media_failures
 
+    counts: Counter[tuple[str, str]] = Counter(
+        (_str_field(item.raw, "data_type"), _str_field(item.raw, "problem_type")) for item in scanned
+    )
     failures.sort(key=lambda f: (f.index, f.field))
-    warnings.sort(key=lambda f: f.index)
     return ValidationResult(
         path=_source_label(source),
         media_root=str(media_root) if media_root is not None else None,
@@ -235,6 +171,77 @@ def validate_records(
         warnings=warnings,
         media_checked=media_checked,
     )
+
+
+def _str_field(rec: Any, key: str) -> str:
+    value = rec.get(key) if isinstance(rec, Mapping) else None
+    return value if isinstance(value, str) else "?"
+
+
+def _duplicate_ids(scanned: list[ScannedRecord]) -> list[Failure]:
+    """One warning per record whose problem_id another record also uses."""
+    ids: dict[Any, list[int]] = defaultdict(list)
+    for item in scanned:
+        pid = item.raw.get("problem_id") if isinstance(item.raw, Mapping) else None
+        if isinstance(pid, (int, str)) and not isinstance(pid, bool):
+            ids[pid].append(item.index)
+    warnings = []
+    for pid, indices in ids.items():
+        if len(indices) < 2:
+            continue
+        for i in indices:
+            others = [j for j in indices if j != i]
+            more = " ..." if len(others) > 5 else ""
+            warnings.append(
+                Failure(
+                    i,
+                    scanned[i].source,
+                    pid,
+                    "problem_id",
+                    "duplicate problem_id",
+                    f"problem_id {pid!r} also used by record(s) {others[:5]}{more}",
+                    scanned[i].raw,
+                    severity="warning",
+                )
+            )
+    return sorted(warnings, key=lambda f: f.index)
+
+
+def _media_failures(
+    scanned: list[ScannedRecord], media_root: str | os.PathLike, *, jobs: int | None, probe_frames: int
+) -> tuple[list[Failure], int]:
+    """Path-escape and media failures, and the number of distinct media files decoded."""
+    failures = []
+    # Distinct (resolved path, data_type) -> indices of the records that use it: each file decoded once.
+    wanted: dict[tuple[Path, str], list[int]] = defaultdict(list)
+    for item in scanned:
+        rec = item.raw
+        if not isinstance(rec, Mapping):
+            continue
+        path, data_type = rec.get("path"), rec.get("data_type")
+        if not isinstance(path, str) or data_type not in ("image", "video"):
+            continue
+        if any(p.field == "path" for p in item.problems):
+            continue  # already reported by the schema check (empty, absolute or climbing out)
+        try:
+            resolved = resolve_media_path(path, media_root)
+        except MediaPathError as e:
+            pid = rec.get("problem_id")
+            failures.append(
+                Failure(item.index, item.source, pid, "path", "media: path escapes root", str(e), rec)
+            )
+            continue
+        wanted[(resolved, data_type)].append(item.index)
+    for _key, indices, problem in _check_all(wanted, jobs=jobs, probe_frames=probe_frames):
+        if problem is None:
+            continue
+        kind, reason = problem
+        for i in indices:
+            item = scanned[i]
+            failures.append(
+                Failure(i, item.source, item.raw.get("problem_id"), "path", kind, reason, item.raw)
+            )
+    return failures, len(wanted)
 
 
 def _source_label(source: Any) -> str:
