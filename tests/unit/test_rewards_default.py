@@ -181,5 +181,12 @@ def test_format(completion: str, expected: float) -> None:
     assert format_reward(completion) == expected
 
 
-def test_format_unknown_mode() -> None:
+def test_format_unknown_mode_and_non_text() -> None:
     assert format_reward("<think>a</think><answer>B</answer>", mode="strict") == 0.0
+    assert format_reward(None) == 0.0  # type: ignore[arg-type]
+
+
+def test_accuracy_non_text_scores_zero() -> None:
+    score = score_answer(None, "<answer>B</answer>", "multiple choice")  # type: ignore[arg-type]
+    assert (score.value, score.parse_ok) == (0.0, False)
+    assert score.reason.startswith("exception: TypeError")

@@ -28,6 +28,8 @@ def format_reward(completion: str, *, mode: str = "default") -> float:
     >>> format_reward("<think>a</think><answer>B</answer>\\n"), format_reward("<think>a</think><answer>B</answer> ok")
     (1.0, 0.0)
     """
+    if not isinstance(completion, str):
+        return 0.0
     if mode == "video-r1":
         return 1.0 if _REFERENCE_FORMAT_RE.fullmatch(completion) else 0.0
     if mode != "default":
