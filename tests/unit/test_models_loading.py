@@ -21,6 +21,7 @@ def test_ensure_model_builds_tiny_once(tmp_path):
     target = tmp_path / "tiny"
     cfg = ModelConfig(path=str(target), tiny=TinyModelConfig(family="qwen2-vl"))
     assert ensure_model(cfg) == target
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny"]  # the staging directory was renamed away
     weights = target / "model.safetensors"
     stamp = weights.stat().st_mtime_ns
     assert ensure_model(cfg) == target

@@ -57,7 +57,13 @@ def ensure_model(cfg: ModelConfig) -> Path:
         from videor1.models.tiny import build_tiny_model
 
         log.info("model.path %s does not exist: building a tiny %s model there", path, cfg.tiny.family)
-        return build_tiny_model(cfg.tiny, path)
+        try:
+            return build_tiny_model(cfg.tiny, path)
+        except OSError:
+            # another process (e.g. another rank) finished building the same deterministic model first
+            if (path / "config.json").exists():
+                return path
+            raise
     if path.exists():
         raise ModelNotFoundError(
             f"model.path {path} exists but has no config.json (not a checkpoint directory)"

@@ -30,7 +30,11 @@ same config gives identical weights on the same torch version.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -233,14 +237,15 @@ def build_tokenizer(cfg: TinyModelConfig, corpus: list[str] | None = None) -> Pr
 
 
 def build_tiny_model(cfg: TinyModelConfig, out_dir: str | Path, *, corpus: list[str] | None = None) -> Path:
-    """Build, initialise (seeded) and save a tiny model + processor to ``out_dir``; returns the path."""
+    """Build, initialise (seeded) and save a tiny model + processor to ``out_dir``; returns the path.
+
+    The files are written to a temporary sibling directory that is then renamed to ``out_dir``, so a
+    reader never sees a half-written model. ``out_dir`` must not exist or be empty.
+    """
     from transformers import AutoModelForImageTextToText
 
     out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        if (out / "config.json").exists():
-            raise FileExistsError(f"{out} already holds a model; choose an empty or new directory")
-        raise FileExistsError(f"{out} is not empty; choose an empty or new directory")
+    _check_free(out)
     tokenizer = build_tokenizer(cfg, corpus)
     config = tiny_model_config(cfg, tokenizer)
     devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
@@ -253,13 +258,19 @@ def build_tiny_model(cfg: TinyModelConfig, out_dir: str | Path, *, corpus: list[
         pad_token_id=config.text_config.pad_token_id,
     )
     processor = build_tiny_processor(cfg, tokenizer)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
-    (out / "videor1_tiny.json").write_text(
-        json.dumps({"tiny": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}}, indent=2) + "\n",
-        encoding="utf-8",
-    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    try:
+        model.save_pretrained(staging)
+        processor.save_pretrained(staging)
+        (staging / "videor1_tiny.json").write_text(
+            json.dumps({"tiny": dataclasses.asdict(cfg)}, indent=2) + "\n", encoding="utf-8"
+        )
+        _check_free(out)
+        os.replace(staging, out)  # atomic; replaces an empty directory, fails on a non-empty one
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
     n_params = sum(p.numel() for p in model.parameters())
     log.info(
         "built tiny %s (%s tokenizer, %d tokens, %.2fM parameters) in %s",
@@ -270,3 +281,10 @@ def build_tiny_model(cfg: TinyModelConfig, out_dir: str | Path, *, corpus: list[
         out,
     )
     return out
+
+
+def _check_free(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if (out / "config.json").exists():
+            raise FileExistsError(f"{out} already holds a model; choose an empty or new directory")
+        raise FileExistsError(f"{out} is not empty; choose an empty or new directory")
