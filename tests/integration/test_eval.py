@@ -1,0 +1,199 @@
+"""``evaluate`` on procedural benchmark files with the tiny model: resume after a kill, both scorings,
+broken media counted as errors, shuffled frames, the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from videor1.eval.runner import EvalResumeError, evaluate
+from videor1.infer import Predictor
+
+SMALL = {"max_pixels": 16 * 28 * 28, "max_new_tokens": 8, "batch_size": 4}  # keep CPU runs short
+
+
+@pytest.fixture(scope="module")
+def bench_dir(synth_dir, tmp_path_factory):
+    """synth test.json (12 items, all five problem types) plus one record whose video is corrupt."""
+    root = tmp_path_factory.mktemp("bench")
+    shutil.copytree(synth_dir, root, dirs_exist_ok=True)
+    records = json.loads((root / "test.json").read_text())
+    (root / "videos" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated garbage")
+    records.insert(5, dict(records[0], problem_id=999, path="./videos/broken.mp4"))
+    (root / "test.json").write_text(json.dumps(records))
+    return root
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_model_dir):
+    return Predictor(tiny_model_dir, device="cpu")
+
+
+class KilledAfter(Predictor):
+    """Generates like ``inner`` but dies (KeyboardInterrupt, as on SIGINT) on call number ``calls``."""
+
+    def __init__(self, inner: Predictor, calls: int) -> None:
+        super().__init__(inner.model, inner.processor)
+        self.calls = calls
+
+    def generate(self, samples, media):
+        self.calls -= 1
+        if self.calls == 0:
+            raise KeyboardInterrupt
+        return super().generate(samples, media)
+
+
+def _lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _scores(summary):
+    return {name: {k: v for k, v in s.items() if k != "timing"} for name, s in summary["benchmarks"].items()}
+
+
+def test_resume_after_kill_matches_uninterrupted_run(predictor, bench_dir, tmp_path):
+    bench = bench_dir / "test.json"
+    full = evaluate(predictor, bench, out_dir=tmp_path / "full", label="tiny", **SMALL)
+    s = full["benchmarks"]["test"]
+    assert (s["n"], s["done"], s["scored"], s["errors"], s["complete"]) == (13, 13, 12, 1, True)
+    assert s["error_kinds"] == {"media": 1}
+    (error,) = s["error_items"]
+    assert error["index"] == 5 and error["problem_id"] == 999 and "broken.mp4" in error["reason"]
+    assert set(s["by_family"]) >= {"direction", "ocr_reveal", "motion_caption", "event_time"}
+    assert sum(g["n"] for g in s["by_family"].values()) == 12  # the error is excluded everywhere
+
+    # Killed during the third batch: two chunks (8 records) are on disk, then a kill mid-write
+    # leaves half a line behind.
+    out = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(KilledAfter(predictor, calls=3), bench, out_dir=out, label="tiny", **SMALL)
+    preds = out / "predictions.jsonl"
+    assert len(_lines(preds)) == 8
+    with preds.open("a") as f:
+        f.write('{"key": "test[8]", "bench": "te')
+    resumed = evaluate(predictor, bench, out_dir=out, label="tiny", **SMALL)
+
+    assert _scores(resumed) == _scores(full)
+    assert resumed["benchmarks"]["test"]["timing"]["generated"] == 5  # records 8..12 only
+    lines = _lines(preds)
+    keys = [line["key"] for line in lines]
+    assert len(keys) == len(set(keys)) == 13
+    by_key = {line["key"]: line for line in _lines(tmp_path / "full" / "predictions.jsonl")}
+    assert all(line == by_key[line["key"]] for line in lines)  # same outputs, same scores
+    assert (out / "summary.md").read_text().count("| test |") == 1
+
+    # resuming with other settings refuses to mix predictions
+    with pytest.raises(EvalResumeError, match="media"):
+        evaluate(predictor, bench, out_dir=out, label="tiny", frames=4, **SMALL)
+
+
+class Scripted(Predictor):
+    """No model: answers each record from a table keyed by problem_id."""
+
+    def __init__(self, answers):
+        self.model = None
+        self.answers = answers
+
+    def generate(self, samples, media):
+        return [self.answers[s.problem_id] for s in samples]
+
+
+def test_both_scorings_differ_where_rules_differ(bench_dir, tmp_path):
+    records = json.loads((bench_dir / "test.json").read_text())
+    records = [r for r in records if r["problem_id"] != 999]
+    mc = [r for r in records if r["problem_type"] == "multiple choice"][:3]
+    (reg,) = [r for r in records if r["problem_type"] == "regression"]
+    tasks = ["object_rel_direction_easy", "object_rel_direction_hard", "route_planning"]
+    vsi = [dict(r, question_type=t) for r, t in zip(mc, tasks)] + [dict(reg, question_type="object_counting")]
+    path = bench_dir / "eval_vsibench.json"
+    path.write_text(json.dumps(vsi))
+
+    def letter(r):
+        return r["solution"][len("<answer>") : -len("</answer>")]
+
+    gt = float(letter(reg))
+    answers = {
+        mc[0]["problem_id"]: f"<think>t</think><answer>{letter(mc[0])}</answer>",  # exact: 1 / 1 / 1
+        mc[1]["problem_id"]: f"<answer>{letter(mc[1]).lower()}</answer>",  # lower-case: 0 / 0 / lenient 1
+        mc[2]["problem_id"]: f"<answer>({letter(mc[2])})</answer>",  # bracketed: 0 / 0 / lenient 1
+        reg["problem_id"]: f"<answer>{gt * 1.5:g}</answer>",  # rel error 0.5: MRA< = 0, MRA<= = 0.1
+    }
+    summary = evaluate(Scripted(answers), path, out_dir=tmp_path / "vsi", label="scripted", **SMALL)
+    s = summary["benchmarks"]["vsibench"]
+    assert s["display"] == "VSI-Bench" and s["scored"] == 4 and s["errors"] == 0
+    # reference: acc = 1/3, MRA = 0 -> (1/3 + 0) / 2
+    assert s["video-r1"]["accuracy"] == pytest.approx(1 / 3)
+    assert s["video-r1"]["mra"] == 0.0
+    assert s["video-r1"]["overall"] == pytest.approx(1 / 6)
+    # official: rel. direction = mean(easy 1, hard 0) = 0.5, route planning 0, counting 0.1 -> 0.6 / 3
+    assert s["official"]["mra"] == pytest.approx(0.1)
+    assert s["official"]["by_category"] == pytest.approx(
+        {"object_counting": 0.1, "object_rel_direction": 0.5, "route_planning": 0.0}
+    )
+    assert s["official"]["overall"] == pytest.approx(0.2)
+    assert s["official"]["accuracy_lenient"] == pytest.approx(1.0)
+    assert s["missing_answer_tag"] == 0 and s["parse_failures"] == 0
+    md = (tmp_path / "vsi" / "summary.md").read_text()
+    assert "| VSI-Bench | 4 | 4 | 0 | 0 | 0 | 33.3 | 0.0 | 16.7 | 33.3 | 100.0 | 10.0 | 20.0 |" in md
+
+
+class Recording(Predictor):
+    """Generates like ``inner`` and keeps the media it was given, by problem_id."""
+
+    def __init__(self, inner: Predictor) -> None:
+        super().__init__(inner.model, inner.processor)
+        self.seen = {}
+
+    def generate(self, samples, media):
+        self.seen.update({s.problem_id: m for s, m in zip(samples, media)})
+        return super().generate(samples, media)
+
+
+def test_shuffled_frames_reach_the_model_and_are_reproducible(predictor, bench_dir, tmp_path):
+    import torch
+
+    from videor1.data.media import load_media
+    from videor1.data.records import load_records
+
+    kwargs = dict(SMALL, limit=4, shuffle_frames=True, seed=3, label="tiny")
+    recording = Recording(predictor)
+    first = evaluate(recording, bench_dir / "test.json", out_dir=tmp_path / "a", **kwargs)
+    again = evaluate(predictor, bench_dir / "test.json", out_dir=tmp_path / "b", **kwargs)
+    assert first["run"]["shuffle_frames"] is True
+    assert _scores(again) == _scores(first)
+    lines_a, lines_b = (
+        _lines(tmp_path / "a" / "predictions.jsonl"),
+        _lines(tmp_path / "b" / "predictions.jsonl"),
+    )
+    assert len(lines_a) == 4
+    samples = load_records(bench_dir / "test.json", limit=4)
+    for a, b, sample in zip(lines_a, lines_b, samples):
+        order = a["frame_order"]
+        assert a["shuffled"] and sorted(order) == list(range(8)) and order != list(range(8))
+        assert order == b["frame_order"]
+        # the model saw the ordered clip's frames in the recorded order, i.e. different inputs
+        ordered = load_media(sample, bench_dir, recording.media)
+        seen = recording.seen[sample.problem_id]
+        assert torch.equal(seen.frames, ordered.frames[torch.tensor(order)])
+        assert not torch.equal(seen.frames, ordered.frames)
+    assert len({tuple(a["frame_order"]) for a in lines_a}) > 1  # each item has its own permutation
+
+
+def test_eval_command(tiny_model_dir, bench_dir, tmp_path, capsys):
+    from videor1.cli import main
+
+    out = tmp_path / "cli"
+    argv = [
+        "-q", "eval", "--model", str(tiny_model_dir), "--label", "tiny", "--bench", str(bench_dir / "test.json"),
+        "--limit", "2", "--max-pixels", str(16 * 28 * 28), "--max-new-tokens", "4", "--frames", "4",
+        "--out", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "tiny / test: n=2 scored=2 errors=0" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["run"]["media"]["nframes"] == 4
+    assert summary["run"]["media"]["video_max_pixels"] == 16 * 28 * 28
+    assert all(line["num_frames"] == 4 for line in _lines(out / "predictions.jsonl") if "num_frames" in line)
