@@ -74,6 +74,58 @@ MOTIONS = [
     "speeds up",
     "slows down",
 ]
+POSITIONS = [
+    "top left",
+    "top right",
+    "bottom left",
+    "bottom right",
+    "centre",
+    "center",
+    "middle",
+    "top",
+    "bottom",
+    "left side",
+    "right side",
+    "upper half",
+    "lower half",
+    "first quarter",
+    "second quarter",
+    "third quarter",
+    "fourth quarter",
+]
+COMMON_WORDS = """
+about above across action add after again against age ago ahead air all almost alone along already also
+although always among amount angle animal another answer any anything appear area around arrive ask
+at away back background ball base be beat because become been before begin behind being believe below
+beside best better between big bird black blue board boat body book both bottom box boy bright bring
+brown build building but by call came camera can car card care carry case cat catch cause centre certain
+chair change check child choose circle city class clear clip close cloud colour color come common compare
+complete consider contain continue correct could count country course cover cross cup cut dark day decide
+deep describe detail did differ different direction distance do does dog done door down draw drive drop
+during each early earth east easy eat edge effect eight either else end enough enter equal even event
+ever every exact example eye face fact fall far fast feel few field figure fill final find fine finish
+fire first fish five floor fly follow food foot for form forward found four frame free from front full
+game gave general get girl give glass go goes good got great green grey ground group grow half hand happen
+hard has have he head hear height held help her here high him his hold hole home horse hot hour house how
+however human idea if image important in inch include increase indicate inside instead into is it its
+itself join jump just keep kind know land large last late later lead learn least leave left length less
+let letter level life light like line list little live long look lose loud low machine made main make man
+many map mark match matter may me mean measure meet men middle might mind minute miss moment more morning
+most mother move much must my name near need never new next night nine no north not note nothing notice
+now number object observe of off often old on once one only open or order other our out outside over own
+page paint pair paper part pass past path pattern people perhaps person pick picture piece place plan plant
+play point position possible power present press probably problem produce pull push put question quick
+quiet quite race rain reach read ready real reason record red region remain remember repeat rest result
+return right rise river road rock roll room round row rule run same saw say scene sea second see seem
+seen sentence separate set seven shape she short should show side sign similar simple since single size
+sky slow small snow so some something sometimes song soon sound south space speed stand start state stay
+step still stop story straight street strong study such sudden sun sure surface table take talk tall tell
+ten than that the their them then there these they thing think third this those though thought three
+through time to together told too top toward tree true turn two under until up upon us use usual very view
+wait walk wall want was watch water way we weather went were west what wheel when where whether which
+while white who whole why wide will wind window with without wood word work world would write year yes
+yet you young your
+""".split()
 ORDER_WORDS = ["first", "second", "third", "last", "before", "after", "earlier", "later", "then", "finally"]
 NUMBER_WORDS = [
     "zero",
@@ -115,6 +167,11 @@ def _generated_sentences() -> list[str]:
                 f"<think>Let me think. The frames show the {COLOURS[n_options]} object first. "
                 f"Wait, let me verify the order again. Yes.</think>\n<answer>{letter}</answer>"
             )
+    for i, word in enumerate(COMMON_WORDS):
+        position = POSITIONS[i % len(POSITIONS)]
+        lines.append(f"{word.capitalize()} {word} {word}s {word}ed {word}ing at the {position}.")
+    for role in ("system", "user", "assistant"):
+        lines.append(f"<|im_start|>{role}\nHello there.<|im_end|>\n")
     for value in ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "12", "3.5", "42", "3.14"):
         lines.append(f"<think>Hmm, counting carefully gives {value}.</think>\n<answer>{value}</answer>")
     return lines
