@@ -35,8 +35,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from videor1.rewards.parsing import extract_answer, normalize_text, parse_number, parse_option_letter
 
@@ -48,8 +47,7 @@ _ANSWER_BLOCK_RE = re.compile(r"<answer>.*?</answer>", re.DOTALL)
 REGRESSION_ZERO_SCALE = 1.0  # default mode: error scale when the ground truth is 0
 
 
-@dataclass(frozen=True, slots=True)
-class AnswerScore:
+class AnswerScore(NamedTuple):
     """One accuracy scoring: the reward and what was read from the completion."""
 
     value: float  # the accuracy reward in [0, 1]
