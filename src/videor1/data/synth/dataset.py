@@ -1,8 +1,8 @@
 """Write a procedural temporal-reasoning dataset in the Video-R1 record schema.
 
 Items are interleaved over the chosen families (item ``i`` of a split belongs to family
-``i % len(families)``). Within each family and split, item ``j`` gets slot ``perm[j]`` of a seeded
-permutation, and each family derives its answer (and, for shuffled-option families, the correct
+``i % len(families)``). Within each family and split, item ``j`` gets slot ``offset + perm[j]`` (a
+seeded random offset and permutation), and each family derives its answer (and, for shuffled-option families, the correct
 letter) from the slot, so answers are balanced to within one item. Every item has its own RNG seeded
 by ``(seed, split, index)``, so the output does not depend on ``jobs``; items are rendered in a
 process pool and written in index order.
@@ -43,6 +43,8 @@ from videor1.utils.logging import get_logger, make_progress
 GENERATOR_VERSION = "1"
 """Bumped whenever the same seed would produce different items."""
 SPLITS = ("train", "test")
+SLOT_CYCLE = 24
+"""Slot offsets are drawn from ``[0, SLOT_CYCLE)`` (a multiple of the families' answer cycles)."""
 SENSITIVITY_ITEMS = 100
 """Items per family behind ``meta.json``'s measured ``shuffle_sensitivity`` (single-frame shuffles)."""
 
@@ -109,7 +111,9 @@ def _plan(names, counts, seed, size, frames, cot_detail) -> list[dict[str, Any]]
         n = counts[split]
         rng = np.random.default_rng([seed, split_id])
         per_family = [len(range(f, n, len(names))) for f in range(len(names))]
-        slots = [[int(s) for s in rng.permutation(k)] for k in per_family]
+        # a random run of consecutive slots, shuffled: balanced, and small splits do not all start at slot 0
+        offsets = rng.integers(0, SLOT_CYCLE, size=len(names))
+        slots = [[int(o + s) for s in rng.permutation(k)] for o, k in zip(offsets, per_family, strict=True)]
         for index in range(n):
             family_index, j = index % len(names), index // len(names)
             tasks.append(
