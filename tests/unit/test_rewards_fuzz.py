@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from videor1.rewards import accuracy_reward, format_reward, score_answer
+from videor1.rewards.format import REFERENCE_FORMAT_PATTERN
 from videor1.types import PROBLEM_TYPES
 
 TYPES = [*PROBLEM_TYPES, "unknown type"]
@@ -40,3 +42,17 @@ def test_accuracy_never_raises_and_stays_in_unit_interval(
 @given(completion=texts, mode=st.sampled_from(MODES))
 def test_format_never_raises_and_is_binary(completion: str, mode: str) -> None:
     assert format_reward(completion, mode=mode) in (0.0, 1.0)
+
+
+# Strings built from the format's own pieces, to hit the tag-boundary cases.
+tag_soup = st.lists(
+    st.sampled_from(["<think>", "</think>", "<answer>", "</answer>", " ", "\n", "x", "<", ">", "/"]),
+    max_size=14,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(completion=st.one_of(tag_soup, texts))
+def test_video_r1_format_equals_the_reference_lazy_pattern(completion: str) -> None:
+    expected = 1.0 if re.fullmatch(REFERENCE_FORMAT_PATTERN, completion, re.DOTALL) else 0.0
+    assert format_reward(completion, mode="video-r1") == expected

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import re
 
-_REFERENCE_FORMAT_RE = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
-_SINGLE_BLOCKS_RE = re.compile(r"<think>.*</think>\s*<answer>.*</answer>", re.DOTALL)
-_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+REFERENCE_FORMAT_PATTERN = r"<think>.*?</think>\s*<answer>.*?</answer>"
+# For a *full* match, lazy and greedy quantifiers accept the same strings (the regex engine tries
+# every split either way); the greedy form is about 10x faster on long completions.
+# tests/unit/test_rewards_fuzz.py checks the two agree.
+_FORMAT_RE = re.compile(r"<think>.*</think>\s*<answer>.*</answer>", re.DOTALL)
 
 
 def format_reward(completion: str, *, mode: str = "default") -> float:
@@ -31,10 +33,14 @@ def format_reward(completion: str, *, mode: str = "default") -> float:
     if not isinstance(completion, str):
         return 0.0
     if mode == "video-r1":
-        return 1.0 if _REFERENCE_FORMAT_RE.fullmatch(completion) else 0.0
+        return 1.0 if _FORMAT_RE.fullmatch(completion) else 0.0
     if mode != "default":
         return 0.0
     text = completion.strip()
-    if any(text.count(tag) != 1 for tag in _TAGS):
-        return 0.0
-    return 1.0 if _SINGLE_BLOCKS_RE.fullmatch(text) else 0.0
+    single = (
+        text.count("<think>") == 1
+        and text.count("</think>") == 1
+        and text.count("<answer>") == 1
+        and text.count("</answer>") == 1
+    )
+    return 1.0 if single and _FORMAT_RE.fullmatch(text) else 0.0
