@@ -73,6 +73,21 @@ def run(args: argparse.Namespace) -> int:
     if names is not None and len(names) != len(benches):
         raise ConfigError(f"{len(names)} --bench-name for {len(benches)} --bench")
     media_root = args.media_root or (cfg.data.media_root if args.config else None)
+    missing = [b for b in benches if not Path(b).exists()]
+    if missing and cfg.data.synth is not None:
+        from videor1.data.synth import generate_dataset
+
+        synth = cfg.data.synth
+        print(f"{missing[0]} does not exist: generating procedural data into {cfg.data.media_root}")  # noqa: T201
+        generate_dataset(
+            cfg.data.media_root,
+            train=synth.train,
+            test=synth.test,
+            seed=synth.seed,
+            families=synth.families or None,
+            size=synth.size,
+            frames=synth.frames,
+        )
     out = Path(args.out or ev.output_dir)
     scoring = args.scoring or ev.scoring
 
