@@ -14,7 +14,7 @@ plus ``family`` and ``order_dependent``. ``meta.json`` also holds each family's 
 sensitivity (``sensitivity.py``, 100 fresh items, single-frame shuffles) next to its required minimum.
 
 Chance levels (``meta.json``, per family, for a model that ignores the media):
-- multiple choice: mean of 1 / number of options,
+- multiple choice: mean of 1 / number of options, or the best constant letter's accuracy if higher,
 - numerical and OCR: accuracy of the best constant answer = 1 / number of (balanced) answer values,
 - regression: best constant answer's mean MRA (official VSI-Bench thresholds 0.50 .. 0.95, ``<=``),
 - free-form: best constant answer's mean ROUGE (mean of ROUGE-1/2/L F, stemming; REFERENCE §3),
@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -238,12 +239,13 @@ def chance_level(family: str, *, size: int = 112, frames: int = 16) -> tuple[flo
     """``(chance, how it is defined)`` for a model that ignores the media (see the module docstring)."""
     module = get_family(family)
     if module.PROBLEM_TYPE == "multiple choice":
-        cycle = 24  # a multiple of every family's slot cycle (2, 3, 4, 12)
-        counts = [
-            len(module.generate(np.random.default_rng([0, s]), s, size=size, frames=frames).options)
-            for s in range(cycle)
+        items = [
+            module.generate(np.random.default_rng([0, s]), s, size=size, frames=frames)
+            for s in range(SLOT_CYCLE)
         ]
-        return round(float(np.mean([1 / c for c in counts])), 4), "mean 1/num_options"
+        uniform = float(np.mean([1 / len(item.options) for item in items]))
+        best_letter = max(Counter(item.answer for item in items).values()) / len(items)
+        return round(max(uniform, best_letter), 4), "max(mean 1/num_options, best constant letter)"
     values = module.answer_values(frames)
     if module.PROBLEM_TYPE in ("numerical", "OCR"):
         return round(1 / len(values), 4), "best constant answer, exact match"
