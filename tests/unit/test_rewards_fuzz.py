@@ -8,8 +8,9 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from videor1.rewards import accuracy_reward, format_reward, score_answer
+from videor1.rewards import accuracy_reward, extract_answer, format_reward, score_answer
 from videor1.rewards.format import REFERENCE_FORMAT_PATTERN
+from videor1.rewards.parsing import ANSWER_PATTERN
 from videor1.types import PROBLEM_TYPES
 
 TYPES = [*PROBLEM_TYPES, "unknown type"]
@@ -56,3 +57,10 @@ tag_soup = st.lists(
 def test_video_r1_format_equals_the_reference_lazy_pattern(completion: str) -> None:
     expected = 1.0 if re.fullmatch(REFERENCE_FORMAT_PATTERN, completion, re.DOTALL) else 0.0
     assert format_reward(completion, mode="video-r1") == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(tag_soup, texts))
+def test_extract_answer_equals_the_reference_regex(text: str) -> None:
+    match = re.search(ANSWER_PATTERN, text, re.DOTALL)
+    assert extract_answer(text) == (match.group(1).strip() if match else "")
