@@ -172,3 +172,53 @@ def test_frames_already_at_multiples_of_the_token_size_pass_through_unchanged(lo
     assert torch.allclose(resized["pixel_values_videos"], untouched["pixel_values_videos"], atol=1e-6)
     image = processor.image_processor(images=[frames[0]], return_tensors="pt")
     assert image["image_grid_thw"].tolist() == [[1, 4, 6]]
+
+
+def test_left_padded_batch_generates_what_each_prompt_generates_alone(loaded):
+    # Two clips of different length, size and frame rate in one left-padded batch: mRoPE positions and
+    # per-video timing must be computed per row, so greedy tokens equal the unbatched ones.
+    _, _, model, processor = loaded
+    adapter = get_adapter(model)
+    f = adapter.pixel_factor
+    g = torch.Generator().manual_seed(3)
+    clips = [
+        VideoClip(
+            torch.randint(0, 256, (16, 3, 2 * f, 2 * f), dtype=torch.uint8, generator=g),
+            list(range(16)),
+            2.0,
+            8.0,
+        ),
+        VideoClip(
+            torch.randint(0, 256, (8, 3, 2 * f, 3 * f), dtype=torch.uint8, generator=g),
+            list(range(8)),
+            4.0,
+            2.0,
+        ),
+    ]
+    questions = ["What moves first?", "Which colour appears last in the whole clip?"]
+    texts = [
+        processor.apply_chat_template(
+            [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": q}]}],
+            add_generation_prompt=True,
+        )
+        for q in questions
+    ]
+
+    def new_tokens(rows: list[int]) -> list[list[int]]:
+        batch = processor(
+            text=[texts[i] for i in rows],
+            videos=[clips[i].frames for i in rows],
+            padding=True,
+            padding_side="left",
+            return_tensors="pt",
+            **adapter.video_inputs_kwargs([clips[i] for i in rows]),
+        )
+        mask = batch["attention_mask"]
+        assert bool(mask[:, -1].all())  # left padded: every row ends with a real token
+        if len(rows) == 2:
+            assert not bool(mask[:, 0].all())  # and the shorter prompt starts with padding
+        return _generate(model, batch)[:, batch["input_ids"].shape[1] :].tolist()
+
+    together = new_tokens([0, 1])
+    assert processor.tokenizer.padding_side == "right"  # the call's padding_side did not stick
+    assert together == new_tokens([0]) + new_tokens([1])
