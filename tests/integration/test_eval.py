@@ -197,3 +197,47 @@ def test_eval_command(tiny_model_dir, bench_dir, tmp_path, capsys):
     assert summary["run"]["media"]["nframes"] == 4
     assert summary["run"]["media"]["video_max_pixels"] == 16 * 28 * 28
     assert all(line["num_frames"] == 4 for line in _lines(out / "predictions.jsonl") if "num_frames" in line)
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_cli_then_rerun(tiny_model_dir, bench_dir, tmp_path):
+    """A real `videor1 eval` process killed with SIGKILL mid-run; the rerun completes without duplicates."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "killed"
+    argv = [
+        sys.executable, "-m", "videor1.cli", "-q", "eval", "--model", str(tiny_model_dir), "--label", "tiny",
+        "--bench", str(bench_dir / "test.json"), "--batch-size", "1", "--max-new-tokens", "48",
+        "--max-pixels", str(16 * 28 * 28), "--out", str(out),
+    ]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    preds = out / "predictions.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if preds.exists() and len(preds.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, (
+        f"eval finished or failed before the kill: {proc.stderr.read().decode()[-2000:]}"
+    )
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(_lines(preds))
+    assert 3 <= done_before < 13
+
+    full = evaluate(
+        str(tiny_model_dir), bench_dir / "test.json", out_dir=tmp_path / "full", label="tiny",
+        batch_size=1, max_new_tokens=48, max_pixels=16 * 28 * 28,
+    )  # fmt: skip
+    rc = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert rc.returncode == 0, rc.stderr.decode()[-2000:]
+    resumed = json.loads((out / "summary.json").read_text())
+    assert _scores(resumed) == _scores(full)
+    assert resumed["benchmarks"]["test"]["timing"]["generated"] == 12 - (done_before - (done_before > 5))
+    keys = [line["key"] for line in _lines(preds)]
+    assert len(keys) == len(set(keys)) == 13
