@@ -13,7 +13,7 @@
 ``mode="default"`` fixes the known defects:
 
 - multiple choice: option letters parsed tolerantly (``parse_option_letter``: "b", "B.", "(B)",
-  "B. cat", "Option B" are B; "AB" is nothing). A ground truth that is not a letter is compared to
+  "B. cat", "Option B" are B; "AB" and hedges such as "B or C" are parse failures). A ground truth that is not a letter is compared to
   the prediction as ``normalize_text`` strings;
 - numerical: both sides parsed by ``parse_number`` ("3.0" = "3", "1,000" = "1000", "-0" = "0",
   "12 m" = "12", "45%" = "45", "$3" = "3"), then equal after ``round(x, 2)`` as in the reference;
@@ -27,7 +27,8 @@
 
 Parse failures: a prediction that cannot be read for its problem type (no ``<answer>`` block or an
 empty one, no option letter, no number) scores 0 and ``score_answer`` reports ``parse_ok=False``, so
-callers count it. Neither function ever raises: in both modes an exception is turned into a 0 (as the
+callers count it (in video-r1 mode a missing ``<answer>`` block is counted too, while the value
+stays the reference's). Neither function ever raises: in both modes an exception is turned into a 0 (as the
 reference does), and ``score_answer`` reports it as a parse failure with its reason.
 """
 
@@ -127,7 +128,7 @@ def _score_video_r1(pred: str, gt: str, problem_type: str) -> AnswerScore:
             return AnswerScore(0.0, pred, True, "decimal separator in only one of gt/pred")
         gt_number, pred_number = _reference_float(gt), _reference_float(pred)
         if gt_number is None or pred_number is None:
-            return _unparsable(pred, gt_number is None, pred_number is None)
+            return _unparsable(pred, pred_number is None)
         return AnswerScore(1.0 if round(gt_number, 2) == round(pred_number, 2) else 0.0, pred, True)
     if problem_type == "OCR":
         return AnswerScore(max(0.0, min(1.0, 1.0 - word_error_rate(gt, pred))), pred, True)
@@ -136,7 +137,7 @@ def _score_video_r1(pred: str, gt: str, problem_type: str) -> AnswerScore:
     if problem_type == "regression":
         gt_number, pred_number = _reference_float(gt), _reference_float(pred)
         if gt_number is None or pred_number is None:
-            return _unparsable(pred, gt_number is None, pred_number is None)
+            return _unparsable(pred, pred_number is None)
         rel_diff = (abs(pred_number - gt_number) + 1e-9) / (abs(gt_number) + 1e-9)
         rel_diff = min(1.0, max(0.0, rel_diff))  # same order as the reference: max(0, nan) is 0
         return AnswerScore(1.0 - rel_diff, pred, True)
@@ -150,7 +151,7 @@ def _reference_float(text: str) -> float | None:
         return None
 
 
-def _unparsable(pred: str, gt_bad: bool, pred_bad: bool) -> AnswerScore:
+def _unparsable(pred: str, pred_bad: bool) -> AnswerScore:
     if pred_bad:
         return AnswerScore(0.0, pred, False, "no number in prediction")
     return AnswerScore(0.0, pred, True, "no number in ground truth")
