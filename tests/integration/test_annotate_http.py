@@ -223,3 +223,24 @@ def test_http_teacher_keeps_correct_counts_failures_and_resumes(server, tagged_d
     progress_lines = (tmp_path / "cot.json.progress.jsonl").read_text().splitlines()
     assert len(progress_lines) == n + 4  # one line per outcome; failures got a second, final one
     assert defaultdict(int, Counter(json.loads(ln)["status"] for ln in progress_lines))["failed"] == 4
+
+
+def test_local_teacher_path(tiny_model_dir, tagged_data, tmp_path):
+    """A local checkpoint as teacher: batched generation, every record judged, resumable."""
+    from videor1.annotate import make_teacher
+    from videor1.config import SamplingConfig
+
+    root, records, _ = tagged_data
+    media = MediaConfig(video_min_pixels=3136, video_max_pixels=16 * 28 * 28)
+    teacher = make_teacher(
+        str(tiny_model_dir), media=media, sampling=SamplingConfig(max_new_tokens=6), device="cpu"
+    )
+    out = tmp_path / "local.json"
+    report = annotate(teacher, root / "tagged.json", root, out, media=media, batch_size=3, limit=5)
+    # a random-init model writes no <think> block: all 5 are answered and none is kept
+    assert (report["total"], report["processed"], report["answered"], report["kept"]) == (5, 5, 5, 0)
+    assert report["no_think"] + report["rejected_low_reward"] == 5
+    assert json.loads(out.read_text()) == []
+    again = annotate(teacher, root / "tagged.json", root, out, media=media, batch_size=3, limit=5)
+    assert again["processed"] == 5
+    assert len((tmp_path / "local.json.progress.jsonl").read_text().splitlines()) == 5  # nothing redone
