@@ -84,6 +84,11 @@ def test_resume_after_kill_matches_uninterrupted_run(predictor, bench_dir, tmp_p
     assert all(line == by_key[line["key"]] for line in lines)  # same outputs, same scores
     assert (out / "summary.md").read_text().count("| test |") == 1
 
+    # retrying errors replaces the error line (the file is still corrupt), never duplicates it
+    retried = evaluate(predictor, bench, out_dir=out, label="tiny", retry_errors=True, **SMALL)
+    assert _scores(retried) == _scores(full) and retried["benchmarks"]["test"]["timing"]["generated"] == 0
+    assert sorted(line["key"] for line in _lines(preds)) == sorted(keys)
+
     # resuming with other settings refuses to mix predictions
     with pytest.raises(EvalResumeError, match="media"):
         evaluate(predictor, bench, out_dir=out, label="tiny", frames=4, **SMALL)

@@ -42,6 +42,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--greedy", action="store_true", default=None, help="exact greedy decoding")
     parser.add_argument("--shuffle-frames", action="store_true", default=None, help="permute video frames")
     parser.add_argument("--seed", type=int, help="seed for frame permutations and sampling")
+    parser.add_argument(
+        "--retry-errors", action="store_true", help="on resume, retry items that failed (e.g. fixed media)"
+    )
     parser.add_argument("--task-field", help="record field holding the task type (default: auto)")
     parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. eval.batch_size=8")
@@ -113,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
             shuffle_unit=ev.shuffle_unit,
             seed=ev.seed if args.seed is None else args.seed,
             task_field=args.task_field or ev.task_field,
+            retry_errors=args.retry_errors,
             device=args.device,
             dtype=cfg.model.dtype,
         )

@@ -85,15 +85,12 @@ class PredictionsFile:
 
     def _load(self) -> None:
         raw = self.path.read_bytes()
-        text = raw.decode("utf-8", errors="replace")
-        rows = text.split("\n")
-        tail = rows.pop()  # "" when the file ends with a newline, else a partial line from a kill
-        if tail.strip():
+        keep = raw.rfind(b"\n") + 1  # everything after the last newline is a partial line from a kill
+        if keep < len(raw):
             log.warning("%s: dropping a partial last line left by an interrupted run", self.path)
-            keep = len(raw) - len(tail.encode("utf-8"))
             with self.path.open("r+b") as f:
                 f.truncate(keep)
-        for number, row in enumerate(rows, start=1):
+        for number, row in enumerate(raw[:keep].decode("utf-8").split("\n"), start=1):
             if not row.strip():
                 continue
             try:
@@ -104,6 +101,18 @@ class PredictionsFile:
             if key in self.lines:
                 raise EvalResumeError(f"{self.path} line {number}: duplicate prediction for {key!r}")
             self.lines[key] = line
+
+    def drop(self, keys: set[str]) -> None:
+        """Remove the lines of ``keys`` (rewrites the file atomically), e.g. to retry failed items."""
+        if not keys & self.lines.keys():
+            return
+        self.lines = {k: v for k, v in self.lines.items() if k not in keys}
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(
+            "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in self.lines.values()),
+            encoding="utf-8",
+        )
+        os.replace(tmp, self.path)
 
     def __contains__(self, key: str) -> bool:
         return key in self.lines
@@ -285,6 +294,7 @@ def evaluate(
     seed: int = 0,
     task_field: str | None = None,
     system_prompt: str | None = None,
+    retry_errors: bool = False,
     device: str | torch.device | None = None,
     dtype: str = "float32",
 ) -> dict[str, Any]:
@@ -296,6 +306,8 @@ def evaluate(
     frame) with ``frames`` / ``max_pixels`` / ``min_pixels`` overriding it. ``sampling`` defaults to
     the reference's evaluation decoding; ``max_new_tokens`` overrides its length. ``shuffle_frames``
     permutes every video's frames (``shuffle_unit`` "frame" or "temporal_patch", seeded by ``seed``).
+    A resumed run keeps earlier error lines unless ``retry_errors`` (e.g. after fixing a media file).
+    A ``Predictor`` passed in gets this call's media and decoding settings.
 
     Returns ``{"run": {...settings...}, "benchmarks": {name: summary}}`` (see
     :func:`videor1.eval.summary.summarize`); the same object is written to ``summary.json``, with
@@ -348,6 +360,8 @@ def evaluate(
     )
     _check_run_file(out, settings, resumed=store_path.exists())
     store = PredictionsFile(store_path)
+    if retry_errors:
+        store.drop({key for key, line in store.lines.items() if line["status"] == "error"})
 
     benches: list[tuple[Benchmark, Path, list[Sample]]] = []
     for path, name in zip(files, names):
