@@ -40,7 +40,9 @@ def write_clip(
         stream.codec_context.gop_size = gop
         stream.codec_context.max_b_frames = bframes
         if codec == "libx264":
-            stream.options = {"x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={bframes}"}
+            stream.options = {
+                "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={bframes}:b-pyramid=none"
+            }
         for i in range(frames):
             rgb = np.zeros((h, w, 3), np.uint8)
             rgb[..., 0] = (i * 5) % 256
@@ -206,3 +208,32 @@ def test_audio_only_file(tmp_path):
             out.mux(packet)
     with pytest.raises(MediaError, match="no video stream"):
         load_video(path)
+
+
+def test_unneeded_non_reference_frames_are_not_decoded(tmp_path, monkeypatch):
+    # x264 with 3 B-frames and no pyramid: every B-frame is a non-reference frame (nal_ref_idc = 0)
+    path = tmp_path / "b.mp4"
+    write_clip(path, frames=96, gop=96, bframes=3)
+    skipped = []
+    real_test = media._nonref_test
+
+    def counting_test(stream):
+        test = real_test(stream)
+        return lambda packet: test(packet) and not skipped.append(packet.pts)
+
+    monkeypatch.setattr(media, "_nonref_test", counting_test)
+    clip = load_video(path, min_pixels=3136, max_pixels=3136, fps=4.0)  # 3.84 s × 4 fps → 14 frames
+    assert clip.num_frames == 14
+    assert len(skipped) > 30  # about 3 of every 4 frames are B-frames; none of the 14 needed is skipped
+    assert torch.equal(
+        clip.frames, sequential_reference(path, clip.frame_indices, tuple(clip.frames.shape[-2:]))
+    )
+
+
+def test_h264_ref_idc_parsing():
+    # AVCC: two NALs with 4-byte lengths: SEI (type 6, ignored) and a non-reference slice (0x01: idc 0, type 1)
+    avcc = b"\x00\x00\x00\x02\x06\xff" + b"\x00\x00\x00\x03\x01\xaa\xbb"
+    assert media._h264_slice_ref_idcs(avcc, 4) == [0]
+    # Annex B: reference P slice (0x41: idc 2, type 1) then IDR (0x65: idc 3, type 5)
+    annexb = b"\x00\x00\x00\x01\x41\x9a" + b"\x00\x00\x01\x65\x88"
+    assert media._h264_slice_ref_idcs(annexb, None) == [2, 3]

@@ -23,6 +23,8 @@ Departures from the reference, all in how frames are obtained, not which:
 * Decoding uses PyAV and only the frames the sampled indices need: a demux-only pass indexes the
   packets (presentation timestamps, keyframes), then for each needed frame we either decode on from
   the current position or seek to the nearest keyframe before it, whichever decodes fewer frames.
+  For H.264, packets of non-reference frames (``nal_ref_idc == 0``) whose frame is not needed are
+  not decoded at all (nothing depends on them, so the kept frames are bit-identical).
   Decoded frames are identified by their timestamp's rank among all packet timestamps (presentation
   order, as decord numbers frames). Streams whose packets lack timestamps, or whose decoded frames
   carry timestamps the index does not know, are decoded sequentially from the start and frames are
@@ -301,6 +303,61 @@ def _rgb(frame: av.VideoFrame) -> np.ndarray:
     return frame.to_ndarray(format="rgb24")  # [H, W, 3] uint8
 
 
+def _h264_slice_ref_idcs(data: bytes | memoryview, length_size: int | None) -> list[int]:
+    """``nal_ref_idc`` of every slice NAL (types 1 and 5) in one H.264 access unit.
+
+    ``length_size`` is the NAL length prefix size of AVCC packets (mp4, mkv); None for Annex B
+    (start codes, e.g. MPEG-TS).
+    """
+    refs: list[int] = []
+    if length_size is not None:
+        i, n = 0, len(data)
+        while i + length_size < n:
+            size = int.from_bytes(data[i : i + length_size], "big")
+            header = data[i + length_size]
+            if header & 0x1F in (1, 5):
+                refs.append((header >> 5) & 3)
+            i += length_size + size
+        return refs
+    raw = bytes(data)
+    i = raw.find(b"\x00\x00\x01")
+    while 0 <= i < len(raw) - 3:
+        header = raw[i + 3]
+        if header & 0x1F in (1, 5):
+            refs.append((header >> 5) & 3)
+        i = raw.find(b"\x00\x00\x01", i + 3)
+    return refs
+
+
+def _nonref_test(stream: av.video.VideoStream):
+    """A test for packets no other frame references (H.264 ``nal_ref_idc == 0``), or None.
+
+    Such a packet can be left undecoded when its own frame is not needed: nothing else depends on it,
+    so the frames we keep decode to the same pixels (this is what FFmpeg's ``skip_frame=nonref`` does
+    inside the decoder). Other codecs decode every packet.
+    """
+    ctx = stream.codec_context
+    if ctx.name != "h264":
+        return None
+    extradata = bytes(ctx.extradata or b"")
+    length_size = (extradata[4] & 3) + 1 if extradata[:1] == b"\x01" and len(extradata) > 4 else None
+
+    def is_nonref(packet: av.Packet) -> bool:
+        refs = _h264_slice_ref_idcs(memoryview(packet), length_size)
+        return bool(refs) and not any(refs)
+
+    return is_nonref
+
+
+def _decode_packets(container, stream, rank: dict[int, int], wanted: set[int], skippable):
+    """Decoded frames from the current demuxer position, leaving out unneeded non-reference packets."""
+    for packet in container.demux(stream):
+        if skippable is not None and packet.size and packet.pts is not None:
+            if rank.get(packet.pts) not in wanted and skippable(packet):
+                continue
+        yield from packet.decode()
+
+
 def _decode_with_seeks(
     container: av.container.InputContainer,
     stream: av.video.VideoStream,
@@ -309,6 +366,8 @@ def _decode_with_seeks(
 ) -> dict[int, np.ndarray]:
     assert index.pts is not None
     rank = {p: i for i, p in enumerate(index.pts)}
+    wanted = set(needed)
+    skippable = _nonref_test(stream)
     out: dict[int, np.ndarray] = {}
     frames = None
     floor = 0  # frames before the keyframe we sought to may be open-GOP leftovers; only later ones count
@@ -316,7 +375,7 @@ def _decode_with_seeks(
         if seek_to is not None or frames is None:
             floor = seek_to or 0
             container.seek(index.pts[floor], stream=stream, backward=True, any_frame=False)
-            frames = (f for packet in container.demux(stream) for f in packet.decode())
+            frames = _decode_packets(container, stream, rank, wanted, skippable)
         for frame in frames:
             j = rank.get(frame.pts) if frame.pts is not None else None
             if j is None:

