@@ -191,17 +191,21 @@ def test_eval_command(tiny_model_dir, bench_dir, tmp_path, capsys):
 
     out = tmp_path / "cli"
     argv = [
-        "-q", "eval", "--model", str(tiny_model_dir), "--label", "tiny", "--bench", str(bench_dir / "test.json"),
-        "--limit", "2", "--max-pixels", str(16 * 28 * 28), "--max-new-tokens", "4", "--frames", "4",
-        "--out", str(out),
+        "-q", "eval", "--model", str(tiny_model_dir), "--label", "base", "--model", str(tiny_model_dir),
+        "--label", "again", "--bench", str(bench_dir / "test.json"), "--limit", "2",
+        "--max-pixels", str(16 * 28 * 28), "--max-new-tokens", "4", "--frames", "4", "--out", str(out),
     ]  # fmt: skip
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "tiny / test: n=2 scored=2 errors=0" in printed
-    summary = json.loads((out / "summary.json").read_text())
+    assert "base / test: n=2 scored=2 errors=0" in printed and "again / test: n=2" in printed
+    summary = json.loads((out / "base" / "summary.json").read_text())
     assert summary["run"]["media"]["nframes"] == 4
     assert summary["run"]["media"]["video_max_pixels"] == 16 * 28 * 28
-    assert all(line["num_frames"] == 4 for line in _lines(out / "predictions.jsonl") if "num_frames" in line)
+    assert all(
+        line["num_frames"] == 4 for line in _lines(out / "base" / "predictions.jsonl") if "num_frames" in line
+    )
+    assert "| base |" in (out / "combined.md").read_text() and (out / "combined.png").stat().st_size > 0
+    assert _lines(out / "base" / "predictions.jsonl") == _lines(out / "again" / "predictions.jsonl")
 
 
 @pytest.mark.slow
