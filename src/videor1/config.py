@@ -71,7 +71,7 @@ class MediaConfig:
     max_frames: int = 16
     """Most frames sampled from a video (also capped by the video's own frame count)."""
     nframes: int | None = None
-    """Fixed frame count (overrides the fps rule); rounded down to a multiple of 2."""
+    """Fixed frame count (overrides the fps rule); rounded to the nearest multiple of 2 (Python round, as the reference)."""
     video_min_pixels: int = 128 * PIXELS_PER_TOKEN
     """Smallest area per video frame (pixels) after resizing."""
     video_max_pixels: int = 128 * PIXELS_PER_TOKEN
