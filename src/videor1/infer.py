@@ -96,8 +96,11 @@ class Predictor:
         dtype: str = "float32",
         system_prompt: str | None = None,
     ) -> None:
+        self.source: str | None = None  # the checkpoint directory, when loaded here
         if isinstance(model, (str, Path)):
             from videor1.models.loading import load_model_and_processor
+
+            self.source = str(model)
 
             device = device or ("cuda" if torch.cuda.is_available() else "cpu")
             model, processor = load_model_and_processor(

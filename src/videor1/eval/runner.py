@@ -334,7 +334,7 @@ def evaluate(
         predictor = model
         predictor.media, predictor.sampling, predictor.greedy = media_cfg, sampling_cfg, greedy
         predictor.system_prompt = system_prompt
-        model_name = label or type(predictor.model).__name__
+        model_name = getattr(predictor, "source", None) or label or type(predictor.model).__name__
     elif isinstance(model, tuple):
         predictor = Predictor(model[0], model[1], media=media_cfg, sampling=sampling_cfg, greedy=greedy)
         predictor.system_prompt = system_prompt
