@@ -36,6 +36,7 @@ class KilledAfter(Predictor):
 
     def __init__(self, inner: Predictor, calls: int) -> None:
         super().__init__(inner.model, inner.processor)
+        self.source = inner.source  # the same checkpoint, as far as the resume check is concerned
         self.calls = calls
 
     def generate(self, samples, media):
