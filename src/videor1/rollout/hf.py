@@ -11,8 +11,10 @@ vision tower and the prompt's attention run G times. Here:
 4. Rows that emitted EOS leave the cache (``batch_select_indices``), so long stragglers don't
    pay for finished rows.
 
-Sampling: temperature scaling, then nucleus (top-p) truncation, then a multinomial draw from the
-step's ``torch.Generator`` (reproducible). The recorded log-prob of each token is taken under the
+Sampling: the media placeholder tokens (image/video pad, vision start/end) are never sampled (a
+completion holding one would be read as a media slot by the training forward), then temperature
+scaling, nucleus (top-p) truncation and a multinomial draw from the step's ``torch.Generator``
+(reproducible). The recorded log-prob of each token is taken under the
 temperature-scaled *untruncated* distribution, the same quantity the trainer recomputes with
 ``algorithms.losses.token_logprobs(..., temperature=T)``. Temperature 0 means greedy.
 """
@@ -64,6 +66,7 @@ class HFRolloutEngine(RolloutEngine):
         eos_token_ids: Sequence[int],
         pad_token_id: int,
         tokenizer: Any = None,
+        suppress_token_ids: Sequence[int] | None = None,
     ) -> None:
         if not eos_token_ids:
             raise ValueError("eos_token_ids is empty; the model's generation_config names no EOS token")
@@ -71,6 +74,11 @@ class HFRolloutEngine(RolloutEngine):
         self.eos_token_ids = list(eos_token_ids)
         self.pad_token_id = int(pad_token_id)
         self.tokenizer = tokenizer
+        if suppress_token_ids is None:
+            cfg = model.config
+            names = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
+            suppress_token_ids = [getattr(cfg, n) for n in names if getattr(cfg, n, None) is not None]
+        self.suppress_token_ids = list(suppress_token_ids)
 
     @torch.no_grad()
     def generate(
@@ -148,7 +156,9 @@ class HFRolloutEngine(RolloutEngine):
         logps: list[list[float]] = [[] for _ in range(num_rows)]
         finished = [False] * num_rows
         active = torch.arange(num_rows, device=device)  # [A] rows still generating
+        suppress = torch.tensor(self.suppress_token_ids, dtype=torch.long, device=device)
         for step in range(sampling.max_new_tokens):
+            logits = logits.float().index_fill(-1, suppress, float("-inf"))  # [A, V]
             token, logp = sample_next_token(logits, sampling, generator)  # [A], [A]
             for row, tok, lp in zip(active.tolist(), token.tolist(), logp.tolist()):
                 tokens[row].append(tok)
