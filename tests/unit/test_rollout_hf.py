@@ -81,8 +81,8 @@ def model():
     return tiny_vl_model()
 
 
-def engine(model):
-    return HFRolloutEngine(model, eos_token_ids=[EOS], pad_token_id=PAD)
+def engine(model, suppress=()):
+    return HFRolloutEngine(model, eos_token_ids=[EOS], pad_token_id=PAD, suppress_token_ids=list(suppress))
 
 
 def test_greedy_matches_transformers_generate(model):
@@ -160,3 +160,20 @@ def test_top_p_keeps_only_the_nucleus():
         logits, SamplingConfig(temperature=1.0, top_p=0.85), torch.Generator().manual_seed(0)
     )
     assert set(tok.tolist()) == {0, 1}
+
+
+def test_media_placeholders_are_never_sampled(model):
+    # by default the engine suppresses the config's image/video pad and vision start/end ids
+    eng = HFRolloutEngine(model, eos_token_ids=[EOS], pad_token_id=PAD)
+    assert sorted(eng.suppress_token_ids) == [IMAGE, VIDEO, VSTART, VEND]
+    logits = torch.zeros(200, 300)
+    logits[:, VIDEO] = 50.0  # the placeholder would win every draw
+    tok, lp = sample_next_token(
+        logits,
+        SamplingConfig(temperature=1.0, top_p=1.0),
+        torch.Generator().manual_seed(0),
+        torch.tensor([VIDEO]),
+    )
+    assert VIDEO not in tok.tolist()
+    # log-probs stay those of the unsuppressed distribution: ln(1 / (e^50 + 299)) ~ -50
+    assert lp[0].item() == pytest.approx(-50.0, abs=1e-3)

@@ -38,15 +38,24 @@ def sample_next_token(
     logits: torch.Tensor,  # [R, V] next-token logits
     sampling: SamplingConfig,
     generator: torch.Generator | None = None,
+    suppress: torch.Tensor | None = None,  # [S] token ids that are never drawn
 ) -> tuple[torch.Tensor, torch.Tensor]:  # token [R], logprob [R]
-    """One sampling step (module docstring); returns the tokens and their log-probs."""
+    """One sampling step (module docstring); returns the tokens and their log-probs.
+
+    The log-probs are under the temperature-scaled distribution before suppression and top-p.
+    """
     logits = logits.float()
+    allowed = (
+        logits
+        if suppress is None or suppress.numel() == 0
+        else logits.index_fill(-1, suppress, float("-inf"))
+    )
     if sampling.temperature == 0:
-        token = logits.argmax(dim=-1)  # [R]
+        token = allowed.argmax(dim=-1)  # [R]
         logp = torch.log_softmax(logits, dim=-1)  # [R, V]
         return token, logp.gather(-1, token[:, None]).squeeze(-1)
     logp = torch.log_softmax(logits / sampling.temperature, dim=-1)  # [R, V]
-    probs = logp.exp()  # [R, V]
+    probs = torch.softmax(allowed / sampling.temperature, dim=-1)  # [R, V]
     if sampling.top_p < 1.0:
         sorted_probs, sorted_idx = probs.sort(dim=-1, descending=True)  # [R, V]
         mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs  # [R, V] mass of strictly better tokens
@@ -158,8 +167,7 @@ class HFRolloutEngine(RolloutEngine):
         active = torch.arange(num_rows, device=device)  # [A] rows still generating
         suppress = torch.tensor(self.suppress_token_ids, dtype=torch.long, device=device)
         for step in range(sampling.max_new_tokens):
-            logits = logits.float().index_fill(-1, suppress, float("-inf"))  # [A, V]
-            token, logp = sample_next_token(logits, sampling, generator)  # [A], [A]
+            token, logp = sample_next_token(logits, sampling, generator, suppress)  # [A], [A]
             for row, tok, lp in zip(active.tolist(), token.tolist(), logp.tolist()):
                 tokens[row].append(tok)
                 logps[row].append(lp)
