@@ -95,6 +95,19 @@ def test_resume_after_kill_matches_uninterrupted_run(predictor, bench_dir, tmp_p
         evaluate(predictor, bench, out_dir=out, label="tiny", frames=4, **SMALL)
 
 
+def test_batched_generation_equals_one_at_a_time(predictor, bench_dir, tmp_path):
+    """Left padding (and the mRoPE positions under it) must not change what is generated."""
+    kwargs = dict(SMALL, greedy=True, max_new_tokens=12, label="tiny")
+    evaluate(predictor, bench_dir / "test.json", out_dir=tmp_path / "one", **dict(kwargs, batch_size=1))
+    evaluate(predictor, bench_dir / "test.json", out_dir=tmp_path / "four", **dict(kwargs, batch_size=4))
+    one, four = (
+        _lines(tmp_path / "one" / "predictions.jsonl"),
+        _lines(tmp_path / "four" / "predictions.jsonl"),
+    )
+    assert [line.get("raw_output") for line in one] == [line.get("raw_output") for line in four]
+    assert sum(1 for line in one if line["status"] == "ok") == 12
+
+
 class Scripted(Predictor):
     """No model: answers each record from a table keyed by problem_id."""
 
