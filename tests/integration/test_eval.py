@@ -158,6 +158,20 @@ def test_both_scorings_differ_where_rules_differ(bench_dir, tmp_path):
     assert "| VSI-Bench | 4 | 4 | 0 | 0 | 0 | 33.3 | 0.0 | 16.7 | 33.3 | 100.0 | 10.0 | 20.0 |" in md
 
 
+def test_resume_refuses_a_changed_benchmark_file(bench_dir, tmp_path):
+    records = json.loads((bench_dir / "test.json").read_text())[:3]
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(records))
+    scripted = Scripted(
+        {r["problem_id"]: "<answer>A</answer>" for r in records} | {1234: "<answer>A</answer>"}
+    )
+    evaluate(scripted, path, bench_dir, out_dir=tmp_path / "out", label="s", limit=2, **SMALL)
+    records[1]["problem_id"] = 1234
+    path.write_text(json.dumps(records))
+    with pytest.raises(EvalResumeError, match="changed"):
+        evaluate(scripted, path, bench_dir, out_dir=tmp_path / "out", label="s", **SMALL)
+
+
 class Recording(Predictor):
     """Generates like ``inner`` and keeps the media it was given, by problem_id."""
 

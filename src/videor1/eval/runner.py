@@ -187,6 +187,14 @@ def run_benchmark(
 
     media_cfg = MediaConfig(**settings.media)
     pending = {i for i in range(len(samples)) if item_key(bench, i) not in store}
+    for index in set(range(len(samples))) - pending:
+        stored = store.lines[item_key(bench, index)]["problem_id"]
+        if stored != samples[index].problem_id:
+            raise EvalResumeError(
+                f"{store.path}: line {item_key(bench, index)} is for problem_id {stored!r} but "
+                f"{samples[index].source} has problem_id {samples[index].problem_id!r}; the benchmark file "
+                "changed since these predictions were made (use another output directory)"
+            )
     if len(pending) < len(samples):
         log.info(
             "%s: resuming, %d of %d items already done",
@@ -254,6 +262,12 @@ def run_benchmark(
 def media_from_flags(
     media: MediaConfig | None, frames: int | None, max_pixels: int | None, min_pixels: int | None
 ) -> MediaConfig:
+    """Evaluation media budgets: ``media`` (default: fps rule, 256·28·28 pixels) with flag overrides.
+
+    ``frames`` fixes the frame count (and raises ``max_frames`` to it), ``max_pixels`` caps the
+    area per video frame (images keep their own budget, 256·28·28 by default); the per-frame minimum
+    is lowered to the maximum when it would exceed it.
+    """
     cfg = (
         dataclasses.replace(media)
         if media is not None
@@ -264,7 +278,6 @@ def media_from_flags(
         cfg.max_frames = max(cfg.max_frames, frames)
     if max_pixels is not None:
         cfg.video_max_pixels = max_pixels
-        cfg.image_max_pixels = max(cfg.image_max_pixels, max_pixels)
     if min_pixels is not None:
         cfg.video_min_pixels = min_pixels
     cfg.video_min_pixels = min(cfg.video_min_pixels, cfg.video_max_pixels)
