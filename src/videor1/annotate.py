@@ -31,6 +31,7 @@ import io
 import json
 import os
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -131,6 +132,7 @@ class HTTPTeacher:
         self.image_format = image_format
         self.api_key = api_key
         self.retries = 0  # retried attempts over the whole run (read by the report)
+        self._lock = threading.Lock()
 
     def describe(self) -> str:
         return self.url
@@ -172,7 +174,8 @@ class HTTPTeacher:
         last: _Retryable | None = None
         for attempt in range(self.max_retries + 1):
             if attempt:
-                self.retries += 1
+                with self._lock:
+                    self.retries += 1
                 time.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
             try:
                 return self._request(body)
@@ -344,11 +347,14 @@ def annotate(
     with make_progress() as bar:
         task = bar.add_task(f"annotate {Path(data_file).name}", total=len(pending))
         if teacher.concurrent:
-            with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+            try:
                 futures = [pool.submit(one, i) for i in pending]
                 for future in as_completed(futures):
                     progress_log.write(future.result())
                     bar.advance(task)
+            finally:  # on Ctrl-C, drop queued requests instead of running them all first
+                pool.shutdown(wait=True, cancel_futures=True)
         else:
             for start in range(0, len(pending), batch_size):
                 chunk = pending[start : start + batch_size]
