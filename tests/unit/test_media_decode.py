@@ -9,17 +9,19 @@ import av
 import numpy as np
 import pytest
 import torch
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as TF
 
 from videor1.data import media
 from videor1.data.media import MediaError, load_video
 
 
 def sequential_reference(path: Path, indices: list[int], size: tuple[int, int]) -> torch.Tensor:
-    """Decode every frame in order, pick ``indices``, apply the same resize."""
+    """Decode every frame in order, pick ``indices``, resize as the reference (torchvision, bicubic, AA)."""
     with av.open(str(path)) as container:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     picked = torch.from_numpy(np.stack([frames[i] for i in indices])).permute(0, 3, 1, 2).contiguous()
-    return media.resize_frames(picked, size)
+    return TF.resize(picked, list(size), interpolation=InterpolationMode.BICUBIC, antialias=True)
 
 
 def write_clip(

@@ -441,6 +441,23 @@ def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return TF.resize(frames, list(size), interpolation=InterpolationMode.BICUBIC, antialias=True)
 
 
+def _stack_and_resize(rgb: list[np.ndarray], size: tuple[int, int]) -> torch.Tensor:
+    """``resize_frames(stack(rgb))`` with one copy fewer: each ``[H, W, 3]`` frame goes straight into
+    the float32 ``[T, 3, H, W]`` tensor that torchvision would otherwise build by stacking, permuting
+    and casting. The arithmetic is torchvision's (float32 bicubic antialiased interpolation, clamp to
+    [0, 255], round, uint8), so the result is bit-identical to :func:`resize_frames`."""
+    height, width = rgb[0].shape[:2]
+    if (height, width) == tuple(size):
+        return torch.from_numpy(np.stack(rgb)).permute(0, 3, 1, 2).contiguous()
+    planar = torch.empty((len(rgb), 3, height, width), dtype=torch.float32)  # [T, 3, H, W]
+    for k, frame in enumerate(rgb):
+        planar[k].copy_(torch.from_numpy(frame).permute(2, 0, 1))
+    out = torch.nn.functional.interpolate(
+        planar, size=size, mode="bicubic", align_corners=False, antialias=True
+    )
+    return out.clamp_(0, 255).round_().to(torch.uint8)  # [T, 3, h, w]
+
+
 def load_video(
     path: str | Path,
     *,
@@ -514,8 +531,7 @@ def load_video(
         raise MediaError(
             path, f"truncated or corrupt: frames {missing} of {index.total_frames} could not be decoded"
         )
-    frames = torch.from_numpy(np.stack([decoded[i] for i in indices])).permute(0, 3, 1, 2)  # [T, 3, H, W]
-    height, width = frames.shape[-2:]
+    height, width = decoded[indices[0]].shape[:2]
     try:
         size = video_frame_size(
             height,
@@ -528,7 +544,7 @@ def load_video(
         )
     except ValueError as err:
         raise MediaError(path, str(err)) from err
-    frames = resize_frames(frames.contiguous(), size)
+    frames = _stack_and_resize([decoded[i] for i in indices], size)  # [T, 3, h, w] uint8
     return VideoClip(
         frames=frames,
         frame_indices=indices,
