@@ -135,7 +135,7 @@ def test_both_scorings_differ_where_rules_differ(bench_dir, tmp_path):
     gt = float(letter(reg))
     answers = {
         mc[0]["problem_id"]: f"<think>t</think><answer>{letter(mc[0])}</answer>",  # exact: 1 / 1 / 1
-        mc[1]["problem_id"]: f"<answer>{letter(mc[1]).lower()}</answer>",  # lower-case: 0 / 0 / lenient 1
+        mc[1]["problem_id"]: f"<answer>{letter(mc[1]).lower()}</answer>",  # lower-case: 0 / 1 / lenient 1
         mc[2]["problem_id"]: f"<answer>({letter(mc[2])})</answer>",  # bracketed: 0 / 0 / lenient 1
         reg["problem_id"]: f"<answer>{gt * 1.5:g}</answer>",  # rel error 0.5: MRA< = 0, MRA<= = 0.1
     }
@@ -146,16 +146,17 @@ def test_both_scorings_differ_where_rules_differ(bench_dir, tmp_path):
     assert s["video-r1"]["accuracy"] == pytest.approx(1 / 3)
     assert s["video-r1"]["mra"] == 0.0
     assert s["video-r1"]["overall"] == pytest.approx(1 / 6)
-    # official: rel. direction = mean(easy 1, hard 0) = 0.5, route planning 0, counting 0.1 -> 0.6 / 3
+    # official: rel. direction = mean(easy 1, hard 1) = 1, route planning 0, counting 0.1 -> 1.1 / 3
+    assert s["official"]["accuracy"] == pytest.approx(2 / 3)
     assert s["official"]["mra"] == pytest.approx(0.1)
     assert s["official"]["by_category"] == pytest.approx(
-        {"object_counting": 0.1, "object_rel_direction": 0.5, "route_planning": 0.0}
+        {"object_counting": 0.1, "object_rel_direction": 1.0, "route_planning": 0.0}
     )
-    assert s["official"]["overall"] == pytest.approx(0.2)
+    assert s["official"]["overall"] == pytest.approx(1.1 / 3)
     assert s["official"]["accuracy_lenient"] == pytest.approx(1.0)
     assert s["missing_answer_tag"] == 0 and s["parse_failures"] == 0
     md = (tmp_path / "vsi" / "summary.md").read_text()
-    assert "| VSI-Bench | 4 | 4 | 0 | 0 | 0 | 33.3 | 0.0 | 16.7 | 33.3 | 100.0 | 10.0 | 20.0 |" in md
+    assert "| VSI-Bench | 4 | 4 | 0 | 0 | 0 | 33.3 | 0.0 | 16.7 | 66.7 | 100.0 | 10.0 | 36.7 |" in md
 
 
 def test_resume_refuses_a_changed_benchmark_file(bench_dir, tmp_path):

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from videor1.eval.benchmarks import BENCHMARKS, detect_benchmark, task_of
-from videor1.eval.scoring import extract_prediction, lenient_letter, reference_float, score_item
+from videor1.eval.scoring import (
+    extract_prediction,
+    lenient_letter,
+    official_float,
+    reference_float,
+    score_item,
+)
 from videor1.eval.summary import summarize
 from videor1.types import Sample
 
@@ -34,23 +40,21 @@ def test_prediction_is_answer_content_else_whole_output():
 
 
 @pytest.mark.parametrize(
-    ("output", "strict", "lenient"),
+    ("output", "strict", "official", "lenient"),
     [
-        ("<answer>B</answer>", 1.0, 1.0),
-        ("<answer>b</answer>", 0.0, 1.0),  # case: strict exact match fails, lenient reads B
-        ("<answer>(B)</answer>", 0.0, 1.0),
-        ("<answer>B. dog</answer>", 0.0, 1.0),
-        ("<answer>dog</answer>", 0.0, 1.0),  # option text
-        ("B", 1.0, 1.0),  # no tag: the whole output is the prediction
-        ("<answer>A</answer>", 0.0, 0.0),
+        ("<answer>B</answer>", 1.0, 1.0, 1.0),
+        ("<answer>b</answer>", 0.0, 1.0, 1.0),  # case: exact match fails, first-word rule ignores case
+        ("<answer>(B)</answer>", 0.0, 0.0, 1.0),  # first word "(B)" is not "B"; lenient reads B
+        ("<answer>B. dog</answer>", 0.0, 1.0, 1.0),  # first word "B." -> "B"
+        ("<answer>dog</answer>", 0.0, 0.0, 1.0),  # option text: lenient only
+        ("B", 1.0, 1.0, 1.0),  # no tag: the whole output is the prediction
+        ("<answer>A</answer>", 0.0, 0.0, 0.0),
     ],
 )
-def test_multiple_choice_strict_and_lenient(output, strict, lenient):
+def test_multiple_choice_three_readings(output, strict, official, lenient):
     score = score_item(_sample("multiple choice", "B", MC), output)
     assert score.metric == "accuracy"
-    assert score.video_r1 == strict
-    assert score.official == strict
-    assert score.lenient == lenient
+    assert (score.video_r1, score.official, score.lenient) == (strict, official, lenient)
 
 
 def test_lenient_letter_only_names_existing_options():
@@ -76,12 +80,16 @@ def test_regression_strict_lt_vs_official_le():
 
 
 def test_regression_number_parsing_differs():
-    # "12 m": the reference's float() fails (0); the official parser reads 12 -> exact -> 1.0
+    # "12 m": the reference's float() fails (0); the official first word "12" -> exact -> 1.0
     score = score_item(_sample("regression", "12"), "<answer>12 m</answer>")
     assert (score.video_r1, score.official, score.parse_ok) == (0.0, 1.0, True)
+    # "1,000": the reference deletes commas (exact, 1.0); the official float("1,000") fails (0)
+    score = score_item(_sample("regression", "1000"), "<answer>1,000</answer>")
+    assert (score.video_r1, score.official, score.parse_ok) == (1.0, 0.0, False)
     score = score_item(_sample("regression", "12"), "<answer>twelve</answer>")
     assert (score.video_r1, score.official, score.parse_ok) == (0.0, 0.0, False)
     assert reference_float("1,000") == 1000.0 and reference_float("inf") is None
+    assert official_float("3.5 meters.") == 3.5 and official_float("about 3") is None
 
 
 def test_other_types_use_both_reward_modes():

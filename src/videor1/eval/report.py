@@ -49,8 +49,9 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
         f"- frame order: {'shuffled (' + run['shuffle_unit'] + ', seed ' + str(run['seed']) + ')' if run['shuffle_frames'] else 'ordered'}",
         "",
         "Scores in %. video-r1 = the reference's rules (exact match, MRA with `<`, overall = mean of "
-        "accuracy and MRA); official = MRA with `<=`, VSI-Bench macro mean over task categories when "
-        "task types are present; lenient = multiple-choice letters parsed leniently.",
+        "accuracy and MRA); official = VSI-Bench's released rules (first word, case-insensitive letter, "
+        "MRA with `<=`, macro mean over task categories when task types are present); lenient = "
+        "multiple-choice letters parsed leniently.",
         "",
     ]
     header = [

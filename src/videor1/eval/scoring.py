@@ -12,18 +12,21 @@ Reference ("video-r1") rules, as the Video-R1 evaluation script scores:
 * numerical / OCR / free-form (procedural data; the released evaluation files have none): the
   accuracy reward in its ``video-r1`` compatibility mode, applied to the prediction.
 
-Official rules:
+Official rules (VSI-Bench's released scorer, used for every benchmark here):
 
-* multiple choice: the same exact match; *lenient* letter parsing
-  (``videor1.eval.metrics.multiple_choice_letter``: ``"b"``, ``"B."``, ``"(B)"``, ``"B. dog"``,
-  ``"Option B"``, the option's text, VSI-Bench's first-word rule) is reported separately as
-  ``lenient`` and never replaces the strict number;
-* regression: MRA with ``<=`` (the VSI-Bench release's convention), the number read tolerantly
-  (``videor1.rewards.parse_number``: ``"12 m"`` is 12);
+* the prediction is read by its first word: ``prediction.split(" ")[0].rstrip(".").strip()``;
+* multiple choice: that word equals the ground-truth letter, case-insensitively (``"b"`` and
+  ``"B. dog"`` count, ``"(B)"`` does not);
+* regression: ``float`` of that word (``"12 m"`` is 12, ``"1,000"`` is unparsable), MRA with ``<=``;
 * numerical / OCR / free-form: the accuracy reward in its ``default`` mode (the fixed rules).
 
+Lenient multiple choice (``videor1.eval.metrics.multiple_choice_letter``: ``"b"``, ``"B."``,
+``"(B)"``, ``"B. dog"``, ``"Option B"``, the option's text) is reported separately as ``lenient``
+and never replaces either number.
+
 A parse failure is data, not an exception: ``parse_ok`` is False when the prediction has no option
-letter (multiple choice, lenient parsing), no number (numerical, regression) or is empty.
+letter (multiple choice, lenient parsing), no number (regression: the official reading; numerical:
+the reward's parser) or is empty.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from dataclasses import dataclass
 
 from videor1.data.records import answer_text, option_letters
 from videor1.eval.metrics import mean_relative_accuracy, multiple_choice_letter
-from videor1.rewards import accuracy_reward, parse_number, score_answer
+from videor1.rewards import accuracy_reward, score_answer
 from videor1.types import Sample
 
 _ANSWER_RE = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)
@@ -97,6 +100,20 @@ def reference_float(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def official_word(prediction: str) -> str:
+    """VSI-Bench's reading of a prediction: its first space-separated word without trailing dots."""
+    return prediction.split(" ")[0].rstrip(".").strip()
+
+
+def official_float(prediction: str) -> float | None:
+    """VSI-Bench's number: ``float`` of :func:`official_word`, else None."""
+    try:
+        value = float(official_word(prediction))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
 def score_item(sample: Sample, output: str) -> ItemScore:
     """Score one raw model output against the record's ground truth, both ways."""
     prediction, has_tag = extract_prediction(output)
@@ -104,14 +121,13 @@ def score_item(sample: Sample, output: str) -> ItemScore:
     ptype = sample.problem_type
     if ptype == "multiple choice":
         letter = lenient_letter(prediction, sample.options)
-        exact = 1.0 if prediction.strip() == gt.strip() else 0.0
         return ItemScore(
             prediction=prediction,
             has_answer_tag=has_tag,
             parse_ok=letter is not None,
             metric="accuracy",
-            video_r1=exact,
-            official=exact,
+            video_r1=1.0 if prediction.strip() == gt.strip() else 0.0,
+            official=1.0 if official_word(prediction).lower() == gt.strip().lower() else 0.0,
             lenient=1.0 if letter == gt.strip() else 0.0,
         )
     if ptype == "regression":
@@ -122,7 +138,7 @@ def score_item(sample: Sample, output: str) -> ItemScore:
                 f"regression answer {gt!r} is not a number"
             )
         ref_value = reference_float(prediction)
-        off_value = parse_number(prediction)
+        off_value = official_float(prediction)
         return ItemScore(
             prediction=prediction,
             has_answer_tag=has_tag,

@@ -5,7 +5,8 @@ Overall scores:
 * ``video-r1`` (the reference's report): ``accuracy`` = mean score over non-regression items,
   ``mra`` = mean strict-``<`` MRA over regression items, ``overall`` = the mean of whichever of the two
   exist, i.e. ``(accuracy + mra) / 2`` for VSI-Bench and the accuracy for multiple-choice-only sets.
-* ``official``: the same two means with the official item rules (MRA with ``<=``); for VSI-Bench, when
+* ``official``: the same two means with the official item rules (first-word reading, MRA with
+  ``<=``; :mod:`videor1.eval.scoring`); for VSI-Bench, when
   every scored item carries a known task type, ``overall`` is the unweighted mean over the 8 task
   categories (relative direction = mean of easy / medium / hard), as the VSI-Bench release reports it;
   otherwise the same rule as above, and ``overall_rule`` says which one was used.
