@@ -80,9 +80,16 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
         )
     lines += _table(header, rows)
     for s in summary["benchmarks"].values():
-        for key, title in (("by_task", "task"), ("by_family", "family"), ("by_problem_type", "problem type")):
+        for key, title in (
+            ("by_task", "task"),
+            ("by_family", "family"),
+            ("by_source", "data source"),
+            ("by_problem_type", "problem type"),
+        ):
             groups = s.get(key) or {}
-            if not groups or (key == "by_problem_type" and len(groups) < 2):
+            if not groups or (key in ("by_problem_type", "by_source") and len(groups) < 2):
+                continue
+            if key == "by_source" and s.get("by_family"):  # procedural sources name the family again
                 continue
             lines += ["", f"## {s['display']} by {title}", ""]
             lines += _table(

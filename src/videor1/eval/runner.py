@@ -167,6 +167,7 @@ def _base_line(bench: Benchmark, index: int, sample: Sample, task_field: str | N
         "data_type": sample.data_type,
         "task": task_of(sample, task_field),
         "family": family_of(sample),
+        "data_source": sample.data_source or None,
         "ground_truth": ground_truth(sample),
     }
 

@@ -136,4 +136,5 @@ def summarize(bench: Benchmark, lines: Iterable[Mapping[str, Any]], *, total: in
         "by_problem_type": _group_means(ok, "problem_type"),
         "by_task": _group_means(ok, "task"),
         "by_family": _group_means(ok, "family"),
+        "by_source": _group_means(ok, "data_source"),
     }
