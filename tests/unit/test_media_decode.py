@@ -239,3 +239,17 @@ def test_h264_ref_idc_parsing():
     # Annex B: reference P slice (0x41: idc 2, type 1) then IDR (0x65: idc 3, type 5)
     annexb = b"\x00\x00\x00\x01\x41\x9a" + b"\x00\x00\x01\x65\x88"
     assert media._h264_slice_ref_idcs(annexb, None) == [2, 3]
+
+
+def test_timestamp_mismatch_falls_back_to_counting(tmp_path, monkeypatch):
+    # a decoder whose frames carry timestamps the packet index does not know: decode by counting instead
+    path = write_clip(tmp_path / "b.mp4", frames=48, gop=6, bframes=2)
+    expected = load_video(path, min_pixels=3136, max_pixels=3136)
+
+    def plan_fails(*args):
+        raise media._PlanFailed("decoded a frame with unindexed pts 12345")
+
+    monkeypatch.setattr(media, "_decode_with_seeks", plan_fails)
+    clip = load_video(path, min_pixels=3136, max_pixels=3136)
+    assert clip.frame_indices == expected.frame_indices
+    assert torch.equal(clip.frames, expected.frames)
