@@ -253,3 +253,26 @@ def test_timestamp_mismatch_falls_back_to_counting(tmp_path, monkeypatch):
     clip = load_video(path, min_pixels=3136, max_pixels=3136)
     assert clip.frame_indices == expected.frame_indices
     assert torch.equal(clip.frames, expected.frames)
+
+
+def test_stream_starting_without_a_keyframe(tmp_path):
+    # remux a clip without its first 4 packets: frames 0..7 of the new stream precede its first keyframe
+    source = write_clip(tmp_path / "src.mp4", frames=48, gop=12)
+    cut = tmp_path / "cut.mkv"
+    with av.open(str(source)) as inp, av.open(str(cut), "w") as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        packets = [p for p in inp.demux(video=0) if p.size]
+        for packet in packets[4:]:
+            packet.stream = stream
+            out.mux(packet)
+    with pytest.raises(
+        MediaError, match=r"cut\.mkv: truncated or corrupt: frames \[0\] of 44 could not be decoded"
+    ):
+        load_video(cut, min_pixels=3136, max_pixels=3136)
+    # from 0.5 s on (frame 13 of the cut stream = frame 17 of the source) everything decodes, at the right index
+    clip = load_video(cut, min_pixels=3136, max_pixels=3136, start=0.5)
+    assert clip.frame_indices == [13, 23, 33, 43]
+    expected = sequential_reference(
+        source, [i + 4 for i in clip.frame_indices], tuple(clip.frames.shape[-2:])
+    )
+    assert torch.equal(clip.frames, expected)

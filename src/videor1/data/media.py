@@ -234,7 +234,7 @@ class _StreamIndex:
     """What a demux-only pass over the video stream tells: frame count, timestamps, keyframes."""
 
     pts: list[int] | None  # presentation timestamps in presentation order; None when packets lack them
-    keyframes: list[int]  # presentation indices of keyframes (sorted); [0] when pts are unknown
+    keyframes: list[int]  # presentation indices of keyframes, sorted, always with 0 (the stream start)
     declared_frames: int  # frame count the container declares (0 when it does not)
     packets: int  # packets read (including ones the demuxer marks discard)
 
@@ -264,7 +264,8 @@ def _index_stream(container: av.container.InputContainer, stream: av.video.Video
         return _StreamIndex(None, [0], stream.frames, packets)
     pts.sort()
     rank = {p: i for i, p in enumerate(pts)}
-    return _StreamIndex(pts, sorted(rank[p] for p in key_pts), stream.frames, packets)
+    # frame 0 always counts as a seek point: seeking to its timestamp goes to the start of the stream
+    return _StreamIndex(pts, sorted({0, *(rank[p] for p in key_pts)}), stream.frames, packets)
 
 
 def plan_seeks(
@@ -392,15 +393,22 @@ def _decode_with_seeks(
     return out
 
 
-def _decode_sequential(path: Path, needed: list[int]) -> dict[int, np.ndarray]:
-    """Decode from the start, numbering frames by counting (index 0 is the first keyframe)."""
+def _decode_sequential(path: Path, needed: list[int], rank: dict[int, int] | None) -> dict[int, np.ndarray]:
+    """Decode every frame from the start of the file.
+
+    A frame whose timestamp is in ``rank`` takes that index; any other frame is numbered by counting on
+    from the last frame with a known index (the first decoded frame is 0 when its index is unknown).
+    """
     wanted = set(needed)
     last = max(needed)
     out: dict[int, np.ndarray] = {}
+    j = -1
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        for j, frame in enumerate(container.decode(stream)):
+        for frame in container.decode(stream):
+            known = rank.get(frame.pts) if rank is not None and frame.pts is not None else None
+            j = known if known is not None else j + 1
             if frame.is_corrupt:
                 raise _CorruptFrame(f"the decoder flagged frame {j} as corrupt")
             if j in wanted:
@@ -521,7 +529,8 @@ def load_video(
                 except _PlanFailed as why:
                     log.debug("%s: seek plan failed (%s); decoding sequentially", path, why)
             if decoded is None:
-                decoded = _decode_sequential(path, needed)
+                rank = {p: i for i, p in enumerate(index.pts)} if index.pts is not None else None
+                decoded = _decode_sequential(path, needed, rank)
         except av.error.FFmpegError as err:
             raise MediaError(path, f"decoding failed: {err}") from err
         except _CorruptFrame as err:
