@@ -173,5 +173,6 @@ def test_fused_resize_is_torchvision_bicubic_antialias(src, dst):
         interpolation=InterpolationMode.BICUBIC,
         antialias=True,
     )
-    got = _stack_and_resize([f.numpy() for f in frames], dst)
-    assert got.dtype == torch.uint8 and torch.equal(got, expected)
+    for chunk_bytes in (1, 2 * 3 * src[0] * src[1] * 4, 2**30):  # 1 frame, 2 frames, all at once
+        got = _stack_and_resize([f.numpy() for f in frames], dst, chunk_bytes=chunk_bytes)
+        assert got.dtype == torch.uint8 and torch.equal(got, expected)

@@ -61,6 +61,7 @@ PIXELS_PER_TOKEN = 28 * 28
 IMAGE_FACTOR = 28  # patch 14 × spatial merge 2
 FRAME_FACTOR = 2  # temporal patch size
 MAX_RATIO = 200  # the reference rejects images more elongated than this
+RESIZE_CHUNK_BYTES = 256 * 2**20  # float32 pixels resized at once
 SEEK_COST_FRAMES = 2  # a seek (demuxer reposition + decoder flush) costs about this many decoded frames
 
 
@@ -449,21 +450,30 @@ def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return TF.resize(frames, list(size), interpolation=InterpolationMode.BICUBIC, antialias=True)
 
 
-def _stack_and_resize(rgb: list[np.ndarray], size: tuple[int, int]) -> torch.Tensor:
-    """``resize_frames(stack(rgb))`` with one copy fewer: each ``[H, W, 3]`` frame goes straight into
-    the float32 ``[T, 3, H, W]`` tensor that torchvision would otherwise build by stacking, permuting
-    and casting. The arithmetic is torchvision's (float32 bicubic antialiased interpolation, clamp to
-    [0, 255], round, uint8), so the result is bit-identical to :func:`resize_frames`."""
+def _stack_and_resize(
+    rgb: list[np.ndarray], size: tuple[int, int], chunk_bytes: int = RESIZE_CHUNK_BYTES
+) -> torch.Tensor:
+    """``resize_frames(stack(rgb))`` with less memory traffic: each ``[H, W, 3]`` frame goes straight
+    into the float32 ``[t, 3, H, W]`` tensor that torchvision would otherwise build by stacking,
+    permuting and casting, a few frames at a time (at most ``chunk_bytes`` of float pixels, so 64
+    frames of 4K video do not need 6 GB at once). The arithmetic is torchvision's (float32 bicubic
+    antialiased interpolation, clamp to [0, 255], round, uint8) and frames are resized independently,
+    so the result is bit-identical to :func:`resize_frames`."""
     height, width = rgb[0].shape[:2]
     if (height, width) == tuple(size):
         return torch.from_numpy(np.stack(rgb)).permute(0, 3, 1, 2).contiguous()
-    planar = torch.empty((len(rgb), 3, height, width), dtype=torch.float32)  # [T, 3, H, W]
-    for k, frame in enumerate(rgb):
-        planar[k].copy_(torch.from_numpy(frame).permute(2, 0, 1))
-    out = torch.nn.functional.interpolate(
-        planar, size=size, mode="bicubic", align_corners=False, antialias=True
-    )
-    return out.clamp_(0, 255).round_().to(torch.uint8)  # [T, 3, h, w]
+    out = torch.empty((len(rgb), 3, *size), dtype=torch.uint8)  # [T, 3, h, w]
+    step = max(1, chunk_bytes // (3 * height * width * 4))
+    for first in range(0, len(rgb), step):
+        chunk = rgb[first : first + step]
+        planar = torch.empty((len(chunk), 3, height, width), dtype=torch.float32)  # [t, 3, H, W]
+        for k, frame in enumerate(chunk):
+            planar[k].copy_(torch.from_numpy(frame).permute(2, 0, 1))
+        resized = torch.nn.functional.interpolate(
+            planar, size=size, mode="bicubic", align_corners=False, antialias=True
+        )  # [t, 3, h, w]
+        out[first : first + len(chunk)] = resized.clamp_(0, 255).round_()
+    return out
 
 
 def load_video(
