@@ -1,0 +1,213 @@
+"""T-GRPO end to end on CPU: a tiny model on procedural data trains, logs, resumes and runs on 2 ranks."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from videor1.config import load_config, save_config
+from videor1.train.common import Dist
+from videor1.train.data import StepSampler
+from videor1.utils.rundir import read_metrics
+
+REPO = Path(__file__).resolve().parents[2]
+
+EXPECTED_METRICS = [
+    "reward/accuracy",
+    "reward/format",
+    "reward/length",
+    "reward/temporal",
+    "reward/total",
+    "temporal/p",
+    "temporal/p_shuffled",
+    "temporal/fire_rate",
+    "accuracy/ordered",
+    "accuracy/shuffled",
+    "completion_length",
+    "kl",
+    "clip_fraction",
+    "entropy",
+    "zero_variance_rate",
+    "rollout_tokens_per_s",
+    "time/rollout",
+    "time/score",
+    "time/update",
+    "vit_passes_per_video_question",
+    "loss",
+    "grad_norm",
+    "lr",
+]
+
+
+def tiny_cfg(tmp: Path, model_dir: Path, train_file: Path, media_root: Path, **overrides: str):
+    base = [
+        f"model.path={model_dir}",
+        f"data.train_file={train_file}",
+        f"data.media_root={media_root}",
+        "data.media.nframes=8",
+        "data.media.video_min_pixels=3136",
+        "data.media.video_max_pixels=12544",
+        "data.media.image_min_pixels=3136",
+        "data.media.image_max_pixels=12544",
+        f"train.output_dir={tmp}",
+        "train.max_steps=3",
+        "train.per_device_batch_size=2",
+        "train.lr=1e-3",
+        "train.save_every=1",
+        "train.keep_last=3",
+        "rl.num_generations=4",
+        "rl.shuffled_generations=2",
+        "rl.sampling.max_new_tokens=6",
+        "rl.length_min=2",
+        "rl.length_max=4",
+    ]
+    return load_config(None, base + [f"{k}={v}" for k, v in overrides.items()])
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(path / "model.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def tgrpo_run(tmp_path_factory, tiny_model_dir, synth_dir):
+    from videor1.train.rl import train
+
+    out = tmp_path_factory.mktemp("tgrpo")
+    cfg = tiny_cfg(out, tiny_model_dir, synth_dir / "train.json", synth_dir, **{"rl.shuffle_unit": "frame"})
+    final = train(cfg)
+    return cfg, out, final
+
+
+def test_every_parameter_trains_and_metrics_are_logged(tgrpo_run, tiny_model_dir):
+    _, out, final = tgrpo_run
+    before, after = _weights(tiny_model_dir), _weights(final)
+    assert before.keys() == after.keys()
+    unchanged = [k for k in before if torch.equal(before[k], after[k])]
+    assert unchanged == [], f"parameters that did not train: {unchanged[:10]}"
+
+    records = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in records] == [1, 2, 3]
+    for key in EXPECTED_METRICS:
+        assert all(key in r for r in records), key
+    # 2 questions per step; every video question went through the ViT 1 (rollout) + 1 (shuffled,
+    # unit=frame) + 1 (policy, with grad) + 1 (reference) = 4 times
+    videos = [r for r in records if r["temporal/p"] is not None]
+    assert videos, "no step had a video question"
+    assert all(r["vit_passes_per_video_question"] == 4 for r in videos)
+    assert all(0 <= r["zero_variance_rate"] <= 1 for r in records)
+
+
+def test_resume_reproduces_the_uninterrupted_run(tgrpo_run, tmp_path):
+    from videor1.train.rl import train
+
+    cfg, out, final = tgrpo_run
+    # an "interrupted" run: the run directory as it was after step 2
+    resumed = tmp_path / "resumed"
+    (resumed / "checkpoints").mkdir(parents=True)
+    shutil.copytree(out / "checkpoints" / "step-00000002", resumed / "checkpoints" / "step-00000002")
+    shutil.copy(out / "metrics.jsonl", resumed / "metrics.jsonl")
+    cfg.train.output_dir = str(resumed)
+    final_resumed = train(cfg, resume="auto")
+    a, b = _weights(final), _weights(final_resumed)
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], atol=1e-6, rtol=0, msg=k)
+    first, second = read_metrics(out / "metrics.jsonl"), read_metrics(resumed / "metrics.jsonl")
+    assert [r["step"] for r in second] == [1, 2, 3]
+    for key in ("reward/total", "completion_length", "loss", "kl"):
+        assert second[2][key] == pytest.approx(first[2][key], abs=1e-6), key
+
+
+def test_temporal_patch_reuse_and_frozen_vit(tmp_path, tiny_model_dir, synth_dir):
+    from videor1.train.rl import train
+
+    # temporal_patch shuffle reuses the rollout encodings; a frozen ViT serves policy and reference
+    # forwards from them too: one ViT pass per video question
+    cfg = tiny_cfg(
+        tmp_path,
+        tiny_model_dir,
+        synth_dir / "train.json",
+        synth_dir,
+        **{
+            "train.max_steps": "2",
+            "train.save_every": "0",
+            "model.freeze_vision": "true",
+            "rl.shuffle_unit": "temporal_patch",
+            "rl.temporal_form": "advantage",
+            "rl.num_iterations": "2",
+            "rl.loss_agg": "token-mean",
+        },
+    )
+    final = train(cfg)
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["vit_passes_per_video_question"] for r in records if r["temporal/p"] is not None]
+    assert all(r["vit_passes_per_video_question"] == 1 for r in records if r["temporal/p"] is not None)
+    before, after = _weights(tiny_model_dir), _weights(final)
+    vision = [k for k in before if k.startswith("visual.") or ".visual." in k]
+    assert vision and all(torch.equal(before[k], after[k]) for k in vision)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k not in vision)
+
+
+def _rank_split_file(synth_dir: Path, out: Path, *, per_device: int, steps: int, seed: int) -> Path:
+    """A train file where rank 1 only ever reads image records (and rank 0 reads videos)."""
+    records = json.loads((synth_dir / "train.json").read_text())
+    images = [r for r in records if r["data_type"] == "image"]
+    videos = [r for r in records if r["data_type"] == "video"]
+    n = 2 * per_device * steps
+    sampler = StepSampler(
+        n,
+        per_device=per_device,
+        accumulation=1,
+        dist=Dist(rank=1, world_size=2, local_rank=1, device=torch.device("cpu")),
+        seed=seed,
+        start_step=0,
+        end_step=steps,
+    )
+    rank1 = {i for s in range(steps) for mb in sampler.step_micro_batches(s) for i in mb}
+    if len(images) < len(rank1) or len(videos) < n - len(rank1):
+        pytest.skip("the procedural dataset has too few images or videos for this split")
+    img, vid = iter(images), iter(videos)
+    ordered = [next(img) if i in rank1 else next(vid) for i in range(n)]
+    path = out / "split.json"
+    path.write_text(json.dumps(ordered))
+    return path
+
+
+def test_two_processes_one_rank_images_only(tmp_path, tiny_model_dir, synth_dir):
+    train_file = _rank_split_file(synth_dir, tmp_path, per_device=2, steps=2, seed=0)
+    cfg = tiny_cfg(
+        tmp_path / "run",
+        tiny_model_dir,
+        train_file,
+        synth_dir,
+        **{"train.max_steps": "2", "train.save_every": "0", "rl.shuffle_unit": "temporal_patch"},
+    )
+    config = tmp_path / "rl.yaml"
+    save_config(cfg, config)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "true"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",  # a free port on localhost
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "videor1.cli",
+        "rl",
+        "--config",
+        str(config),
+    ]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    records = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert [r["step"] for r in records] == [1, 2]
+    # rank 0 had the videos, rank 1 only images: the temporal stats come from rank 0's questions
+    assert all(r["temporal/p"] is not None for r in records)
