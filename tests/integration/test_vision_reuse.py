@@ -83,6 +83,6 @@ def test_counter_counts_video_encodes(model_and_processor, clip):
         _encode(model, processor, clip.frames)
     finally:
         counter.remove()
-    assert (counter.calls, counter.videos) == (2, 2)
+    assert (counter.calls, counter.items, counter.videos) == (2, 2, 2)
     _encode(model, processor, clip.frames)  # removed: no longer counted
     assert counter.calls == 2

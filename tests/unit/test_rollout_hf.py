@@ -131,7 +131,7 @@ def test_prompt_is_prefilled_once_per_question(model):
         out = engine(model).generate(video_batch(), 4, sampling, generator=torch.Generator().manual_seed(0))
     finally:
         counter.remove()
-    assert (counter.calls, counter.videos) == (1, 2)
+    assert (counter.calls, counter.items, counter.videos) == (1, 2, 2)
     assert [len(g) for g in out.completions] == [4, 4]
     assert out.generated_tokens == sum(len(c.token_ids) for g in out.completions for c in g)
 

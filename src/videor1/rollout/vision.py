@@ -171,13 +171,14 @@ class VisionCounter:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.items = 0  # images + videos encoded (rows of grid_thw over all calls)
         self.videos = 0
         self._handles: list[Any] = []
         self._patched: list[tuple[Any, Any]] = []
 
     def install(self, model: Any) -> VisionCounter:
         core = core_model(model)
-        self._handles.append(core.visual.register_forward_hook(self._on_forward))
+        self._handles.append(core.visual.register_forward_hook(self._on_forward, with_kwargs=True))
         original = core.get_video_features
 
         def counted(
@@ -191,11 +192,15 @@ class VisionCounter:
         self._patched.append((core, original))
         return self
 
-    def _on_forward(self, module: Any, args: Any, output: Any) -> None:
+    def _on_forward(self, module: Any, args: Any, kwargs: dict[str, Any], output: Any) -> None:
         self.calls += 1
+        grid = kwargs.get("grid_thw", args[1] if len(args) > 1 else None)
+        if grid is not None:
+            self.items += int(grid.shape[0])
 
     def reset(self) -> None:
         self.calls = 0
+        self.items = 0
         self.videos = 0
 
     def remove(self) -> None:
