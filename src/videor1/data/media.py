@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -44,6 +45,7 @@ from typing import TYPE_CHECKING, Literal
 import av
 import numpy as np
 import torch
+from av.video.reformatter import VideoReformatter
 from PIL import Image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
@@ -301,8 +303,20 @@ class _CorruptFrame(Exception):
     """The decoder flagged a frame as corrupt (it concealed damaged data)."""
 
 
+_REFORMATTER = threading.local()
+
+
 def _rgb(frame: av.VideoFrame) -> np.ndarray:
-    return frame.to_ndarray(format="rgb24")  # [H, W, 3] uint8
+    """Frame → ``[H, W, 3]`` uint8 RGB.
+
+    A per-thread ``VideoReformatter`` keeps its swscale context between frames of the same size and
+    format; ``frame.to_ndarray(format="rgb24")`` builds a new one for every frame, which cost about
+    5x more here (0.73 vs 0.15 ms per 112x112 frame). The bytes are identical.
+    """
+    reformatter = getattr(_REFORMATTER, "value", None)
+    if reformatter is None:
+        reformatter = _REFORMATTER.value = VideoReformatter()
+    return reformatter.reformat(frame, format="rgb24").to_ndarray()
 
 
 def _h264_slice_ref_idcs(data: bytes | memoryview, length_size: int | None) -> list[int]:
