@@ -211,3 +211,30 @@ def test_two_processes_one_rank_images_only(tmp_path, tiny_model_dir, synth_dir)
     assert [r["step"] for r in records] == [1, 2]
     # rank 0 had the videos, rank 1 only images: the temporal stats come from rank 0's questions
     assert all(r["temporal/p"] is not None for r in records)
+
+
+def test_dynamic_sampling_refills_and_trains(tmp_path, tiny_model_dir, synth_dir):
+    from videor1.train.rl import train
+
+    # a random-init model never answers correctly: every group has zero variance, so each round is
+    # dropped, max_resample_rounds more rounds are rolled out, and the batch is topped up with leftovers
+    cfg = tiny_cfg(
+        tmp_path,
+        tiny_model_dir,
+        synth_dir / "train.json",
+        synth_dir,
+        **{
+            "train.max_steps": "1",
+            "train.save_every": "0",
+            "rl.dynamic_sampling": "true",
+            "rl.max_resample_rounds": "2",
+            "rl.temporal": "false",
+        },
+    )
+    train(cfg)
+    (record,) = read_metrics(tmp_path / "metrics.jsonl")
+    # 2 questions + 2 rounds x 2 refill questions seen, all zero-variance
+    assert record["zero_variance_rate"] == 1.0
+    # every rolled-out video is encoded once; only the kept ones again for the policy and reference
+    vit = record["vit_passes_per_video_question"]
+    assert vit is None or 1.0 < vit <= 3.0
