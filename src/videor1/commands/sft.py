@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 HELP = "supervised fine-tuning on CoT records (loss on the answer only), single process or torchrun"
 DESCRIPTION = """Supervised cold start on Video-R1 CoT records (target = process + newline + solution).
@@ -41,5 +42,6 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides)
     last = train(cfg, resume=args.resume, stop_at_step=args.stop_at_step)
-    print(last)  # noqa: T201 - CLI output: the last checkpoint directory
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(last)  # noqa: T201 - CLI output: the last checkpoint directory
     return 0

@@ -68,10 +68,6 @@ from videor1.utils.seed import seed_everything
 log = get_logger(__name__)
 
 
-class SequenceTooLongError(ValueError):
-    """A sample's prompt (vision tokens included) plus target exceeds ``train.max_seq_len``."""
-
-
 @dataclass
 class SFTCollator:
     """``[(sample, media), ...]`` → model inputs with assistant-only ``labels`` (picklable for workers)."""
@@ -91,16 +87,8 @@ class SFTCollator:
             variant=self.cfg.data.prompt_variant,
             system_prompt=self.cfg.sft.system_prompt,
             targets=[sft_target(s) for s in samples],
+            max_length=self.cfg.train.max_seq_len,  # raises naming the sample; nothing is cropped
         )
-        lengths = batch["attention_mask"].sum(dim=1).tolist()
-        limit = self.cfg.train.max_seq_len
-        for sample, length in zip(samples, lengths):
-            if length > limit:
-                raise SequenceTooLongError(
-                    f"{sample.source or 'record'} (problem_id={sample.problem_id!r}): {length} tokens "
-                    f"(prompt with vision tokens + target) exceed train.max_seq_len={limit}; raise it or "
-                    "lower data.media budgets (tokens are never cropped)"
-                )
         return {"inputs": dict(batch), "samples": samples}
 
 

@@ -1,0 +1,230 @@
+"""SFT end to end on CPU: tiny Qwen2.5-VL, procedural CoT data with images and videos mixed.
+
+Checks the issue's "done when": trainable parameters change (a frozen ViT does not), loss falls on a
+repeated batch, checkpoints reload with plain transformers, resume reproduces an uninterrupted run,
+and a 2-process torchrun (gloo) run writes one checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from videor1.config import Config, DataConfig, MediaConfig, ModelConfig, TrainConfig, load_config, save_config
+from videor1.utils.rundir import read_metrics
+
+SMALL_MEDIA = MediaConfig(
+    fps=2.0,
+    min_frames=4,
+    max_frames=8,
+    video_min_pixels=56 * 56,
+    video_max_pixels=112 * 112,
+    image_min_pixels=56 * 56,
+    image_max_pixels=112 * 112,
+)
+
+
+def make_cfg(out: Path, model_dir: Path, data_dir: Path, **train) -> Config:
+    settings = dict(
+        output_dir=str(out),
+        per_device_batch_size=2,
+        gradient_accumulation_steps=1,
+        max_steps=2,
+        lr=1e-3,
+        scheduler="constant",
+        max_seq_len=4096,
+        seed=0,
+    )
+    settings.update(train)
+    return Config(
+        model=ModelConfig(path=str(model_dir)),
+        data=DataConfig(
+            train_file=str(data_dir / "train_cot.json"), media_root=str(data_dir), media=SMALL_MEDIA
+        ),
+        train=TrainConfig(**settings),
+    )
+
+
+def model_weights(path: Path) -> dict[str, torch.Tensor]:
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(str(path), dtype=torch.float32)
+    return {k: v.detach().clone() for k, v in model.named_parameters()}
+
+
+def is_vision(name: str) -> bool:
+    return ".visual." in f".{name}"
+
+
+@pytest.fixture(scope="module")
+def initial_weights(tiny_model_dir) -> dict[str, torch.Tensor]:
+    return model_weights(tiny_model_dir)
+
+
+def test_assistant_only_labels_on_real_processor_output(tiny_model_dir, synth_dir):
+    from transformers import AutoProcessor
+
+    from videor1.data.media import load_media
+    from videor1.data.prompts import sft_target
+    from videor1.data.records import load_records
+    from videor1.train.sft import SFTCollator
+
+    processor = AutoProcessor.from_pretrained(str(tiny_model_dir))
+    samples = load_records(synth_dir / "train_cot.json")
+    pair = [
+        next(s for s in samples if s.data_type == "image"),
+        next(s for s in samples if s.data_type == "video"),
+    ]
+    cfg = make_cfg(Path("unused"), tiny_model_dir, synth_dir)
+    cfg.sft.system_prompt = "You are a helpful assistant"
+    out = SFTCollator(processor, cfg)([(s, load_media(s, synth_dir, SMALL_MEDIA)) for s in pair])
+    inputs = out["inputs"]
+    labels, ids = inputs["labels"], inputs["input_ids"]
+    assert "pixel_values" in inputs and "pixel_values_videos" in inputs  # one image, one video
+    tok = processor.tokenizer
+    vision_ids = {tok.convert_tokens_to_ids(t) for t in ("<|image_pad|>", "<|video_pad|>")}
+    for row, sample in enumerate(pair):
+        kept = labels[row] != -100
+        assert torch.equal(labels[row][kept], ids[row][kept])
+        assert not any(int(i) in vision_ids for i in ids[row][kept])
+        text = tok.decode(ids[row][kept])
+        target = sft_target(sample)
+        assert text == target + "<|im_end|>"
+        # everything before the target (system, user, vision placeholders) is masked
+        first = int(kept.nonzero()[0])
+        prompt = tok.decode(ids[row][:first])
+        assert "You are a helpful assistant" in prompt and prompt.rstrip().endswith("assistant")
+
+
+def test_train_changes_trainable_weights_only_and_reloads(
+    tmp_path, tiny_model_dir, synth_dir, initial_weights
+):
+    from transformers import AutoProcessor
+
+    from videor1.train.sft import train
+
+    cfg = make_cfg(tmp_path / "run", tiny_model_dir, synth_dir, max_steps=2)
+    cfg.model.freeze_vision = True
+    last = train(cfg)
+    assert last.name == "step-00000002"
+    trained = model_weights(last)  # plain transformers Auto class
+    AutoProcessor.from_pretrained(str(last))
+    assert trained.keys() == initial_weights.keys()
+    for name, before in initial_weights.items():
+        if is_vision(name):
+            assert torch.equal(trained[name], before), f"frozen {name} changed"
+        else:
+            assert not torch.equal(trained[name], before), f"trainable {name} did not change"
+    saved = load_config(last / "config.yaml")
+    assert saved.data.media == SMALL_MEDIA  # media budgets travel with the checkpoint
+    rows = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2]
+    for key in ("loss", "lr", "grad_norm", "tokens_per_s", "samples_per_s", "peak_memory_mb"):
+        assert all(r[key] is not None and r[key] > 0 for r in rows), key
+    assert all(r["images"] + r["videos"] == 2 for r in rows)
+
+
+def test_loss_falls_on_a_repeated_batch(tmp_path, tiny_model_dir, synth_dir):
+    from videor1.train.sft import train
+
+    # Two records and a global batch of two: every step sees the same batch.
+    cfg = make_cfg(tmp_path / "run", tiny_model_dir, synth_dir, max_steps=6, lr=1e-3)
+    cfg.data.max_samples = 2
+    train(cfg)
+    losses = [r["loss"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl")]
+    assert len(losses) == 6
+    assert losses[-1] < 0.85 * losses[0], losses
+    assert all(b < a for a, b in zip(losses, losses[1:])), losses
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path, tiny_model_dir, synth_dir):
+    from videor1.train.sft import train
+
+    # 2k = 4 steps, accumulation 2, cosine with warmup: every piece of state matters.
+    shape = dict(max_steps=4, gradient_accumulation_steps=2, scheduler="cosine", warmup_steps=1, lr=1e-3)
+    whole = make_cfg(tmp_path / "whole", tiny_model_dir, synth_dir, **shape)
+    end_whole = train(whole)
+
+    split = make_cfg(tmp_path / "split", tiny_model_dir, synth_dir, **shape)
+    stopped = train(split, stop_at_step=2)
+    assert stopped.name == "step-00000002"
+    assert json.loads((stopped / "trainer_state.json").read_text())["sampler"]["next_step"] == 2
+    end_split = train(split, resume="auto")
+    assert end_split.name == "step-00000004"
+
+    a = read_metrics(tmp_path / "whole" / "metrics.jsonl")
+    b = read_metrics(tmp_path / "split" / "metrics.jsonl")
+    assert [r["step"] for r in b] == [1, 2, 3, 4]
+    for ra, rb in zip(a, b):
+        assert rb["loss"] == pytest.approx(ra["loss"], rel=1e-5, abs=1e-6)
+        assert rb["lr"] == pytest.approx(ra["lr"], rel=1e-9)
+    wa, wb = load_file(str(end_whole / "model.safetensors")), load_file(str(end_split / "model.safetensors"))
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        torch.testing.assert_close(wb[k], wa[k], rtol=1e-5, atol=1e-6)
+    # the vision tower trained too here (freeze_vision is off)
+    initial = load_file(str(next(tiny_model_dir.glob("*.safetensors"))))
+    assert any(not torch.equal(wa[k], initial[k]) for k in wa if is_vision(k))
+
+
+def test_lora_checkpoint_has_adapter_and_merged_model(tmp_path, tiny_model_dir, synth_dir, initial_weights):
+    from videor1.train.sft import train
+
+    cfg = make_cfg(tmp_path / "run", tiny_model_dir, synth_dir, max_steps=1)
+    cfg.model.lora.enabled = True
+    cfg.model.freeze_vision = True
+    last = train(cfg)
+    assert (last / "adapter_config.json").is_file() and (last / "trainable.safetensors").is_file()
+    trainable = load_file(str(last / "trainable.safetensors"))
+    assert trainable and all("lora_" in k for k in trainable)
+    merged = model_weights(last / "merged")  # plain transformers loads the merged model
+    changed = [k for k in initial_weights if not torch.equal(merged[k], initial_weights[k])]
+    assert changed and all(not is_vision(k) for k in changed)
+    assert any(k.endswith("q_proj.weight") for k in changed)
+
+
+def test_sample_longer_than_max_seq_len_is_an_error(tmp_path, tiny_model_dir, synth_dir):
+    from videor1.train.sft import train
+
+    cfg = make_cfg(tmp_path / "run", tiny_model_dir, synth_dir, max_seq_len=32)
+    with pytest.raises(ValueError, match=r"train_cot\.json\[\d+\].*max_length=32"):
+        train(cfg)
+
+
+def test_torchrun_two_processes_write_one_checkpoint(tmp_path, tiny_model_dir, synth_dir):
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    assert torchrun is not None, "torchrun ships with torch"
+    cfg = make_cfg(tmp_path / "run", tiny_model_dir, synth_dir, max_steps=2, per_device_batch_size=1)
+    config = tmp_path / "sft.yaml"
+    save_config(cfg, config)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "true"}
+    cmd = [
+        torchrun,
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "videor1.cli",
+        "sft",
+        "--config",
+        str(config),
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    checkpoints = sorted((tmp_path / "run" / "checkpoints").iterdir())
+    assert [p.name for p in checkpoints] == ["step-00000002"]
+    ckpt = checkpoints[0]
+    assert sorted(p.name for p in (ckpt / "rng").iterdir()) == ["rank-00000.pt", "rank-00001.pt"]
+    assert json.loads((ckpt / "trainer_state.json").read_text())["world_size"] == 2
+    rows = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2]  # rank 0 alone writes
+    assert all(r["images"] + r["videos"] == 2 for r in rows)  # reduced over both ranks
+    model_weights(ckpt)
