@@ -30,6 +30,9 @@ What we do, and why:
   advantages and dynamic sampling (DAPO), all in ``videor1.algorithms``.
 - Videos are passed with their real fps (``second_per_grid_ts`` from the clip's sample rate via
   collate); the reference trained assuming 2 fps.
+- Not yet: ``rl.engine=vllm`` (the engine exists in ``videor1.rollout.vllm`` but this recipe
+  only drives the transformers engine) and Qwen3-VL rollouts (positions come from Qwen2/2.5-VL's
+  ``get_rope_index``).
 - Sampling is reproducible: rollout and shuffle generators are seeded from (seed, step, rank), the
   data order from the seed, so a resumed run repeats an uninterrupted one.
 """
@@ -168,7 +171,8 @@ def setup(cfg: Config, *, resume: str | None = None) -> RLState:
     rl = cfg.rl
     if rl.engine != "transformers":
         raise ConfigError(
-            "rl.engine=vllm is wired for GPU runs only through videor1.rollout.vllm; use transformers here"
+            "rl.engine=vllm is not wired into this recipe yet (videor1.rollout.vllm provides the engine); "
+            "use rl.engine=transformers"
         )
     dist = common.init_distributed()
     seed_everything(cfg.train.seed + dist.rank)
