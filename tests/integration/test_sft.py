@@ -228,3 +228,48 @@ def test_torchrun_two_processes_write_one_checkpoint(tmp_path, tiny_model_dir, s
     assert [r["step"] for r in rows] == [1, 2]  # rank 0 alone writes
     assert all(r["images"] + r["videos"] == 2 for r in rows)  # reduced over both ranks
     model_weights(ckpt)
+
+
+@pytest.mark.slow
+def test_fsdp2_two_processes_resume_matches_uninterrupted(tmp_path, tiny_model_dir, synth_dir):
+    """FSDP2 (fully_shard, gloo on CPU): full checkpoints gathered from shards, exact resume."""
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "true"}
+
+    def launch(name: str, *extra: str) -> None:
+        cfg = make_cfg(
+            tmp_path / name,
+            tiny_model_dir,
+            synth_dir,
+            max_steps=4,
+            per_device_batch_size=1,
+            distributed="fsdp2",
+        )
+        config = tmp_path / f"{name}.yaml"
+        save_config(cfg, config)
+        cmd = [
+            torchrun,
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "videor1.cli",
+            "sft",
+            "--config",
+            str(config),
+        ]
+        proc = subprocess.run([*cmd, *extra], env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+
+    launch("whole")
+    launch("split", "--stop-at-step", "2")
+    launch("split", "--resume", "auto")
+    a = [r["loss"] for r in read_metrics(tmp_path / "whole" / "metrics.jsonl")]
+    b = [r["loss"] for r in read_metrics(tmp_path / "split" / "metrics.jsonl")]
+    assert len(a) == 4 and b == pytest.approx(a, rel=1e-5)
+    end = "checkpoints/step-00000004/model.safetensors"
+    wa, wb = load_file(str(tmp_path / "whole" / end)), load_file(str(tmp_path / "split" / end))
+    initial = model_weights(tiny_model_dir)
+    assert wa.keys() == wb.keys() and len(wa) == len(initial)
+    for k in wa:
+        torch.testing.assert_close(wb[k], wa[k], rtol=1e-5, atol=1e-6)
