@@ -38,6 +38,8 @@ from __future__ import annotations
 import bisect
 import math
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -63,7 +65,6 @@ PIXELS_PER_TOKEN = 28 * 28
 IMAGE_FACTOR = 28  # patch 14 × spatial merge 2
 FRAME_FACTOR = 2  # temporal patch size
 MAX_RATIO = 200  # the reference rejects images more elongated than this
-RESIZE_CHUNK_BYTES = 256 * 2**20  # float32 pixels resized at once
 SEEK_COST_FRAMES = 2  # a seek (demuxer reposition + decoder flush) costs about this many decoded frames
 
 
@@ -379,12 +380,13 @@ def _decode_with_seeks(
     stream: av.video.VideoStream,
     index: _StreamIndex,
     needed: list[int],
-) -> dict[int, np.ndarray]:
+    keep: Callable[[int, av.VideoFrame], None],
+) -> None:
+    """Decode the ``needed`` frames (sorted), handing each to ``keep(index, frame)`` as it comes."""
     assert index.pts is not None
     rank = {p: i for i, p in enumerate(index.pts)}
     wanted = set(needed)
     skippable = _nonref_test(stream)
-    out: dict[int, np.ndarray] = {}
     frames = None
     floor = 0  # frames before the keyframe we sought to may be open-GOP leftovers; only later ones count
     for i, seek_to in zip(needed, plan_seeks(needed, index.keyframes)):
@@ -399,24 +401,24 @@ def _decode_with_seeks(
             if frame.is_corrupt and j >= floor:
                 raise _CorruptFrame(f"the decoder flagged frame {j} as corrupt")
             if j == i:
-                out[i] = _rgb(frame)
+                keep(i, frame)
                 break
             if j > i:
                 raise _PlanFailed(f"frame {i} was skipped (next decoded frame is {j})")
         else:
             raise _PlanFailed(f"stream ended before frame {i}")
-    return out
 
 
-def _decode_sequential(path: Path, needed: list[int], rank: dict[int, int] | None) -> dict[int, np.ndarray]:
-    """Decode every frame from the start of the file.
+def _decode_sequential(
+    path: Path, needed: list[int], rank: dict[int, int] | None, keep: Callable[[int, av.VideoFrame], None]
+) -> None:
+    """Decode every frame from the start of the file, handing the needed ones to ``keep(index, frame)``.
 
     A frame whose timestamp is in ``rank`` takes that index; any other frame is numbered by counting on
     from the last frame with a known index (the first decoded frame is 0 when its index is unknown).
     """
     wanted = set(needed)
     last = max(needed)
-    out: dict[int, np.ndarray] = {}
     j = -1
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -427,10 +429,9 @@ def _decode_sequential(path: Path, needed: list[int], rank: dict[int, int] | Non
             if frame.is_corrupt:
                 raise _CorruptFrame(f"the decoder flagged frame {j} as corrupt")
             if j in wanted:
-                out[j] = _rgb(frame)
+                keep(j, frame)
             if j >= last:
                 break
-    return out
 
 
 def _open_video(path: Path) -> av.container.InputContainer:
@@ -464,30 +465,69 @@ def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return TF.resize(frames, list(size), interpolation=InterpolationMode.BICUBIC, antialias=True)
 
 
-def _stack_and_resize(
-    rgb: list[np.ndarray], size: tuple[int, int], chunk_bytes: int = RESIZE_CHUNK_BYTES
-) -> torch.Tensor:
-    """``resize_frames(stack(rgb))`` with less memory traffic: each ``[H, W, 3]`` frame goes straight
-    into the float32 ``[t, 3, H, W]`` tensor that torchvision would otherwise build by stacking,
-    permuting and casting, a few frames at a time (at most ``chunk_bytes`` of float pixels, so 64
-    frames of 4K video do not need 6 GB at once). The arithmetic is torchvision's (float32 bicubic
-    antialiased interpolation, clamp to [0, 255], round, uint8) and frames are resized independently,
-    so the result is bit-identical to :func:`resize_frames`."""
-    height, width = rgb[0].shape[:2]
-    if (height, width) == tuple(size):
-        return torch.from_numpy(np.stack(rgb)).permute(0, 3, 1, 2).contiguous()
-    out = torch.empty((len(rgb), 3, *size), dtype=torch.uint8)  # [T, 3, h, w]
-    step = max(1, chunk_bytes // (3 * height * width * 4))
-    for first in range(0, len(rgb), step):
-        chunk = rgb[first : first + step]
-        planar = torch.empty((len(chunk), 3, height, width), dtype=torch.float32)  # [t, 3, H, W]
-        for k, frame in enumerate(chunk):
-            planar[k].copy_(torch.from_numpy(frame).permute(2, 0, 1))
-        resized = torch.nn.functional.interpolate(
-            planar, size=size, mode="bicubic", align_corners=False, antialias=True
-        )  # [t, 3, h, w]
-        out[first : first + len(chunk)] = resized.clamp_(0, 255).round_()
-    return out
+def _resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    """One ``[H, W, 3]`` uint8 RGB frame → ``[3, h, w]`` uint8, exactly as :func:`resize_frames`.
+
+    The same operations as torchvision's tensor resize on the reference's ``[T, 3, H, W]`` view of
+    decoded frames: cast to float32 (keeping the channels-last layout of the permuted view, so the cast
+    is one contiguous pass), bicubic antialiased interpolation, clamp to [0, 255], round, uint8. Each
+    output pixel depends on its own frame only, so resizing frames one at a time gives the same bytes.
+    """
+    pixels = torch.from_numpy(rgb).permute(2, 0, 1)  # [3, H, W] view, channels last in memory
+    if tuple(pixels.shape[-2:]) == tuple(size):
+        return pixels.contiguous()
+    resized = torch.nn.functional.interpolate(
+        pixels[None].float(), size=size, mode="bicubic", align_corners=False, antialias=True
+    )  # [1, 3, h, w] float32
+    return resized[0].clamp_(0, 255).round_().to(torch.uint8)
+
+
+class _FrameResizer:
+    """Receives decoded frames and resizes them on a worker thread while decoding goes on.
+
+    The first frame fixes the output size (the reference's rule for an ``nframes`` clip of that frame's
+    size); every later frame must have the same source size, as the reference stacks them. Frames that
+    arrive again (a sequential decode after a failed seek plan) replace the earlier ones.
+    """
+
+    def __init__(self, path: Path, nframes: int, frame_size: Callable[[int, int, int], tuple[int, int]]):
+        self._path = path
+        self._nframes = nframes
+        self._frame_size = frame_size
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="videor1-resize")
+        self._jobs: dict[int, Future[torch.Tensor]] = {}
+        self.source: tuple[int, int] | None = None  # (H, W) of the decoded frames
+        self.size: tuple[int, int] | None = None  # (h, w) of the output frames
+
+    def __enter__(self) -> _FrameResizer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __contains__(self, i: int) -> bool:
+        return i in self._jobs
+
+    def keep(self, i: int, frame: av.VideoFrame) -> None:
+        rgb = _rgb(frame)  # [H, W, 3] uint8
+        source = (rgb.shape[0], rgb.shape[1])
+        if self.size is None:
+            self.source = source
+            self.size = self._frame_size(*source, self._nframes)
+        elif source != self.source:
+            raise MediaError(
+                self._path,
+                f"frame {i} is {source[1]}x{source[0]}, earlier frames are {self.source[1]}x{self.source[0]}",
+            )
+        self._jobs[i] = self._pool.submit(_resize_rgb, rgb, self.size)
+
+    def stack(self, indices: list[int]) -> torch.Tensor:
+        """The resized frames at ``indices`` as one ``[T, 3, h, w]`` uint8 tensor."""
+        assert self.size is not None
+        out = torch.empty((len(indices), 3, *self.size), dtype=torch.uint8)  # [T, 3, h, w]
+        for k, i in enumerate(indices):
+            out[k] = self._jobs[i].result()
+        return out
 
 
 def load_video(
@@ -545,39 +585,44 @@ def load_video(
         except ValueError as err:
             raise MediaError(path, str(err)) from err
         needed = sorted(set(indices))
-        decoded: dict[int, np.ndarray] | None = None
-        try:
-            if index.pts is not None:
-                try:
-                    decoded = _decode_with_seeks(container, stream, index, needed)
-                except _PlanFailed as why:
-                    log.debug("%s: seek plan failed (%s); decoding sequentially", path, why)
-            if decoded is None:
-                rank = {p: i for i, p in enumerate(index.pts)} if index.pts is not None else None
-                decoded = _decode_sequential(path, needed, rank)
-        except av.error.FFmpegError as err:
-            raise MediaError(path, f"decoding failed: {err}") from err
-        except _CorruptFrame as err:
-            raise MediaError(path, f"corrupt video data: {err}") from err
-    missing = [i for i in needed if i not in decoded]
-    if missing:
-        raise MediaError(
-            path, f"truncated or corrupt: frames {missing} of {index.total_frames} could not be decoded"
-        )
-    height, width = decoded[indices[0]].shape[:2]
-    try:
-        size = video_frame_size(
-            height,
-            width,
-            len(indices),
-            min_pixels=min_pixels,
-            max_pixels=max_pixels,
-            total_pixels=total_pixels,
-            factor=factor,
-        )
-    except ValueError as err:
-        raise MediaError(path, str(err)) from err
-    frames = _stack_and_resize([decoded[i] for i in indices], size)  # [T, 3, h, w] uint8
+
+        def frame_size(height: int, width: int, count: int) -> tuple[int, int]:
+            try:
+                return video_frame_size(
+                    height,
+                    width,
+                    count,
+                    min_pixels=min_pixels,
+                    max_pixels=max_pixels,
+                    total_pixels=total_pixels,
+                    factor=factor,
+                )
+            except ValueError as err:
+                raise MediaError(path, str(err)) from err
+
+        with _FrameResizer(path, len(indices), frame_size) as resizer:
+            try:
+                planned = False
+                if index.pts is not None:
+                    try:
+                        _decode_with_seeks(container, stream, index, needed, resizer.keep)
+                        planned = True
+                    except _PlanFailed as why:
+                        log.debug("%s: seek plan failed (%s); decoding sequentially", path, why)
+                if not planned:
+                    rank = {p: i for i, p in enumerate(index.pts)} if index.pts is not None else None
+                    _decode_sequential(path, needed, rank, resizer.keep)
+            except av.error.FFmpegError as err:
+                raise MediaError(path, f"decoding failed: {err}") from err
+            except _CorruptFrame as err:
+                raise MediaError(path, f"corrupt video data: {err}") from err
+            missing = [i for i in needed if i not in resizer]
+            if missing:
+                raise MediaError(
+                    path,
+                    f"truncated or corrupt: frames {missing} of {index.total_frames} could not be decoded",
+                )
+            frames = resizer.stack(indices)  # [T, 3, h, w] uint8
     return VideoClip(
         frames=frames,
         frame_indices=indices,
