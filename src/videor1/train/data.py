@@ -182,4 +182,7 @@ def make_loader(
         num_workers=workers,
         prefetch_factor=2 if workers > 0 else None,
         persistent_workers=False,
+        # Its own generator: starting an iterator must not draw from the global torch RNG, or a resumed
+        # run (iterator created after the RNG restore) would see different dropout masks.
+        generator=torch.Generator().manual_seed(cfg.train.seed),
     )
