@@ -210,7 +210,15 @@ def test_sample_longer_than_max_seq_len_is_an_error(tmp_path, tiny_model_dir, sy
 def test_torchrun_two_processes_write_one_checkpoint(tmp_path, tiny_model_dir, synth_dir):
     torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
     assert torchrun is not None, "torchrun ships with torch"
-    cfg = make_cfg(tmp_path / "run", tiny_model_dir, synth_dir, max_steps=2, per_device_batch_size=1)
+    # accumulation 2: the first micro-batch of each step skips DDP's all-reduce (no_sync)
+    cfg = make_cfg(
+        tmp_path / "run",
+        tiny_model_dir,
+        synth_dir,
+        max_steps=2,
+        per_device_batch_size=1,
+        gradient_accumulation_steps=2,
+    )
     config = tmp_path / "sft.yaml"
     save_config(cfg, config)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "true"}
@@ -234,7 +242,7 @@ def test_torchrun_two_processes_write_one_checkpoint(tmp_path, tiny_model_dir, s
     assert json.loads((ckpt / "trainer_state.json").read_text())["world_size"] == 2
     rows = read_metrics(tmp_path / "run" / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2]  # rank 0 alone writes
-    assert all(r["images"] + r["videos"] == 2 for r in rows)  # reduced over both ranks
+    assert all(r["images"] + r["videos"] == 4 for r in rows)  # 2 ranks x 2 micro-batches, reduced
     model_weights(ckpt)
 
 
