@@ -34,6 +34,23 @@ optimiser, scheduler, sampler position and RNG states with :func:`load_checkpoin
 use the same number of processes (the sampler and the per-rank RNG states depend on it) and the same
 total step count (otherwise the schedule would silently change); both are checked.
 
+API by concern:
+
+- processes: ``Dist``, ``init_distributed``, ``cleanup_distributed``, ``barrier``,
+  ``all_reduce_metrics`` (sum / mean / max of a dict of scalars, one collective);
+- model: ``wrap_model`` (DDP or FSDP2 ``fully_shard`` per ``_no_split_modules`` block), ``unwrap_model``,
+  ``is_fsdp``, ``gradient_sync`` (skip the all-reduce on non-final micro-batches), ``autocast``,
+  ``clip_gradients``, ``peak_memory_mb``; freezing, LoRA and gradient checkpointing are applied by
+  ``videor1.models.loading.load_model_and_processor(cfg.model, for_training=True)``;
+- optimisation: ``build_optimizer``, ``global_batch_size``, ``steps_per_epoch``, ``total_steps``,
+  ``warmup_steps``, ``lr_factor``, ``build_scheduler``;
+- checkpoints: ``save_checkpoint``, ``load_checkpoint``, ``resolve_resume``, ``latest_checkpoint``,
+  ``list_checkpoints``, ``read_trainer_state``, ``model_source_for_resume``, ``load_trainable_state``
+  (alias ``load_lora_adapter``), ``rng_state`` / ``set_rng_state``, ``CheckpointError``;
+- logging: ``RunLogger`` (rank 0: ``config.yaml``, ``metrics.jsonl``, optional TensorBoard / W&B).
+
+Both DDP and FSDP2 run on CPU with gloo (tests launch 2 processes with torchrun) and on GPU with nccl.
+
 Departures from the reference (HF Trainer + DeepSpeed ZeRO-3): warmup reaches the peak LR on the last
 warmup step instead of starting at 0; the schedule length is always the run's exact number of
 optimiser steps; DeepSpeed is not wired in (``train.distributed: deepspeed`` raises) - FSDP2 gives the
@@ -612,6 +629,10 @@ def load_trainable_state(model: nn.Module, checkpoint: Path) -> None:
     with torch.no_grad():
         for name, tensor in saved.items():
             params[name].copy_(tensor)
+
+
+# The name the RL recipe calls (same function: LoRA checkpoints restore every trained tensor).
+load_lora_adapter = load_trainable_state
 
 
 # --------------------------------------------------------------------------------------------------
