@@ -133,6 +133,8 @@ def test_resolve_resume(tmp_path):
     path = save(cfg, 5, model, opt, sched)
     assert resolve_resume("auto", out) == path
     assert resolve_resume(str(path), out) == path
+    with pytest.raises(CheckpointError, match="already holds checkpoints"):
+        resolve_resume(None, out)  # a fresh start would mix two runs in one directory
     with pytest.raises(CheckpointError, match="not a complete checkpoint"):
         resolve_resume(str(tmp_path / "nowhere"), out)
 

@@ -411,8 +411,18 @@ def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
 
 
 def resolve_resume(resume: str | None, output_dir: str | os.PathLike) -> Path | None:
-    """``None`` → no resume; ``"auto"`` → the newest complete checkpoint of the run, if any; else a path."""
+    """``None`` → start fresh; ``"auto"`` → the newest complete checkpoint of the run, if any; else a path.
+
+    Starting fresh in an ``output_dir`` that already holds checkpoints raises: the new run would
+    overwrite some of them and leave others behind, and a later ``auto`` resume could pick a stale one.
+    """
     if resume is None:
+        found = latest_checkpoint(output_dir)
+        if found is not None:
+            raise CheckpointError(
+                f"{output_dir} already holds checkpoints (newest: {found.name}); pass --resume auto to "
+                "continue that run, or choose a new train.output_dir (or delete the old one) to start fresh"
+            )
         return None
     if resume == "auto":
         found = latest_checkpoint(output_dir)
