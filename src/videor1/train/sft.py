@@ -2,23 +2,24 @@
 
 Recipe, top to bottom: ``setup`` (processes, data, model, optimiser, resume) → ``train`` (micro-batches,
 token-weighted loss, clip, step, log, save) → final ``save`` → ``cleanup``. The same code runs in one
-process and under ``torchrun --nproc_per_node N`` (DDP on CPU/gloo or GPU/nccl, FSDP2 on GPU).
+process and under ``torchrun --nproc_per_node N`` (DDP or FSDP2, gloo on CPU, nccl on GPU).
 
-What the reference did (Video-R1 ``sft_video.py``, TRL ``SFTTrainer`` + DeepSpeed ZeRO-3):
+What the reference did (REFERENCE §4 and §6; an HF-Trainer-based SFT script with DeepSpeed):
 1 epoch of Video-R1-COT-165k, lr 1e-6, global batch 8, bf16, gradient checkpointing, system message
-"You are a helpful assistant", target ``process + "\\n" + solution``. Its loss ran over every token
-that was not padding: system and user text and the video/image pad tokens were all predicted.
-Batch size was effectively one sample per GPU, its cosine schedule was planned for a length that did
-not match the run, frame/pixel budgets lived in edited library constants and never reached the
-checkpoint, and mRoPE assumed 2 fps because ``second_per_grid_ts`` was dropped.
+"You are a helpful assistant", target ``process + "\\n" + solution``. Its loss ran over the prompt as
+well: system and user text and the video/image pad tokens were all predicted. Frame/pixel budgets
+lived in edited library constants and never reached the checkpoint, mRoPE assumed 2 fps in training
+because ``second_per_grid_ts`` was dropped, batches held one sample per GPU, and nothing tied the LR
+schedule's planned length to the steps actually run (the issue's "cosine over 65k steps, stop at
+1.2k").
 
 What we do:
 
 - Loss on assistant tokens only (``labels`` from ``videor1.data.collate``: -100 on system, user,
   vision placeholders and padding). The loss is the mean over every target token of the global batch
   (all micro-batches, all ranks): each micro-batch contributes ``sum(token CE) * world / N_global``,
-  so long and short answers weigh per token and gradient accumulation is exact (the reference
-  averaged per micro-batch).
+  so long and short answers weigh per token and gradient accumulation matches one big batch
+  (a mean per micro-batch would weigh the tokens of short answers more).
 - Several questions per device, images and videos in the same micro-batch, each video with its real
   sampling fps (``second_per_grid_ts``).
 - Warmup + constant / linear / cosine over exactly the run's optimiser steps (``max_steps`` or
