@@ -276,3 +276,33 @@ def test_stream_starting_without_a_keyframe(tmp_path):
         source, [i + 4 for i in clip.frame_indices], tuple(clip.frames.shape[-2:])
     )
     assert torch.equal(clip.frames, expected)
+
+
+def test_resize_worker_leaves_torch_threads_as_found(tmp_path):
+    # the resize worker runs torch single-threaded; threads started afterwards must see the old count
+    import threading
+
+    path = write_clip(tmp_path / "t.mp4", frames=24, gop=6)
+    found = torch.get_num_threads()
+    torch.set_num_threads(2)  # not 1, so that the worker's setting would show
+    try:
+        load_video(path, min_pixels=3136, max_pixels=3136 * 2)
+        seen = []
+        thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        assert torch.get_num_threads() == 2 and seen == [2]
+    finally:
+        torch.set_num_threads(found)
+
+
+def test_frames_of_different_sizes_raise(monkeypatch):
+    sizes = iter([(48, 64), (48, 64), (40, 64)])
+    monkeypatch.setattr(media, "_rgb", lambda frame: np.zeros((*next(sizes), 3), np.uint8))
+    with media._FrameResizer(Path("v.mp4"), 4, lambda h, w, n: (56, 56)) as resizer:
+        resizer.keep(0, None)
+        resizer.keep(3, None)
+        with pytest.raises(MediaError, match=r"v\.mp4: frame 7 is 64x40, earlier frames are 64x48"):
+            resizer.keep(7, None)
+        assert 3 in resizer and 7 not in resizer
+        assert tuple(resizer.stack([0, 3, 3]).shape) == (3, 3, 56, 56)
