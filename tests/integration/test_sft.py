@@ -197,6 +197,14 @@ def test_lora_checkpoint_has_adapter_and_merged_model(tmp_path, tiny_model_dir, 
     changed = [k for k in initial_weights if not torch.equal(merged[k], initial_weights[k])]
     assert changed and all(not is_vision(k) for k in changed)
     assert any(k.endswith("q_proj.weight") for k in changed)
+    # the merge equals peft's own merge_and_unload of the saved adapter
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText
+
+    base = AutoModelForImageTextToText.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
+    reference = PeftModel.from_pretrained(base, str(last)).merge_and_unload()
+    for name, param in reference.named_parameters():
+        torch.testing.assert_close(merged[name], param.detach(), rtol=1e-5, atol=1e-6)
 
 
 def test_sample_longer_than_max_seq_len_is_an_error(tmp_path, tiny_model_dir, synth_dir):

@@ -506,8 +506,8 @@ def save_checkpoint(
         torch.save(optim_state, tmp / "optimizer.pt")
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
         save_config(cfg, tmp / "config.yaml")
-        if final and hasattr(base, "merge_and_unload"):
-            _save_merged(base, processor, tmp / "merged")
+        if final and _is_peft(base):
+            _save_merged(base, model_state, processor, tmp / "merged")
         state = {**train_state, "step": step, "world_size": dist.world_size, "saved_at": time.time()}
         # trainer_state.json marks a complete checkpoint: it is written last, then the directory is renamed.
         (tmp / TRAINER_STATE).write_text(json.dumps(state, indent=2), encoding="utf-8")
@@ -526,12 +526,37 @@ def save_checkpoint(
     return final_dir
 
 
-def _save_merged(peft_model: nn.Module, processor: Any, out: Path) -> None:
-    """Merge LoRA weights into a copy of the base model and save it as a plain HF model."""
-    import copy
+def _save_merged(
+    peft_model: nn.Module, full_state: dict[str, torch.Tensor] | None, processor: Any, out: Path
+) -> None:
+    """Save ``W + (B @ A) * alpha / r`` for every LoRA layer, as a plain HF model (no adapter needed).
 
-    merged = copy.deepcopy(peft_model).merge_and_unload()
-    merged.save_pretrained(out)
+    Works from the (gathered) state dict, so it needs no second copy of the model and also runs under
+    FSDP2, where modules can't be deep-copied.
+    """
+    state = full_state if full_state is not None else peft_model.state_dict()
+    lora_cfg = peft_model.peft_config[peft_model.active_adapter]
+    if getattr(lora_cfg, "use_rslora", False):
+        raise CheckpointError("merging rsLoRA adapters is not supported (videor1 never enables it)")
+    scale = lora_cfg.lora_alpha / lora_cfg.r
+    adapter = peft_model.active_adapter
+    merged: dict[str, torch.Tensor] = {}
+    for key, tensor in state.items():
+        if ".lora_" in key or ".original_module." in key:
+            continue
+        name = key.removeprefix("base_model.model.")
+        if ".base_layer." in key:
+            prefix = key.split(".base_layer.")[0]
+            a, b = (
+                state.get(f"{prefix}.lora_A.{adapter}.weight"),
+                state.get(f"{prefix}.lora_B.{adapter}.weight"),
+            )
+            if key.endswith(".base_layer.weight") and a is not None and b is not None:
+                tensor = (tensor.float() + (b.float() @ a.float()) * scale).to(tensor.dtype)  # [out, in]
+            name = name.replace(".base_layer.", ".")
+        name = name.replace(f".modules_to_save.{adapter}.", ".")
+        merged[name] = tensor.detach().to("cpu").contiguous()
+    peft_model.get_base_model().save_pretrained(out, state_dict=merged)
     if processor is not None:
         processor.save_pretrained(out)
 
