@@ -81,3 +81,20 @@ def test_mrope_sections_keep_the_real_proportions():
     # tiny head_dim 32: 16 frequencies
     assert _mrope_section(32, "qwen2.5-vl") == [4, 6, 6]
     assert _mrope_section(32, "qwen3-vl") == [6, 5, 5]
+
+
+@pytest.mark.parametrize("family", ["qwen2-vl", "qwen2.5-vl", "qwen3-vl"])
+def test_visual_tokens_start_at_text_embedding_scale(tmp_path, family):
+    from videor1.models.tiny import _visual_features
+
+    out = build_tiny_model(TinyModelConfig(family=family), tmp_path / "m")
+    model = AutoModelForImageTextToText.from_pretrained(out)
+    vision = model.config.vision_config
+    torch.manual_seed(123)  # another probe than the one used at build time
+    pixels = torch.randn(36, 3 * vision.temporal_patch_size * vision.patch_size**2)
+    with torch.no_grad():
+        feats = _visual_features(model, pixels, torch.tensor([[1, 6, 6]]))
+    text_rms = model.get_input_embeddings().weight.pow(2).mean().sqrt().item()
+    visual_rms = feats.pow(2).mean().sqrt().item()
+    # same scale up to the probe's randomness (at class init the visual RMS is ~50x the text's)
+    assert 0.5 < visual_rms / text_rms < 2.0

@@ -25,7 +25,9 @@ multiples of the factor pass through unchanged (the frame/pixel budgets live in 
 the Qwen3-VL video processor does not re-sample frames (``do_sample_frames=False``).
 
 Weights come from ``torch.manual_seed(cfg.seed)`` followed by the class's own initialisation, so the
-same config gives identical weights on the same torch version.
+same config gives identical weights on the same torch version. One departure from the class's
+initialisation: the vision merger's output projection is rescaled so visual tokens start at the scale
+of the text embeddings (``match_visual_scale``); without it a from-scratch model barely learns to look.
 """
 
 from __future__ import annotations
@@ -236,6 +238,48 @@ def build_tokenizer(cfg: TinyModelConfig, corpus: list[str] | None = None) -> Pr
     raise ValueError(f"model.tiny.tokenizer: {cfg.tokenizer!r} is not one of 'qwen', 'small'")
 
 
+def _visual_features(model: Any, pixel_values: torch.Tensor, grid_thw: torch.Tensor) -> torch.Tensor:
+    out = model.model.get_image_features(pixel_values=pixel_values, image_grid_thw=grid_thw)
+    feats = getattr(out, "pooler_output", out)
+    if isinstance(feats, list | tuple):
+        feats = torch.cat(list(feats))
+    return feats  # [tokens, hidden]
+
+
+@torch.no_grad()
+def match_visual_scale(model: Any, *, probe_side: int = 4) -> float:
+    """Rescale the vision merger's output projection(s) so visual tokens enter the language model at
+    the RMS of its text embeddings; returns the factor applied.
+
+    At random init the merger emits tokens about 50x larger than the text embeddings. Every decoder
+    layer normalises its input, so the gradient reaching a visual token shrinks with its norm and
+    the vision path of a model trained from scratch learns far slower than the text path: a tiny
+    model fitted the CoT wording but answered colour questions at chance after 150 SFT steps, and
+    reached 100% in 100 steps once the scales matched (measured on the procedural data). Real
+    checkpoints are pretrained and never pass through here. The probe is a fixed random image of
+    ``probe_side`` x ``probe_side`` patches drawn from the current (seeded) RNG, so the factor is
+    deterministic.
+    """
+    from torch import nn
+
+    vision = model.config.vision_config
+    patch, temporal = vision.patch_size, vision.temporal_patch_size
+    channels = getattr(vision, "in_channels", getattr(vision, "in_chans", 3))
+    grid = torch.tensor([[1, probe_side, probe_side]])
+    pixels = torch.randn(probe_side * probe_side, channels * temporal * patch * patch)
+    feats = _visual_features(model, pixels, grid)
+    text_rms = model.get_input_embeddings().weight.float().pow(2).mean().sqrt()
+    factor = float(text_rms / feats.float().pow(2).mean().sqrt())
+    visual = model.model.visual
+    mergers = [visual.merger, *getattr(visual, "deepstack_merger_list", [])]
+    for merger in mergers:
+        last = [m for m in merger.modules() if isinstance(m, nn.Linear)][-1]
+        last.weight.mul_(factor)
+        if last.bias is not None:
+            last.bias.mul_(factor)
+    return factor
+
+
 def build_tiny_model(cfg: TinyModelConfig, out_dir: str | Path, *, corpus: list[str] | None = None) -> Path:
     """Build, initialise (seeded) and save a tiny model + processor to ``out_dir``; returns the path.
 
@@ -252,6 +296,7 @@ def build_tiny_model(cfg: TinyModelConfig, out_dir: str | Path, *, corpus: list[
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(cfg.seed)
         model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
+        match_visual_scale(model)
     model.generation_config = GenerationConfig(
         bos_token_id=config.text_config.bos_token_id,
         eos_token_id=[config.text_config.eos_token_id, config.text_config.pad_token_id],
