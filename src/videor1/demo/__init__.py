@@ -1,0 +1,1 @@
+"""The end-to-end CPU demo (``videor1 demo``): see ``videor1.demo.pipeline``."""
