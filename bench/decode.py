@@ -4,8 +4,10 @@ Both sides get the same clips and the same budgets (frame rule and per-frame pix
 same thing: sampled frames resized bicubic with antialiasing to the same size. The script checks that
 the two outputs have the same shape and reports their largest pixel difference, then prints the
 median milliseconds per clip for both (wall clock, and CPU time summed over threads, which a loaded
-shared machine disturbs less) and the ratios theirs / ours. The last line is one JSON object with
-``ratio`` (wall clock) and ``cpu_ratio``.
+shared machine disturbs less) and the ratios theirs / ours. It also times our decoding alone (``dec
+cpu``: the frames ``load_video`` decodes, nothing converted or resized) and prints ``bound`` = theirs
+CPU / that, the most any faster conversion or resizing could bring. The last line is one JSON object
+with ``ratio`` (wall clock), ``cpu_ratio`` and ``cpu_ratio_bound``.
 
 Setup (once, in a separate environment; ``pip install -e .[dev]`` never needs any of this). The bench
 venv reuses the project's ``.venv`` (torch, PyAV, videor1) through a ``.pth`` file and adds only the
@@ -103,6 +105,33 @@ def theirs(path: Path, budget: dict) -> torch.Tensor:
     return fetch_video({"video": str(path), **budget})
 
 
+def decode_floor(path: Path, budget: dict) -> None:
+    """Only the decoding ``load_video`` does: index the packets, then decode the frames its seek plan
+    decodes, converting and resizing nothing (uses ``videor1.data.media`` internals).
+
+    Those frames are every reference frame from the keyframe before each sampled frame up to it (plus
+    the sampled frames): short of tracing slice-level reference lists, any reader that returns the
+    same pixels decodes at least these. So ``theirs CPU / this CPU`` bounds the CPU-time ratio that
+    any faster conversion or resizing on our side could reach (the ``bound`` column)."""
+    import av
+
+    from videor1.data import media
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        index = media._index_stream(container, stream)
+        video_fps = media._stream_fps(stream, index.total_frames)
+        indices = media.sample_frame_indices(
+            index.total_frames,
+            video_fps,
+            fps=budget["fps"],
+            min_frames=budget["min_frames"],
+            max_frames=budget["max_frames"],
+        )
+        media._decode_with_seeks(container, stream, index, sorted(set(indices)), lambda i, frame: None)
+
+
 def timed(fn, *args) -> tuple[float, float]:
     """Wall-clock and CPU milliseconds (CPU summed over all threads of this process) of one call."""
     wall, cpu = time.perf_counter(), time.process_time()
@@ -137,7 +166,7 @@ def main() -> int:
     )
     print(
         f"{'clip':<18}{'frames':>7}{'size':>9}{'ours ms':>9}{'theirs ms':>10}{'ratio':>7}"
-        f"{'ours cpu':>10}{'theirs cpu':>11}{'cpu ratio':>10}{'max |diff|':>11}"
+        f"{'ours cpu':>10}{'theirs cpu':>11}{'cpu ratio':>10}{'max |diff|':>11}{'dec cpu':>9}{'bound':>7}"
     )
     per_clip = {}
     for name, path in clips.items():
@@ -145,12 +174,13 @@ def main() -> int:
         if tuple(a.shape) != tuple(b.shape):
             raise SystemExit(f"{name}: shapes differ: ours {tuple(a.shape)} theirs {tuple(b.shape)}")
         diff = (a.float() - b.float()).abs().max().item()
-        runs = {"ours": [], "theirs": []}
-        for _ in range(args.repeats):  # interleaved so load on a shared machine hits both sides alike
+        runs = {"ours": [], "theirs": [], "decode": []}
+        for _ in range(args.repeats):  # interleaved so load on a shared machine hits all alike
             runs["ours"].append(timed(ours, path, budget))
             runs["theirs"].append(timed(theirs, path, budget))
+            runs["decode"].append(timed(decode_floor, path, budget))
         o, t = (statistics.median(w for w, _ in runs[side]) for side in ("ours", "theirs"))
-        oc, tc = (statistics.median(c for _, c in runs[side]) for side in ("ours", "theirs"))
+        oc, tc, dc = (statistics.median(c for _, c in runs[side]) for side in ("ours", "theirs", "decode"))
         per_clip[name] = {
             "ours_ms": round(o, 1),
             "theirs_ms": round(t, 1),
@@ -158,25 +188,29 @@ def main() -> int:
             "ours_cpu_ms": round(oc, 1),
             "theirs_cpu_ms": round(tc, 1),
             "cpu_ratio": round(tc / oc, 2),
+            "decode_cpu_ms": round(dc, 1),
+            "cpu_ratio_bound": round(tc / dc, 2),
             "frames": int(a.shape[0]),
             "max_abs_diff": diff,
         }
         size = f"{a.shape[2]}x{a.shape[3]}"
         print(
             f"{name:<18}{a.shape[0]:>7}{size:>9}{o:>9.1f}{t:>10.1f}{t / o:>7.2f}"
-            f"{oc:>10.1f}{tc:>11.1f}{tc / oc:>10.2f}{diff:>11.1f}"
+            f"{oc:>10.1f}{tc:>11.1f}{tc / oc:>10.2f}{diff:>11.1f}{dc:>9.1f}{tc / dc:>7.2f}"
         )
     mean = {key: statistics.mean(c[key] for c in per_clip.values()) for key in next(iter(per_clip.values()))}
     print(
         f"{'mean per clip':<34}{mean['ours_ms']:>9.1f}{mean['theirs_ms']:>10.1f}"
         f"{mean['theirs_ms'] / mean['ours_ms']:>7.2f}{mean['ours_cpu_ms']:>10.1f}{mean['theirs_cpu_ms']:>11.1f}"
-        f"{mean['theirs_cpu_ms'] / mean['ours_cpu_ms']:>10.2f}"
+        f"{mean['theirs_cpu_ms'] / mean['ours_cpu_ms']:>10.2f}{'':>11}{mean['decode_cpu_ms']:>9.1f}"
+        f"{mean['theirs_cpu_ms'] / mean['decode_cpu_ms']:>7.2f}"
     )
     print(
         json.dumps(
             {
                 "ratio": round(mean["theirs_ms"] / mean["ours_ms"], 3),
                 "cpu_ratio": round(mean["theirs_cpu_ms"] / mean["ours_cpu_ms"], 3),
+                "cpu_ratio_bound": round(mean["theirs_cpu_ms"] / mean["decode_cpu_ms"], 3),
                 "ours_ms_per_clip": round(mean["ours_ms"], 1),
                 "theirs_ms_per_clip": round(mean["theirs_ms"], 1),
                 "budget": args.budget,
