@@ -298,11 +298,12 @@ def test_resize_worker_leaves_torch_threads_as_found(tmp_path):
 
 def test_frames_of_different_sizes_raise(monkeypatch):
     sizes = iter([(48, 64), (48, 64), (40, 64)])
-    monkeypatch.setattr(media, "_rgb", lambda frame: np.zeros((*next(sizes), 3), np.uint8))
-    with media._FrameResizer(Path("v.mp4"), 4, lambda h, w, n: (56, 56)) as resizer:
+    monkeypatch.setattr(media, "_rgb", lambda frame: np.full((*next(sizes), 3), 0, np.uint8))
+    with media._FrameResizer(Path("v.mp4"), [0, 3, 3, 7], lambda h, w, n: (56, 56 * n)) as resizer:
         resizer.keep(0, None)
         resizer.keep(3, None)
         with pytest.raises(MediaError, match=r"v\.mp4: frame 7 is 64x40, earlier frames are 64x48"):
             resizer.keep(7, None)
         assert 3 in resizer and 7 not in resizer
-        assert tuple(resizer.stack([0, 3, 3]).shape) == (3, 3, 56, 56)
+        frames = resizer.result()
+        assert tuple(frames.shape) == (4, 3, 56, 224) and not frames[:3].any()

@@ -469,39 +469,54 @@ def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return TF.resize(frames, list(size), interpolation=InterpolationMode.BICUBIC, antialias=True)
 
 
-def _resize_rgb(rgb: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
-    """One ``[H, W, 3]`` uint8 RGB frame → ``[3, h, w]`` uint8, exactly as :func:`resize_frames`.
+def _resize_rgb(rgb: np.ndarray, size: tuple[int, int], out: torch.Tensor | None = None) -> torch.Tensor:
+    """One ``[H, W, 3]`` uint8 RGB frame → ``[3, h, w]`` uint8 (into ``out`` when given), exactly as
+    :func:`resize_frames`.
 
     The same operations as torchvision's tensor resize on the reference's ``[T, 3, H, W]`` view of
     decoded frames: cast to float32 (keeping the channels-last layout of the permuted view, so the cast
     is one contiguous pass), bicubic antialiased interpolation, clamp to [0, 255], round, uint8. Each
     output pixel depends on its own frame only, so resizing frames one at a time gives the same bytes.
     """
+    if out is None:
+        out = torch.empty((3, *size), dtype=torch.uint8)
     pixels = torch.from_numpy(rgb).permute(2, 0, 1)  # [3, H, W] view, channels last in memory
     if tuple(pixels.shape[-2:]) == tuple(size):
-        return pixels.contiguous()
+        return out.copy_(pixels)
     resized = torch.nn.functional.interpolate(
         pixels[None].float(), size=size, mode="bicubic", align_corners=False, antialias=True
     )  # [1, 3, h, w] float32
-    return resized[0].clamp_(0, 255).round_().to(torch.uint8)
+    return out.copy_(resized[0].clamp_(0, 255).round_())  # integral values: the uint8 cast is exact
+
+
+def _resize_into(rgb: np.ndarray, size: tuple[int, int], slots: list[torch.Tensor]) -> None:
+    _resize_rgb(rgb, size, out=slots[0])
+    for slot in slots[1:]:
+        slot.copy_(slots[0])
 
 
 class _FrameResizer:
-    """Receives decoded frames and resizes them on a worker thread while decoding goes on.
+    """Receives decoded frames and resizes them on a worker thread, into the clip's frame tensor, while
+    decoding goes on.
 
-    The worker runs torch with one intra-op thread: decoding already keeps the other cores busy, and
-    per-frame resizes split over OpenMP threads cost far more CPU time than they save (on a loaded
-    2-core machine, 12x the CPU time of a single-threaded resize for small frames, from threads
-    spinning at barriers).
+    All tensor work happens on the worker, which runs torch with one intra-op thread: decoding already
+    keeps the other cores busy, and per-frame resizes and copies split over OpenMP threads cost far
+    more CPU time than they save (on a loaded 2-core machine, 12x the CPU time of a single-threaded
+    resize for small frames, from threads spinning at barriers).
 
-    The first frame fixes the output size (the reference's rule for an ``nframes`` clip of that frame's
-    size); every later frame must have the same source size, as the reference stacks them. Frames that
-    arrive again (a sequential decode after a failed seek plan) replace the earlier ones.
+    The first frame fixes the output size (the reference's rule for a clip of ``len(indices)`` frames
+    of that frame's size); every later frame must have the same source size, as the reference stacks
+    them. Frames that arrive again (a sequential decode after a failed seek plan) are written again.
     """
 
-    def __init__(self, path: Path, nframes: int, frame_size: Callable[[int, int, int], tuple[int, int]]):
+    def __init__(
+        self, path: Path, indices: list[int], frame_size: Callable[[int, int, int], tuple[int, int]]
+    ) -> None:
         self._path = path
-        self._nframes = nframes
+        self._positions: dict[int, list[int]] = {}
+        for k, i in enumerate(indices):
+            self._positions.setdefault(i, []).append(k)
+        self._nframes = len(indices)
         self._frame_size = frame_size
         self._torch_threads = torch.get_num_threads()
         self._pool = ThreadPoolExecutor(
@@ -510,9 +525,9 @@ class _FrameResizer:
             initializer=torch.set_num_threads,
             initargs=(1,),
         )
-        self._jobs: dict[int, Future[torch.Tensor]] = {}
+        self._jobs: dict[int, Future[None]] = {}
+        self._frames: torch.Tensor | None = None  # [T, 3, h, w] uint8
         self.source: tuple[int, int] | None = None  # (H, W) of the decoded frames
-        self.size: tuple[int, int] | None = None  # (h, w) of the output frames
 
     def __enter__(self) -> _FrameResizer:
         return self
@@ -531,23 +546,24 @@ class _FrameResizer:
     def keep(self, i: int, frame: av.VideoFrame) -> None:
         rgb = _rgb(frame)  # [H, W, 3] uint8
         source = (rgb.shape[0], rgb.shape[1])
-        if self.size is None:
+        if self._frames is None:
             self.source = source
-            self.size = self._frame_size(*source, self._nframes)
+            size = self._frame_size(*source, self._nframes)
+            self._frames = torch.empty((self._nframes, 3, *size), dtype=torch.uint8)
         elif source != self.source:
             raise MediaError(
                 self._path,
                 f"frame {i} is {source[1]}x{source[0]}, earlier frames are {self.source[1]}x{self.source[0]}",
             )
-        self._jobs[i] = self._pool.submit(_resize_rgb, rgb, self.size)
+        slots = [self._frames[k] for k in self._positions[i]]  # [3, h, w] views
+        self._jobs[i] = self._pool.submit(_resize_into, rgb, tuple(self._frames.shape[-2:]), slots)
 
-    def stack(self, indices: list[int]) -> torch.Tensor:
-        """The resized frames at ``indices`` as one ``[T, 3, h, w]`` uint8 tensor."""
-        assert self.size is not None
-        out = torch.empty((len(indices), 3, *self.size), dtype=torch.uint8)  # [T, 3, h, w]
-        for k, i in enumerate(indices):
-            out[k] = self._jobs[i].result()
-        return out
+    def result(self) -> torch.Tensor:
+        """The clip's ``[T, 3, h, w]`` uint8 frames, once every kept frame is resized."""
+        assert self._frames is not None
+        for job in self._jobs.values():
+            job.result()
+        return self._frames
 
 
 def load_video(
@@ -620,7 +636,7 @@ def load_video(
             except ValueError as err:
                 raise MediaError(path, str(err)) from err
 
-        with _FrameResizer(path, len(indices), frame_size) as resizer:
+        with _FrameResizer(path, indices, frame_size) as resizer:
             try:
                 planned = False
                 if index.pts is not None:
@@ -642,7 +658,7 @@ def load_video(
                     path,
                     f"truncated or corrupt: frames {missing} of {index.total_frames} could not be decoded",
                 )
-            frames = resizer.stack(indices)  # [T, 3, h, w] uint8
+            frames = resizer.result()  # [T, 3, h, w] uint8
     return VideoClip(
         frames=frames,
         frame_indices=indices,
