@@ -35,6 +35,12 @@ Departures from the reference, all in how frames are obtained, not which:
   frame, so the bytes are the same (tests compare with torchvision on the stacked frames).
 * Bad media never fall back to another file: missing, empty, truncated, corrupt, zero-frame and
   non-video files raise :class:`MediaError` naming the path and the cause.
+
+Speed (``bench/decode.py``): most of the time is decoding, and what we decode cannot shrink without
+changing pixels: every reference frame from the keyframe before a sampled frame up to it (a clip with
+one keyframe whose last frame is sampled needs a full decode, as for the reference). The other part is
+the resize, whose float arithmetic we must repeat to keep the reference's bytes (torch's uint8 kernel is
+about 10x faster but differs by up to 7 levels). The worker runs torch single-threaded for this.
 """
 
 from __future__ import annotations
