@@ -6,7 +6,7 @@ wires the stages together:
 
 1. generate a procedural temporal dataset (train with CoT traces, held-out test);
 2. build a random-init tiny Qwen2.5-VL-architecture model with the small BPE tokenizer;
-3. SFT on the templated CoT traces;
+3. SFT on the templated CoT traces, in two phases: the image records alone, then every record;
 4. RL twice from the same SFT checkpoint with the same budget and seed: GRPO (no temporal contrast)
    and T-GRPO (shuffled-frame rollouts + temporal bonus);
 5. evaluate base, SFT, GRPO and T-GRPO on the held-out items, once with ordered frames and once
@@ -16,7 +16,15 @@ wires the stages together:
 Departures from the reference, all deliberate for a model trained from scratch in minutes: every
 stage uses the evaluation prompt wording and the same system message (so the tiny model sees one
 prompt distribution), frames are small (112 px, 16 visual tokens per frame pair) and evaluation is
-greedy with a short token budget. Accuracy is the mean accuracy reward (default mode) over the
+greedy with a short token budget.
+
+SFT runs in two phases (a curriculum): first on the image records only, then on all records from
+that checkpoint. Measured on this data (4 families, batch 8): trained on everything from the start,
+the from-scratch model fitted the CoT wording but answered every family at chance after 600 steps
+(lr 1e-3 or 3e-3, with or without a frozen ViT), its visual tokens growing from the text-embedding
+scale (0.02 RMS) to 31 while their spread across images fell from 55% to 23% of that; on images
+alone it learns to look in 75-200 steps, and keeps the skill (colour 75% held-out) when the videos
+join. Accuracy is the mean accuracy reward (default mode) over the
 held-out items: exact for multiple choice and numerical answers, MRA-like for regression,
 1 − WER for OCR and ROUGE for free-form.
 """
@@ -61,6 +69,7 @@ class DemoSettings:
     frames: int
     size: int
     tiny: TinyModelConfig
+    sft_image_steps: int
     sft_steps: int
     sft_batch: int
     sft_lr: float
@@ -77,8 +86,8 @@ class DemoSettings:
     @classmethod
     def full(cls) -> DemoSettings:
         return cls(
-            train_items=1200,
-            test_items=240,
+            train_items=1500,
+            test_items=120,
             frames=16,
             size=112,
             tiny=TinyModelConfig(
@@ -93,16 +102,22 @@ class DemoSettings:
                 vision_depth=2,
                 vision_heads=4,
             ),
-            sft_steps=300,
+            sft_image_steps=300,
+            sft_steps=400,
             sft_batch=8,
             sft_lr=1e-3,
-            rl_steps=40,
+            rl_steps=20,
             rl_batch=4,
             rl_lr=2e-5,
             num_generations=8,
-            rl_max_new_tokens=96,
-            eval_max_new_tokens=96,
+            rl_max_new_tokens=80,
+            eval_max_new_tokens=80,
             eval_batch=16,
+            # Four families with four options each, two image and two order-dependent video ones. Runs
+            # over all twelve families (400 SFT steps), six (600 steps) and these four (600 steps at
+            # lr 1e-3 or 3e-3, with or without a frozen ViT) left every family at chance; images alone
+            # are learned in 75-200 steps, and the skill survives when the videos join (see module doc).
+            families=["image_color", "image_position", "event_quarter", "direction"],
         )
 
     @classmethod
@@ -113,6 +128,7 @@ class DemoSettings:
             frames=8,
             size=56,
             tiny=TinyModelConfig(family="qwen2.5-vl", tokenizer="small"),
+            sft_image_steps=2,
             sft_steps=3,
             sft_batch=4,
             sft_lr=1e-3,
@@ -150,25 +166,60 @@ def _data(s: DemoSettings, data_dir: Path, train_file: str) -> DataConfig:
     )
 
 
-def sft_config(s: DemoSettings, out: Path, base_model: Path) -> Config:
+def _train(
+    s: DemoSettings, output_dir: Path, *, batch: int, steps: int, lr: float, warmup: int
+) -> TrainConfig:
+    return TrainConfig(
+        output_dir=str(output_dir),
+        seed=s.seed,
+        per_device_batch_size=batch,
+        max_steps=steps,
+        lr=lr,
+        weight_decay=0.01,
+        max_grad_norm=1.0,
+        scheduler="constant",
+        warmup_steps=warmup,
+        max_seq_len=4096,
+        keep_last=1,
+    )
+
+
+IMAGE_TRAIN_FILE = "train_cot_images.json"
+"""The image records of ``train_cot.json``: what the first SFT phase trains on."""
+
+
+def sft_config(s: DemoSettings, out: Path, base_model: Path, *, phase: str = "all") -> Config:
+    """SFT config of one phase: ``"images"`` (image records only, from the base model) or ``"all"``
+    (every record, from the images phase's checkpoint)."""
+    if phase not in ("images", "all"):
+        raise ValueError(f"phase must be 'images' or 'all', got {phase!r}")
+    images = phase == "images"
+    steps = s.sft_image_steps if images else s.sft_steps
     return Config(
         model=ModelConfig(path=str(base_model)),
-        data=_data(s, out / "data", "train_cot.json"),
-        train=TrainConfig(
-            output_dir=str(out / "sft"),
-            seed=s.seed,
-            per_device_batch_size=s.sft_batch,
-            max_steps=s.sft_steps,
+        data=_data(s, out / "data", IMAGE_TRAIN_FILE if images else "train_cot.json"),
+        train=_train(
+            s,
+            out / ("sft-images" if images else "sft"),
+            batch=s.sft_batch,
+            steps=steps,
             lr=s.sft_lr,
-            weight_decay=0.01,
-            max_grad_norm=1.0,
-            scheduler="cosine",
-            warmup_steps=max(1, s.sft_steps // 20),
-            max_seq_len=4096,
-            keep_last=1,
+            warmup=min(20, steps // 10),
         ),
         sft=SFTConfig(system_prompt=SYSTEM_PROMPT),
     )
+
+
+def write_image_train_file(data_dir: Path) -> int:
+    """Write ``IMAGE_TRAIN_FILE`` (the image records of ``train_cot.json``); returns their count."""
+    records = json.loads((data_dir / "train_cot.json").read_text(encoding="utf-8"))
+    images = [r for r in records if r.get("data_type") == "image"]
+    if not images:
+        raise ValueError(f"{data_dir / 'train_cot.json'}: no image records for the images SFT phase")
+    tmp = data_dir / (IMAGE_TRAIN_FILE + ".tmp")
+    tmp.write_text(json.dumps(images, ensure_ascii=False, indent=1), encoding="utf-8")
+    tmp.replace(data_dir / IMAGE_TRAIN_FILE)
+    return len(images)
 
 
 def rl_config(s: DemoSettings, out: Path, sft_model: Path, *, temporal: bool) -> Config:
@@ -176,18 +227,7 @@ def rl_config(s: DemoSettings, out: Path, sft_model: Path, *, temporal: bool) ->
     return Config(
         model=ModelConfig(path=str(sft_model)),
         data=_data(s, out / "data", "train.json"),
-        train=TrainConfig(
-            output_dir=str(out / name),
-            seed=s.seed,
-            per_device_batch_size=s.rl_batch,
-            max_steps=s.rl_steps,
-            lr=s.rl_lr,
-            weight_decay=0.01,
-            max_grad_norm=1.0,
-            scheduler="constant",
-            max_seq_len=4096,
-            keep_last=1,
-        ),
+        train=_train(s, out / name, batch=s.rl_batch, steps=s.rl_steps, lr=s.rl_lr, warmup=0),
         rl=RLConfig(
             num_generations=s.num_generations,
             temporal=temporal,
@@ -201,7 +241,7 @@ def rl_config(s: DemoSettings, out: Path, sft_model: Path, *, temporal: bool) ->
     )
 
 
-def _stage_accuracy(pred_file: Path, families: set[str]) -> dict[str, Any]:
+def _stage_accuracy(pred_file: Path) -> dict[str, Any]:
     """Mean default-mode accuracy over all items, and per family, from a predictions.jsonl."""
     per_family: dict[str, list[float]] = defaultdict(list)
     scores: list[float] = []
@@ -252,7 +292,7 @@ def evaluate_stage(model_dir: Path, s: DemoSettings, out: Path, name: str) -> di
             seed=s.seed,
             system_prompt=SYSTEM_PROMPT,
         )
-        views[view] = _stage_accuracy(run_dir / "predictions.jsonl", set())
+        views[view] = _stage_accuracy(run_dir / "predictions.jsonl")
     families = sorted(set(views["ordered"]["per_family"]) | set(views["shuffled"]["per_family"]))
     result["accuracy_ordered"] = views["ordered"]["accuracy"]
     result["accuracy_shuffled"] = views["shuffled"]["accuracy"]
@@ -329,7 +369,9 @@ def run_demo(out_dir: str | Path, *, quick: bool = False, fresh: bool = False) -
             build_tiny_model(s.tiny, base_dir)
 
     with timed("sft"):
-        sft_ckpt = sft_recipe.train(sft_config(s, out, base_dir), resume="auto")
+        write_image_train_file(data_dir)
+        image_ckpt = sft_recipe.train(sft_config(s, out, base_dir, phase="images"), resume="auto")
+        sft_ckpt = sft_recipe.train(sft_config(s, out, Path(image_ckpt), phase="all"), resume="auto")
     with timed("grpo"):
         grpo_ckpt = rl_recipe.train(rl_config(s, out, sft_ckpt, temporal=False), resume="auto")
     with timed("tgrpo"):
@@ -357,7 +399,8 @@ def run_demo(out_dir: str | Path, *, quick: bool = False, fresh: bool = False) -
         "seconds": seconds,
         "config": {
             "settings": dataclasses.asdict(s),
-            "sft": to_dict(sft_config(s, out, base_dir)),
+            "sft_images": to_dict(sft_config(s, out, base_dir, phase="images")),
+            "sft": to_dict(sft_config(s, out, Path(image_ckpt), phase="all")),
             "grpo": to_dict(rl_config(s, out, Path(sft_ckpt), temporal=False)),
             "tgrpo": to_dict(rl_config(s, out, Path(sft_ckpt), temporal=True)),
         },
