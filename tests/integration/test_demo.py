@@ -30,7 +30,14 @@ def test_quick_demo_runs_every_stage_and_writes_the_report(tmp_path):
     assert 0.0 < report["chance"] < 1.0
     for stage in ("data", "model", "sft", "grpo", "tgrpo", "eval"):
         assert report["seconds"][stage] >= 0.0
-    assert {"sft", "grpo", "tgrpo", "settings"} <= set(report["config"])
+    assert {"sft_images", "sft", "grpo", "tgrpo", "settings"} <= set(report["config"])
+    # SFT curriculum: the image records from the base model, then everything from that checkpoint
+    image_records = json.loads((out / "data" / "train_cot_images.json").read_text())
+    assert image_records and all(r["data_type"] == "image" for r in image_records)
+    assert report["config"]["sft_images"]["data"]["train_file"].endswith("train_cot_images.json")
+    assert report["config"]["sft_images"]["model"]["path"] == str(out / "model-base")
+    assert report["config"]["sft"]["data"]["train_file"].endswith("train_cot.json")
+    assert report["config"]["sft"]["model"]["path"].startswith(str(out / "sft-images"))
     assert report["config"]["tgrpo"]["rl"]["temporal"] is True
     assert report["config"]["grpo"]["rl"]["temporal"] is False
     # both RL runs trained from the SFT checkpoint and logged every step
@@ -47,3 +54,20 @@ def test_quick_demo_runs_every_stage_and_writes_the_report(tmp_path):
         assert (out / png).stat().st_size > 0
     md = (out / "report.md").read_text()
     assert "| stage | ordered | shuffled |" in md and "tgrpo" in md
+
+
+def test_image_phase_needs_image_records(tmp_path):
+    import pytest
+
+    from videor1.demo.pipeline import DemoSettings, sft_config, write_image_train_file
+
+    records = [{"problem_id": 0, "data_type": "video", "path": "./videos/a.mp4"}]
+    (tmp_path / "train_cot.json").write_text(json.dumps(records))
+    with pytest.raises(ValueError, match="no image records"):
+        write_image_train_file(tmp_path)
+    records.append({"problem_id": 1, "data_type": "image", "path": "./images/b.png"})
+    (tmp_path / "train_cot.json").write_text(json.dumps(records))
+    assert write_image_train_file(tmp_path) == 1
+    assert json.loads((tmp_path / "train_cot_images.json").read_text()) == records[1:]
+    with pytest.raises(ValueError, match="phase"):
+        sft_config(DemoSettings.quick(), tmp_path, tmp_path, phase="video")
