@@ -27,6 +27,7 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 import yaml
 
 PIXELS_PER_TOKEN = 28 * 28
+IMAGE_FACTOR = 28  # default pixels per visual token side: Qwen2/2.5-VL (14 x 2); Qwen3-VL uses 32
 
 
 class _Loader(yaml.SafeLoader):

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from videor1.config import PIXELS_PER_TOKEN, MediaConfig, ModelConfig, SamplingConfig
+from videor1.models.adapters import get_adapter
 from videor1.types import ImageInput, Sample, VideoClip
 
 EVAL_SAMPLING = SamplingConfig(temperature=0.1, top_p=0.001, max_new_tokens=1024)
@@ -82,6 +83,8 @@ class Predictor:
     """A loaded model + processor with media budgets and decoding settings.
 
     ``model`` is a checkpoint directory, or an already loaded model (then ``processor`` is required).
+    ``pixel_factor`` is the model's pixels per visual token side (28 Qwen2/2.5-VL, 32 Qwen3-VL): media
+    for :meth:`generate` must be loaded with it (``load_media(..., factor=predictor.pixel_factor)``).
     """
 
     def __init__(
@@ -111,6 +114,7 @@ class Predictor:
         self.model = model
         self.model.eval()
         self.processor = processor
+        self.pixel_factor = get_adapter(model).pixel_factor
         self.media = media or EVAL_MEDIA
         self.sampling = sampling or EVAL_SAMPLING
         self.greedy = greedy
@@ -169,7 +173,7 @@ class Predictor:
         sample, media_root = make_sample(
             question, video=video, image=image, options=options, problem_type=problem_type
         )
-        clip = load_media(sample, media_root, self.media)
+        clip = load_media(sample, media_root, self.media, factor=self.pixel_factor)
         (text,) = self.generate([sample], [clip])
         reasoning, answer, has_tag = split_output(text)
         frames = clip.num_frames if isinstance(clip, VideoClip) else None

@@ -62,6 +62,7 @@ from PIL import Image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
+from videor1.config import IMAGE_FACTOR
 from videor1.types import ImageInput, VideoClip
 from videor1.utils.logging import get_logger
 
@@ -72,7 +73,6 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 PIXELS_PER_TOKEN = 28 * 28
-IMAGE_FACTOR = 28  # patch 14 × spatial merge 2
 FRAME_FACTOR = 2  # temporal patch size
 MAX_RATIO = 200  # the reference rejects images more elongated than this
 SEEK_COST_FRAMES = 2  # a seek (demuxer reposition + decoder flush) costs about this many decoded frames

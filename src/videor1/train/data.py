@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from videor1.config import Config, ConfigError, DataConfig, MediaConfig
+from videor1.config import IMAGE_FACTOR, Config, ConfigError, DataConfig, MediaConfig
 from videor1.train.common import Dist, barrier
 from videor1.types import ImageInput, Sample, VideoClip
 from videor1.utils.logging import get_logger
@@ -150,12 +150,22 @@ class StepSampler(Sampler[list[int]]):
 
 
 class MediaDataset(Dataset):
-    """Record ``i`` → ``(sample, decoded media)`` with the configured frame and pixel budgets."""
+    """Record ``i`` → ``(sample, decoded media)`` with the configured frame and pixel budgets.
 
-    def __init__(self, samples: Sequence[Sample], media_root: str | os.PathLike, media: MediaConfig) -> None:
+    ``factor`` is the model's pixels per visual token side (``FamilyAdapter.pixel_factor``).
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        media_root: str | os.PathLike,
+        media: MediaConfig,
+        factor: int = IMAGE_FACTOR,
+    ) -> None:
         self.samples = samples
         self.media_root = media_root
         self.media = media
+        self.factor = factor
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -164,7 +174,7 @@ class MediaDataset(Dataset):
         from videor1.data.media import load_media
 
         sample = self.samples[index]
-        return sample, load_media(sample, self.media_root, self.media)
+        return sample, load_media(sample, self.media_root, self.media, factor=self.factor)
 
 
 def make_loader(
@@ -172,11 +182,16 @@ def make_loader(
     samples: Sequence[Sample],
     sampler: StepSampler,
     collate_fn: Callable[[list[tuple[Sample, Any]]], Any],
+    *,
+    factor: int = IMAGE_FACTOR,
 ) -> DataLoader:
-    """A DataLoader over ``sampler``'s micro-batches; ``collate_fn`` receives ``[(sample, media), ...]``."""
+    """A DataLoader over ``sampler``'s micro-batches; ``collate_fn`` receives ``[(sample, media), ...]``.
+
+    Media are resized to multiples of ``factor``, the model's ``FamilyAdapter.pixel_factor``.
+    """
     workers = cfg.train.num_workers
     return DataLoader(
-        MediaDataset(samples, cfg.data.media_root, cfg.data.media),
+        MediaDataset(samples, cfg.data.media_root, cfg.data.media, factor),
         batch_sampler=sampler,
         collate_fn=collate_fn,
         num_workers=workers,

@@ -52,7 +52,7 @@ from videor1.algorithms.advantages import zero_variance_groups
 from videor1.algorithms.losses import policy_loss, token_entropy, token_logprobs
 from videor1.algorithms.sampling import GroupFiller
 from videor1.algorithms.temporal import temporal_advantages
-from videor1.config import Config, ConfigError
+from videor1.config import IMAGE_FACTOR, Config, ConfigError
 from videor1.rollout.hf import HFRolloutEngine
 from videor1.rollout.vision import (
     MediaFeatures,
@@ -156,6 +156,7 @@ class RLState:
     logger: common.RunLogger
     counter: VisionCounter
     pad_token_id: int
+    pixel_factor: int  # the policy's pixels per visual token side: media are resized to multiples of it
 
 
 # --------------------------------------------------------------------------------------------------
@@ -166,6 +167,7 @@ class RLState:
 def setup(cfg: Config, *, resume: str | None = None) -> RLState:
     """Processes, data, policy + reference model, engine, optimiser, schedule, resume, logger."""
     from videor1.data.records import load_records
+    from videor1.models.adapters import get_adapter
     from videor1.models.loading import ensure_model, load_model_and_processor
 
     rl = cfg.rl
@@ -247,6 +249,7 @@ def setup(cfg: Config, *, resume: str | None = None) -> RLState:
         logger=logger,
         counter=counter,
         pad_token_id=pad,
+        pixel_factor=get_adapter(policy).pixel_factor,
     )
 
 
@@ -265,10 +268,11 @@ def step_generator(seed: int, step: int, rank: int, salt: int = 0) -> torch.Gene
 # --------------------------------------------------------------------------------------------------
 
 
-def load_questions(cfg: Config, samples: Sequence[Sample]) -> list[Question]:
+def load_questions(cfg: Config, samples: Sequence[Sample], *, factor: int = IMAGE_FACTOR) -> list[Question]:
+    """Each sample with its media, resized to multiples of ``factor`` (the policy's pixel factor)."""
     from videor1.data.media import load_media
 
-    return [Question(s, load_media(s, cfg.data.media_root, cfg.data.media)) for s in samples]
+    return [Question(s, load_media(s, cfg.data.media_root, cfg.data.media, factor=factor)) for s in samples]
 
 
 def collate_prompts(
@@ -637,7 +641,8 @@ def collect_micro_batches(state: RLState, step: int) -> tuple[list[MicroBatch], 
 
     def run(idx: list[int]) -> MicroBatch:
         t0 = time.perf_counter()
-        mb, tokens, seconds = rollout(state, load_questions(cfg, [state.samples[i] for i in idx]), generator)
+        questions = load_questions(cfg, [state.samples[i] for i in idx], factor=state.pixel_factor)
+        mb, tokens, seconds = rollout(state, questions, generator)
         t1 = time.perf_counter()
         score(cfg, mb)
         t["rollout"] += t1 - t0

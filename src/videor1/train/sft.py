@@ -117,6 +117,7 @@ def setup(cfg: Config, dist: Dist, resume: str | None) -> dict[str, Any]:
     """Data, model (from the checkpoint when resuming), wrapper, optimiser, scheduler and start step."""
     from videor1.data.prompts import sft_target
     from videor1.data.records import load_records
+    from videor1.models.adapters import get_adapter
     from videor1.models.loading import ensure_model, load_model_and_processor
 
     cfg.validate(("data", "train"))
@@ -135,6 +136,7 @@ def setup(cfg: Config, dist: Dist, resume: str | None) -> dict[str, Any]:
     model, processor = load_model_and_processor(model_cfg, for_training=True)
     if checkpoint is not None and cfg.model.lora.enabled:
         load_trainable_state(model, checkpoint)
+    pixel_factor = get_adapter(model).pixel_factor  # 28 (Qwen2/2.5-VL) or 32 (Qwen3-VL), before wrapping
     model = wrap_model(model, dist, cfg.train)
     optimizer = build_optimizer(model, cfg.train)
     scheduler = build_scheduler(optimizer, cfg.train, total)
@@ -160,6 +162,7 @@ def setup(cfg: Config, dist: Dist, resume: str | None) -> dict[str, Any]:
         "checkpoint": checkpoint,
         "model": model,
         "processor": processor,
+        "pixel_factor": pixel_factor,
         "optimizer": optimizer,
         "scheduler": scheduler,
     }
@@ -196,7 +199,8 @@ def _train(cfg: Config, dist: Dist, resume: str | None, stop_at_step: int | None
     )
     if s["sampler_state"] is not None:
         sampler.check_resume(s["sampler_state"], str(s["checkpoint"]))
-    loader = iter(make_loader(cfg, s["samples"], sampler, SFTCollator(s["processor"], cfg)))
+    collator = SFTCollator(s["processor"], cfg)
+    loader = iter(make_loader(cfg, s["samples"], sampler, collator, factor=s["pixel_factor"]))
     logger = RunLogger(cfg, dist, resume_step=start)
     log.info(
         "SFT: %d samples, %d steps (%d per epoch), global batch %d, starting at step %d",

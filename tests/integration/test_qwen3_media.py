@@ -1,0 +1,169 @@
+"""Qwen3-VL (32 px per visual token) through eval, infer, annotate, SFT and RL on procedural media.
+
+The synth media are 84 px (3 x 28, not a multiple of 32). Every recipe must resize them with the
+model's pixel factor (``FamilyAdapter.pixel_factor``); with the Qwen2/2.5-VL default of 28 they stay
+84 px and collation refuses them for a Qwen3-VL processor.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from videor1.config import Config, DataConfig, MediaConfig, ModelConfig, TinyModelConfig, TrainConfig
+
+SIZE = 84  # a multiple of 28, not of 32
+MEDIA = MediaConfig(
+    fps=2.0,
+    min_frames=4,
+    max_frames=8,
+    video_min_pixels=56 * 56,
+    video_max_pixels=112 * 112,
+    image_min_pixels=56 * 56,
+    image_max_pixels=112 * 112,
+)  # 84 px stays 84 px with factor 28 and becomes 96 px with factor 32
+
+
+@pytest.fixture(scope="module")
+def qwen3_dir(tmp_path_factory) -> Path:
+    from videor1.models.tiny import build_tiny_model
+
+    out = tmp_path_factory.mktemp("tiny-qwen3-vl")
+    build_tiny_model(TinyModelConfig(family="qwen3-vl", tokenizer="small"), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def data84(tmp_path_factory) -> Path:
+    """4 train and 4 test items, images and videos alternating, 84 x 84 px."""
+    from videor1.data.synth import generate_dataset
+
+    out = tmp_path_factory.mktemp("synth84")
+    generate_dataset(
+        out, train=4, test=4, seed=0, families=["image_color", "direction"], size=SIZE, frames=8, jobs=1
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def predictor(qwen3_dir):
+    from videor1.infer import Predictor
+
+    return Predictor(qwen3_dir, device="cpu", media=MEDIA)
+
+
+def test_eval_runner_on_qwen3_has_no_error_lines(predictor, data84, tmp_path):
+    from videor1.eval.runner import evaluate
+
+    assert SIZE % 32  # the model cannot take the media at their own size
+    summary = evaluate(
+        predictor,
+        data84 / "test.json",
+        out_dir=tmp_path,
+        media=MEDIA,
+        max_new_tokens=4,
+        greedy=True,
+        batch_size=4,
+    )
+    s = summary["benchmarks"]["test"]
+    lines = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert {line["data_type"] for line in lines} == {"image", "video"}
+    assert [line["status"] for line in lines] == ["ok"] * 4
+    assert (s["n"], s["scored"], s["errors"]) == (4, 4, 0)
+
+
+def test_predictor_predicts_on_qwen3_video_and_image(predictor, data84):
+    records = json.loads((data84 / "test.json").read_text())
+    video = next(r for r in records if r["data_type"] == "video")
+    image = next(r for r in records if r["data_type"] == "image")
+    from videor1.config import SamplingConfig
+
+    predictor.greedy, predictor.sampling = True, SamplingConfig(max_new_tokens=4)
+    out = predictor.predict(video["problem"], video=data84 / video["path"], options=video["options"])
+    assert out.num_frames == 8 and out.raw_text
+    out = predictor.predict(image["problem"], image=data84 / image["path"])
+    assert out.num_frames is None and out.raw_text
+    assert predictor.pixel_factor == 32
+
+
+def test_local_qwen3_teacher_answers_every_record(qwen3_dir, data84, tmp_path):
+    from videor1.annotate import annotate, make_teacher
+    from videor1.config import SamplingConfig
+
+    teacher = make_teacher(
+        str(qwen3_dir), media=MEDIA, sampling=SamplingConfig(max_new_tokens=4), device="cpu"
+    )
+    report = annotate(teacher, data84 / "test.json", data84, tmp_path / "cot.json", media=MEDIA, batch_size=4)
+    assert (report["total"], report["answered"], report["media_errors"]) == (4, 4, 0)
+    assert teacher.pixel_factor == 32
+
+
+def test_media_dataset_resizes_with_the_given_factor(data84):
+    from videor1.data.records import load_records
+    from videor1.train.data import MediaDataset
+
+    samples = load_records(data84 / "train.json")
+    for factor in (28, 32):
+        for _, media in MediaDataset(samples, data84, MEDIA, factor=factor):
+            pixels = media.frames if hasattr(media, "frames") else media.pixels
+            assert tuple(pixels.shape[-2:]) == ((84, 84) if factor == 28 else (96, 96))
+
+
+def test_one_sft_step_on_qwen3(qwen3_dir, data84, tmp_path):
+    from videor1.train.sft import train
+    from videor1.utils.rundir import read_metrics
+
+    cfg = Config(
+        model=ModelConfig(path=str(qwen3_dir)),
+        data=DataConfig(train_file=str(data84 / "train_cot.json"), media_root=str(data84), media=MEDIA),
+        train=TrainConfig(
+            output_dir=str(tmp_path),
+            per_device_batch_size=4,  # two images and two videos in one micro-batch
+            max_steps=1,
+            lr=1e-3,
+            scheduler="constant",
+            max_seq_len=4096,
+            seed=0,
+        ),
+    )
+    final = train(cfg)
+    (record,) = read_metrics(tmp_path / "metrics.jsonl")
+    assert record["step"] == 1 and record["loss"] > 0
+    assert (final / "model.safetensors").exists()
+
+
+def test_rl_rollout_gets_media_resized_with_the_policy_factor(qwen3_dir, data84, tmp_path, monkeypatch):
+    # Only media loading is checked: the rollout is replaced by a stub that stops the run with what it got.
+    import videor1.train.rl as rl
+    from videor1.config import load_config
+
+    class Seen(Exception):
+        pass
+
+    def rollout(state, questions, generator):
+        raise Seen([q.media for q in questions])
+
+    monkeypatch.setattr(rl, "rollout", rollout)
+    overrides = {
+        "model.path": qwen3_dir,
+        "data.train_file": data84 / "train.json",
+        "data.media_root": data84,
+        "data.media.video_min_pixels": 3136,
+        "data.media.video_max_pixels": 12544,
+        "data.media.image_min_pixels": 3136,
+        "data.media.image_max_pixels": 12544,
+        "train.output_dir": tmp_path,
+        "train.max_steps": 1,
+        "train.per_device_batch_size": 4,
+        "train.save_every": 0,
+        "rl.beta": 0.0,
+    }
+    cfg = load_config(None, [f"{k}={v}" for k, v in overrides.items()])
+    with pytest.raises(Seen) as seen:
+        rl.train(cfg)
+    (media,) = seen.value.args
+    assert {type(m).__name__ for m in media} == {"ImageInput", "VideoClip"}
+    for m in media:
+        assert tuple((m.frames if hasattr(m, "frames") else m.pixels).shape[-2:]) == (96, 96)
