@@ -8,19 +8,19 @@ HELP = "run the whole pipeline on CPU: data -> tiny model -> SFT -> GRPO / T-GRP
 DESCRIPTION = """Train a tiny video reasoner on CPU and show what T-GRPO does.
 
 Generates a procedural temporal dataset, builds a random-init tiny Qwen2.5-VL model, runs SFT on the
-templated CoT traces, then GRPO and T-GRPO from the same SFT checkpoint with the same budget, and
+templated CoT traces (the image records first, then all), then GRPO and T-GRPO from the same SFT checkpoint with the same budget, and
 evaluates base / SFT / GRPO / T-GRPO on held-out items with ordered and with shuffled frames.
 Writes <out>/report.md, report.json and plots. A rerun resumes finished stages.
 
-  videor1 demo                     # full size, about 20 minutes on 2 cores
-  videor1 demo --quick             # toy size, a few minutes (what the tests run)
+  videor1 demo                     # full size, about 8 minutes on 2 cores
+  videor1 demo --quick             # toy size, under a minute (what the tests run)
   videor1 demo --out runs/demo2 --fresh
 """
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", help="output directory (default: runs/demo)")
-    parser.add_argument("--quick", action="store_true", help="toy sizes: the same path in a few minutes")
+    parser.add_argument("--quick", action="store_true", help="toy sizes: the same path in under a minute")
     parser.add_argument("--fresh", action="store_true", help="delete --out first instead of resuming")
 
 
