@@ -167,3 +167,66 @@ def test_rl_rollout_gets_media_resized_with_the_policy_factor(qwen3_dir, data84,
     assert {type(m).__name__ for m in media} == {"ImageInput", "VideoClip"}
     for m in media:
         assert tuple((m.frames if hasattr(m, "frames") else m.pixels).shape[-2:]) == (96, 96)
+
+
+@pytest.mark.parametrize(
+    "vision",
+    ["trained", "frozen"],
+)
+def test_rl_step_on_qwen3_images_and_videos(qwen3_dir, data84, tmp_path, vision):
+    # A real T-GRPO step (no stub): the rollout prefill and the policy / reference forwards get the
+    # reused vision encodings with Qwen3-VL's deepstack features. ``trained``: the ViT trains and the
+    # shuffled clips are re-encoded (unit=frame); ``frozen``: the shuffled group reuses the ordered
+    # encodings permuted by temporal patch and every forward reuses the rollout's (1 ViT pass).
+    import torch
+    from safetensors.torch import load_file
+
+    from videor1.config import load_config
+    from videor1.train.rl import train
+    from videor1.utils.rundir import read_metrics
+
+    frozen = vision == "frozen"
+    overrides = {
+        "model.path": qwen3_dir,
+        "model.freeze_vision": str(frozen).lower(),
+        "data.train_file": data84 / "train.json",
+        "data.media_root": data84,
+        "data.media.nframes": 4,
+        "data.media.video_min_pixels": 3136,
+        "data.media.video_max_pixels": 12544,
+        "data.media.image_min_pixels": 3136,
+        "data.media.image_max_pixels": 12544,
+        "train.output_dir": tmp_path,
+        "train.max_steps": 1,
+        "train.per_device_batch_size": 4,  # two images and two videos in one micro-batch
+        "train.lr": 1e-3,
+        "train.save_every": 0,
+        "rl.num_generations": 4,
+        "rl.shuffled_generations": 2,
+        "rl.shuffle_unit": "temporal_patch" if frozen else "frame",
+        "rl.sampling.max_new_tokens": 6,
+        # a random-init model scores 0 on every rollout (zero advantages); the second pass over the
+        # batch has a KL gradient (the first update moved the policy off the reference)
+        "rl.num_iterations": 2,
+    }
+    cfg = load_config(None, [f"{k}={v}" for k, v in overrides.items()])
+    final = train(cfg)
+
+    (record,) = read_metrics(tmp_path / "metrics.jsonl")
+    assert record["step"] == 1 and record["temporal/p"] is not None  # video questions were rolled out
+    assert record["grad_norm"] > 0 and record["completion_length"] > 0
+    if frozen:
+        assert record["vit_passes_per_video_question"] == 1
+    before, after = (
+        load_file(str(qwen3_dir / "model.safetensors")),
+        load_file(str(final / "model.safetensors")),
+    )
+    assert before.keys() == after.keys()
+    vision_keys = {k for k in before if ".visual." in k}
+    deepstack = {k for k in vision_keys if "deepstack_merger" in k}
+    assert deepstack
+    expected = set(before) - vision_keys if frozen else set(before)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    # trained ViT: the deepstack mergers' biases and norms (no weight decay) moved, so the gradient
+    # reached them through the deepstack features of the policy forward
+    assert changed == expected, sorted(expected - changed)[:10]

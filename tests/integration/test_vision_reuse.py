@@ -1,17 +1,26 @@
-"""Encode each video once: the shuffled group's encodings are the ordered ones permuted by patch."""
+"""Encode each video once: the shuffled group's encodings are the ordered ones permuted by patch,
+and forwards fed reused encodings (``mm_encoder_outputs``) give the logits of a plain forward."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from videor1.config import TinyModelConfig
+from videor1.data.collate import collate
 from videor1.data.media import load_video, shuffle_frames
+from videor1.models.adapters import get_adapter
 from videor1.rollout.vision import (
+    MediaFeatures,
     VisionCounter,
     core_model,
+    encode_media,
     frame_order_to_patch_order,
+    mm_token_type_ids,
     permute_video_features,
+    rope_positions,
 )
+from videor1.types import ImageInput, Sample
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +95,159 @@ def test_counter_counts_video_encodes(model_and_processor, clip):
     assert (counter.calls, counter.items, counter.videos) == (2, 2, 2)
     _encode(model, processor, clip.frames)  # removed: no longer counted
     assert counter.calls == 2
+
+
+# --------------------------------------------------------------------------------------------------
+# Qwen3-VL: the reused encodings must carry the DeepStack features its language model adds to the
+# hidden states of its first layers, sliced per media item like the merged tokens.
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def qwen3(tmp_path_factory):
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from videor1.models.tiny import build_tiny_model
+
+    out = tmp_path_factory.mktemp("tiny-qwen3-vl")
+    build_tiny_model(TinyModelConfig(family="qwen3-vl", tokenizer="small"), out)
+    model = AutoModelForImageTextToText.from_pretrained(out).eval()
+    return model, AutoProcessor.from_pretrained(out)
+
+
+@pytest.fixture(scope="module")
+def clip32(real_clips):
+    """8 frames resized to multiples of Qwen3-VL's 32 px per visual token."""
+    return load_video(
+        real_clips["bigbuckbunny"], nframes=8, min_pixels=16 * 1024, max_pixels=24 * 1024, factor=32
+    )
+
+
+def _collate_kinds(model, processor, kinds, clip):
+    """Left-padded prompts, one per kind: a frame of ``clip`` as the image, ``clip`` as the video."""
+    samples = [
+        Sample(i, f"What is shown ({i})?", kind, "free-form", [], "<answer>x</answer>", f"./m{i}")
+        for i, kind in enumerate(kinds)
+    ]
+    media = [ImageInput(pixels=clip.frames[3]) if kind == "image" else clip for kind in kinds]
+    return collate(samples, media, processor, adapter=get_adapter(model))
+
+
+def _plain_logits(model, batch):
+    """A forward from pixels, with the model computing its own positions."""
+    media = ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw")
+    with torch.no_grad():
+        return model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            mm_token_type_ids=mm_token_type_ids(batch["input_ids"], model.config),
+            use_cache=False,
+            **{k: batch[k] for k in media if k in batch},
+        ).logits
+
+
+def _reused_logits(model, batch, features):
+    """The rollout / RL forward: encodings passed in, positions from ``rope_positions``."""
+    positions, _ = rope_positions(model, batch)
+    with torch.no_grad():
+        return model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            position_ids=positions,
+            mm_encoder_outputs=features.as_encoder_outputs(),
+            use_cache=False,
+        ).logits
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [[0, 0], [1], [1, 0, 1]],
+    ids=["image-repeated", "video", "mixed-repeated"],
+)
+def test_qwen3_reused_encodings_give_the_plain_forward_logits(qwen3, clip32, rows):
+    model, processor = qwen3
+    # encode one image and one video once, then re-list them per row as RL's row_features does
+    encoded = _collate_kinds(model, processor, ["image", "video"], clip32)
+    features = encode_media(model, encoded)
+    layers = len(model.config.vision_config.deepstack_visual_indexes)
+    assert [len(d) for d in features.image_deepstack + features.video_deepstack] == [layers, layers]
+    for tokens, deep in zip(
+        features.images + features.videos, features.image_deepstack + features.video_deepstack
+    ):
+        assert all(d.shape == tokens.shape for d in deep)
+    reused = features.select([0 for r in rows if r == 0], [0 for r in rows if r == 1])
+
+    batch = _collate_kinds(model, processor, [["image", "video"][r] for r in rows], clip32)
+    plain = _plain_logits(model, batch)
+    torch.testing.assert_close(_reused_logits(model, batch, reused), plain, atol=1e-5, rtol=1e-5)
+
+    # the comparison sees the deepstack features: without them the logits move
+    zeroed = MediaFeatures(
+        images=reused.images,
+        videos=reused.videos,
+        image_deepstack=[tuple(torch.zeros_like(t) for t in d) for d in reused.image_deepstack],
+        video_deepstack=[tuple(torch.zeros_like(t) for t in d) for d in reused.video_deepstack],
+    )
+    assert not torch.allclose(_reused_logits(model, batch, zeroed), plain, atol=1e-3)
+
+
+def test_qwen3_temporal_patch_shuffle_reuses_tokens_and_deepstack(qwen3, clip32):
+    model, processor = qwen3
+    shuffled, perm = shuffle_frames(clip32, torch.Generator().manual_seed(3), unit="temporal_patch")
+    ordered_batch = _collate_kinds(model, processor, ["video"], clip32)
+    shuffled_batch = _collate_kinds(model, processor, ["video"], shuffled)
+    assert torch.equal(ordered_batch["input_ids"], shuffled_batch["input_ids"])  # same timestamps text
+    with torch.no_grad():
+        ordered = encode_media(model, ordered_batch)
+        fresh = encode_media(model, shuffled_batch)
+    assert not torch.allclose(fresh.videos[0], ordered.videos[0])
+
+    reused = ordered.permute_videos(
+        ordered_batch["video_grid_thw"],
+        [frame_order_to_patch_order(perm)],
+        spatial_merge_size=model.config.vision_config.spatial_merge_size,
+    )
+    torch.testing.assert_close(reused.videos, fresh.videos, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(reused.video_deepstack, fresh.video_deepstack, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        _reused_logits(model, shuffled_batch, reused),
+        _plain_logits(model, shuffled_batch),
+        atol=1e-5,
+        rtol=1e-5,
+    )
+
+
+def test_media_features_keep_each_items_deepstack_with_its_tokens():
+    def item(v: float, n: int = 2) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        return torch.full((n, 3), v), (torch.full((n, 3), v + 0.1), torch.full((n, 3), v + 0.2))
+
+    (i0, d0), (i1, d1), (v0, e0) = item(0.0), item(1.0), item(5.0, n=4)
+    feats = MediaFeatures(images=[i0, i1], videos=[v0], image_deepstack=[d0, d1], video_deepstack=[e0])
+    out = feats.select([1, 0, 1], [0]).as_encoder_outputs()
+    assert [t[0, 0].item() for t in out["image"].pooler_output] == [1.0, 0.0, 1.0]
+    # transformers' layout: deepstack_features[layer][item]
+    assert [[t[0, 0].item() for t in layer] for layer in out["image"].deepstack_features] == [
+        pytest.approx([1.1, 0.1, 1.1]),
+        pytest.approx([1.2, 0.2, 1.2]),
+    ]
+    assert len(out["video"].deepstack_features) == 2
+
+    # permuting a video's temporal patches moves its deepstack tokens the same way
+    order = torch.arange(4.0)[:, None].expand(4, 3)
+    clip = MediaFeatures(videos=[order], video_deepstack=[(order + 10, order + 20)])
+    moved = clip.permute_videos([(4, 2, 2)], [[2, 3, 0, 1]])
+    assert moved.videos[0][:, 0].tolist() == [2.0, 3.0, 0.0, 1.0]
+    assert [d[:, 0].tolist() for d in moved.video_deepstack[0]] == [
+        [12.0, 13.0, 10.0, 11.0],
+        [22.0, 23.0, 20.0, 21.0],
+    ]
+
+    both = feats.concat(moved)
+    assert len(both.videos) == len(both.video_deepstack) == 2 and both.image_deepstack == [d0, d1]
+    # Qwen2/2.5-VL: no deepstack, plain BaseModelOutputWithPooling as before
+    plain = MediaFeatures(images=[i0]).as_encoder_outputs()["image"]
+    assert type(plain).__name__ == "BaseModelOutputWithPooling"
+    with pytest.raises(ValueError, match="deepstack"):
+        MediaFeatures(videos=[v0]).concat(clip)
+    with pytest.raises(ValueError, match="deepstack"):
+        MediaFeatures(images=[i0, i1], image_deepstack=[d0])

@@ -20,6 +20,14 @@ The reference ran the vision tower 18 times per video question per step (1 + 1 g
 forward hook on the tower and a wrapper on ``get_video_features``) for the
 ``vit_passes_per_video_question`` metric.
 
+What is reused is everything of ``get_image_features`` / ``get_video_features`` that the forward
+reads (``MediaFeatures``): the merged tokens and, for Qwen3-VL, the DeepStack features (one tensor
+per deepstack layer per item, added to the language model's hidden states at the visual positions
+after its first layers). Every re-indexing (per-row repeats, subsets, temporal-patch permutation)
+moves an item's tokens and its deepstack features together; Qwen3-VL's vision tower, like
+Qwen2/2.5-VL's, attends within one temporal patch with spatial-only positions, so the permutation
+stays exact for both.
+
 Positions: when encodings are passed as ``mm_encoder_outputs`` the model still needs the media's
 grids (and ``second_per_grid_ts`` for videos) to build the 3-D mRoPE positions; ``rope_positions``
 computes them once per prompt with the model's own ``get_rope_index``.
@@ -85,43 +93,147 @@ def rope_positions(
 
 
 @dataclass
+class MediaEncoderOutput(BaseModelOutputWithPooling):
+    """``mm_encoder_outputs`` entry carrying Qwen3-VL's deepstack features besides ``pooler_output``.
+
+    ``deepstack_features[l]`` holds, per media item, the tokens that the language model adds to its
+    hidden states after decoder layer ``l`` (the same layout as transformers'
+    ``BaseModelOutputWithDeepstackFeatures`` from ``get_image_features`` / ``get_video_features``).
+    """
+
+    deepstack_features: list[tuple[torch.Tensor, ...]] | None = None
+
+
+@dataclass
 class MediaFeatures:
-    """Merged vision-tower outputs, one tensor per media item in batch order."""
+    """Vision-tower outputs the language model consumes, per media item in batch order.
+
+    ``images`` / ``videos`` are the merged tokens (``pooler_output``). Qwen3-VL's forward also
+    consumes DeepStack features: per media item one ``[tokens_i, D]`` tensor per deepstack layer,
+    kept in ``image_deepstack`` / ``video_deepstack``. Those lists are either empty (Qwen2/2.5-VL,
+    or no such media) or hold one entry per item, so every re-indexing below keeps an item's
+    tokens and its deepstack features together.
+    """
 
     images: list[torch.Tensor] = field(default_factory=list)  # each [tokens_i, D]
     videos: list[torch.Tensor] = field(default_factory=list)  # each [tokens_v, D]
+    image_deepstack: list[tuple[torch.Tensor, ...]] = field(default_factory=list)  # [image][layer]
+    video_deepstack: list[tuple[torch.Tensor, ...]] = field(default_factory=list)  # [video][layer]
+
+    def __post_init__(self) -> None:
+        for kind, items, deep in (
+            ("image", self.images, self.image_deepstack),
+            ("video", self.videos, self.video_deepstack),
+        ):
+            if deep and len(deep) != len(items):
+                raise ValueError(f"{len(deep)} {kind} deepstack entries for {len(items)} {kind}s")
 
     def as_encoder_outputs(self) -> dict[str, BaseModelOutputWithPooling]:
-        """The ``mm_encoder_outputs`` argument of Qwen2/2.5-VL's forward."""
+        """The ``mm_encoder_outputs`` argument of the Qwen-VL forward."""
         out: dict[str, BaseModelOutputWithPooling] = {}
-        if self.images:
-            out["image"] = BaseModelOutputWithPooling(pooler_output=tuple(self.images))
-        if self.videos:
-            out["video"] = BaseModelOutputWithPooling(pooler_output=tuple(self.videos))
+        for kind, items, deep in (
+            ("image", self.images, self.image_deepstack),
+            ("video", self.videos, self.video_deepstack),
+        ):
+            if not items:
+                continue
+            if deep:
+                layers = [tuple(per_item[k] for per_item in deep) for k in range(len(deep[0]))]
+                out[kind] = MediaEncoderOutput(pooler_output=tuple(items), deepstack_features=layers)
+            else:
+                out[kind] = BaseModelOutputWithPooling(pooler_output=tuple(items))
         return out
 
     def select(self, image_index: Sequence[int], video_index: Sequence[int]) -> MediaFeatures:
         """Features re-listed (with repeats) for a batch whose rows are a re-indexing of this one."""
+
+        def pick(items: list[Any], index: Sequence[int]) -> list[Any]:
+            return [items[i] for i in index] if items else []
+
         return MediaFeatures(
-            images=[self.images[i] for i in image_index], videos=[self.videos[i] for i in video_index]
+            images=pick(self.images, image_index),
+            videos=pick(self.videos, video_index),
+            image_deepstack=pick(self.image_deepstack, image_index),
+            video_deepstack=pick(self.video_deepstack, video_index),
+        )
+
+    def concat(self, other: MediaFeatures) -> MediaFeatures:
+        """This batch's media followed by ``other``'s (images after images, videos after videos)."""
+
+        def join(
+            mine: list[Any], theirs: list[Any], mine_deep: list[Any], their_deep: list[Any]
+        ) -> list[Any]:
+            if mine and theirs and bool(mine_deep) != bool(their_deep):
+                raise ValueError("cannot join media features with and without deepstack features")
+            return mine_deep + their_deep
+
+        return MediaFeatures(
+            images=self.images + other.images,
+            videos=self.videos + other.videos,
+            image_deepstack=join(self.images, other.images, self.image_deepstack, other.image_deepstack),
+            video_deepstack=join(self.videos, other.videos, self.video_deepstack, other.video_deepstack),
+        )
+
+    def permute_videos(
+        self,
+        grids: Sequence[Sequence[int]] | torch.Tensor,  # [V, 3] grid (T', H, W) of each video
+        patch_orders: Sequence[Sequence[int]],  # one temporal-patch order per video
+        *,
+        spatial_merge_size: int = 2,
+    ) -> MediaFeatures:
+        """The videos' features after permuting each one's temporal patches (``permute_video_features``
+        applied to the merged tokens and to every deepstack layer alike); images are kept."""
+        if not len(grids) == len(patch_orders) == len(self.videos):
+            raise ValueError(
+                f"{len(self.videos)} videos, {len(grids)} grids and {len(patch_orders)} patch orders"
+            )
+
+        def permute(t: torch.Tensor, grid: Any, order: Sequence[int]) -> torch.Tensor:
+            return permute_video_features(t, grid, order, spatial_merge_size=spatial_merge_size)
+
+        return MediaFeatures(
+            images=self.images,
+            videos=[permute(v, g, o) for v, g, o in zip(self.videos, grids, patch_orders)],
+            image_deepstack=self.image_deepstack,
+            video_deepstack=[
+                tuple(permute(layer, g, o) for layer in deep)
+                for deep, g, o in zip(self.video_deepstack, grids, patch_orders)
+            ],
         )
 
     def detach(self) -> MediaFeatures:
         return MediaFeatures(
-            images=[t.detach() for t in self.images], videos=[t.detach() for t in self.videos]
+            images=[t.detach() for t in self.images],
+            videos=[t.detach() for t in self.videos],
+            image_deepstack=[tuple(t.detach() for t in d) for d in self.image_deepstack],
+            video_deepstack=[tuple(t.detach() for t in d) for d in self.video_deepstack],
         )
 
 
+def _per_item_deepstack(out: Any, num_items: int) -> list[tuple[torch.Tensor, ...]]:
+    """``out.deepstack_features`` (``[layer][item]``, Qwen3-VL) regrouped as ``[item][layer]``."""
+    layers = getattr(out, "deepstack_features", None)
+    if not layers:
+        return []
+    return [tuple(layer[i] for layer in layers) for i in range(num_items)]
+
+
 def encode_media(model: Any, batch: Mapping[str, Any]) -> MediaFeatures:
-    """Run the vision tower once over all images and once over all videos of a collated batch."""
+    """Run the vision tower once over all images and once over all videos of a collated batch.
+
+    Keeps everything of ``get_image_features`` / ``get_video_features`` that the forward reads:
+    the merged tokens and, for Qwen3-VL, the per-layer deepstack features.
+    """
     core = core_model(model)
     feats = MediaFeatures()
     if batch.get("pixel_values") is not None:
         out = core.get_image_features(batch["pixel_values"], batch["image_grid_thw"], return_dict=True)
         feats.images = list(out.pooler_output)
+        feats.image_deepstack = _per_item_deepstack(out, len(feats.images))
     if batch.get("pixel_values_videos") is not None:
         out = core.get_video_features(batch["pixel_values_videos"], batch["video_grid_thw"], return_dict=True)
         feats.videos = list(out.pooler_output)
+        feats.video_deepstack = _per_item_deepstack(out, len(feats.videos))
     return feats
 
 

@@ -30,9 +30,10 @@ What we do, and why:
   advantages and dynamic sampling (DAPO), all in ``videor1.algorithms``.
 - Videos are passed with their real fps (``second_per_grid_ts`` from the clip's sample rate via
   collate); the reference trained assuming 2 fps.
+- Qwen3-VL: positions come from the model's own ``get_rope_index`` and the reused encodings carry
+  its DeepStack features (``videor1.rollout.vision.MediaFeatures``).
 - Not yet: ``rl.engine=vllm`` (the engine exists in ``videor1.rollout.vllm`` but this recipe
-  only drives the transformers engine) and Qwen3-VL rollouts (positions come from Qwen2/2.5-VL's
-  ``get_rope_index``).
+  only drives the transformers engine).
 - Sampling is reproducible: rollout and shuffle generators are seeded from (seed, step, rank), the
   data order from the seed, so a resumed run repeats an uninterrupted one.
 """
@@ -59,7 +60,6 @@ from videor1.rollout.vision import (
     VisionCounter,
     encode_media,
     frame_order_to_patch_order,
-    permute_video_features,
     rope_positions,
     vision_is_trainable,
 )
@@ -303,32 +303,29 @@ def shuffled_video_features(
     prompts: dict[str, Any],
     features: MediaFeatures,
     generator: torch.Generator,
-) -> tuple[list[int], list[torch.Tensor], dict[str, torch.Tensor]]:
+) -> tuple[list[int], MediaFeatures, dict[str, torch.Tensor]]:
     """Encodings of one shuffled clip per video question (reused by patch, or freshly encoded).
 
-    Returns the question indices that got a shuffled twin, their video encodings, and the grids /
-    timing of those twins (``video_grid_thw``, ``second_per_grid_ts``).
+    Returns the question indices that got a shuffled twin, their video encodings (with deepstack
+    features for Qwen3-VL), and the grids / timing of those twins (``video_grid_thw``,
+    ``second_per_grid_ts``).
     """
     from videor1.data.media import shuffle_frames
 
     video_q = [i for i, q in enumerate(questions) if q.is_video]
     if not (cfg.rl.temporal and video_q):
-        return [], [], {}
+        return [], MediaFeatures(), {}
     video_slot = {qi: k for k, qi in enumerate(video_q)}  # collate lists videos in question order
     grids = prompts["video_grid_thw"]
     timing = prompts.get("second_per_grid_ts")
     shuffled = [shuffle_frames(questions[qi].media, generator, unit=cfg.rl.shuffle_unit) for qi in video_q]
+    slots = [video_slot[qi] for qi in video_q]
     if cfg.rl.shuffle_unit == "temporal_patch":
-        merge = state.policy.config.vision_config.spatial_merge_size
-        videos = [
-            permute_video_features(
-                features.videos[video_slot[qi]],
-                grids[video_slot[qi]],
-                frame_order_to_patch_order(perm),
-                spatial_merge_size=merge,
-            )
-            for qi, (_, perm) in zip(video_q, shuffled)
-        ]
+        twins = features.select([], slots).permute_videos(
+            grids[slots],
+            [frame_order_to_patch_order(perm) for _, perm in shuffled],
+            spatial_merge_size=state.policy.config.vision_config.spatial_merge_size,
+        )
     else:
         batch = collate_prompts(
             cfg,
@@ -342,11 +339,11 @@ def shuffled_video_features(
                 "shuffled clips produced the ordered pixels: the temporal contrast would be a no-op"
             )
         with torch.no_grad():
-            videos = encode_media(state.policy, batch).videos
-    meta = {"video_grid_thw": grids[[video_slot[qi] for qi in video_q]]}
+            twins = encode_media(state.policy, batch)
+    meta = {"video_grid_thw": grids[slots]}
     if timing is not None:
-        meta["second_per_grid_ts"] = timing[[video_slot[qi] for qi in video_q]]
-    return video_q, videos, meta
+        meta["second_per_grid_ts"] = timing[slots]
+    return video_q, twins, meta
 
 
 def rollout(
@@ -359,7 +356,7 @@ def rollout(
     )
     with torch.no_grad(), common.autocast(state.dist, cfg.train.precision):
         features = encode_media(state.policy, prompts)
-        twin_q, twin_videos, twin_meta = shuffled_video_features(
+        twin_q, twin_features, twin_meta = shuffled_video_features(
             cfg, state, questions, prompts, features, generator
         )
     # the shuffled twin of question i is a copy of row i (same tokens) with permuted video encodings
@@ -377,7 +374,7 @@ def rollout(
                 if twin_q
                 else prompts["second_per_grid_ts"]
             )
-    all_features = MediaFeatures(images=features.images, videos=features.videos + twin_videos)
+    all_features = features.concat(twin_features)
     counts = [rl.num_generations] * len(questions) + [rl.num_shuffled] * len(twin_q)
     with common.autocast(state.dist, cfg.train.precision):
         out = state.engine.generate(batch, counts, rl.sampling, generator=generator, features=all_features)
