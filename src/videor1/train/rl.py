@@ -44,7 +44,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -68,6 +68,9 @@ from videor1.train.data import StepSampler, ensure_data
 from videor1.types import Completion, Media, RewardBreakdown, Sample, VideoClip
 from videor1.utils.logging import get_logger, progress
 from videor1.utils.seed import seed_everything
+
+if TYPE_CHECKING:
+    from videor1.models.adapters import FamilyAdapter
 
 log = get_logger(__name__)
 
@@ -156,7 +159,7 @@ class RLState:
     logger: common.RunLogger
     counter: VisionCounter
     pad_token_id: int
-    pixel_factor: int  # the policy's pixels per visual token side: media are resized to multiples of it
+    adapter: FamilyAdapter  # the policy's family: pixel factor (media sizes) and video processor kwargs
 
 
 # --------------------------------------------------------------------------------------------------
@@ -249,7 +252,7 @@ def setup(cfg: Config, *, resume: str | None = None) -> RLState:
         logger=logger,
         counter=counter,
         pad_token_id=pad,
-        pixel_factor=get_adapter(policy).pixel_factor,
+        adapter=get_adapter(policy),
     )
 
 
@@ -276,8 +279,15 @@ def load_questions(cfg: Config, samples: Sequence[Sample], *, factor: int = IMAG
 
 
 def collate_prompts(
-    cfg: Config, processor: Any, samples: Sequence[Sample], media: Sequence[Media], device: torch.device
+    cfg: Config,
+    processor: Any,
+    samples: Sequence[Sample],
+    media: Sequence[Media],
+    device: torch.device,
+    *,
+    adapter: FamilyAdapter | None = None,
 ) -> dict[str, Any]:
+    """Left-padded prompts on ``device``; ``adapter`` (the policy's) supplies the video kwargs."""
     from videor1.data.collate import collate
 
     batch = collate(
@@ -286,6 +296,7 @@ def collate_prompts(
         processor,
         variant=cfg.data.prompt_variant,
         system_prompt=cfg.data.system_prompt,
+        adapter=adapter,
     )
     prompt_len = batch["input_ids"].shape[1]
     if prompt_len > cfg.rl.max_prompt_length:
@@ -333,6 +344,7 @@ def shuffled_video_features(
             [questions[qi].sample for qi in video_q],
             [clip for clip, _ in shuffled],
             state.dist.device,
+            adapter=state.adapter,
         )
         if torch.equal(batch["pixel_values_videos"], prompts["pixel_values_videos"]):
             raise AssertionError(
@@ -352,7 +364,12 @@ def rollout(
     """G rollouts per question, plus G_s on a shuffled twin of each video (one generate call)."""
     cfg, rl = state.cfg, state.cfg.rl
     prompts = collate_prompts(
-        cfg, state.processor, [q.sample for q in questions], [q.media for q in questions], state.dist.device
+        cfg,
+        state.processor,
+        [q.sample for q in questions],
+        [q.media for q in questions],
+        state.dist.device,
+        adapter=state.adapter,
     )
     with torch.no_grad(), common.autocast(state.dist, cfg.train.precision):
         features = encode_media(state.policy, prompts)
@@ -638,7 +655,7 @@ def collect_micro_batches(state: RLState, step: int) -> tuple[list[MicroBatch], 
 
     def run(idx: list[int]) -> MicroBatch:
         t0 = time.perf_counter()
-        questions = load_questions(cfg, [state.samples[i] for i in idx], factor=state.pixel_factor)
+        questions = load_questions(cfg, [state.samples[i] for i in idx], factor=state.adapter.pixel_factor)
         mb, tokens, seconds = rollout(state, questions, generator)
         t1 = time.perf_counter()
         score(cfg, mb)

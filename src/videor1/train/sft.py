@@ -34,7 +34,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -66,15 +66,23 @@ from videor1.types import ImageInput, Sample, VideoClip
 from videor1.utils.logging import get_logger, make_progress
 from videor1.utils.seed import seed_everything
 
+if TYPE_CHECKING:
+    from videor1.models.adapters import FamilyAdapter
+
 log = get_logger(__name__)
 
 
 @dataclass
 class SFTCollator:
-    """``[(sample, media), ...]`` → model inputs with assistant-only ``labels`` (picklable for workers)."""
+    """``[(sample, media), ...]`` → model inputs with assistant-only ``labels`` (picklable for workers).
+
+    ``adapter`` (the model's ``FamilyAdapter``) supplies the processor's video keyword arguments;
+    None falls back to ``collate``'s own.
+    """
 
     processor: Any
     cfg: Config
+    adapter: FamilyAdapter | None = None
 
     def __call__(self, items: list[tuple[Sample, VideoClip | ImageInput]]) -> dict[str, Any]:
         from videor1.data.collate import collate
@@ -89,6 +97,7 @@ class SFTCollator:
             system_prompt=self.cfg.sft.system_prompt,
             targets=[sft_target(s) for s in samples],
             max_length=self.cfg.train.max_seq_len,  # raises naming the sample; nothing is cropped
+            adapter=self.adapter,
         )
         return {"inputs": dict(batch), "samples": samples}
 
@@ -136,7 +145,7 @@ def setup(cfg: Config, dist: Dist, resume: str | None) -> dict[str, Any]:
     model, processor = load_model_and_processor(model_cfg, for_training=True)
     if checkpoint is not None and cfg.model.lora.enabled:
         load_trainable_state(model, checkpoint)
-    pixel_factor = get_adapter(model).pixel_factor  # 28 (Qwen2/2.5-VL) or 32 (Qwen3-VL), before wrapping
+    adapter = get_adapter(model)  # before wrapping
     model = wrap_model(model, dist, cfg.train)
     optimizer = build_optimizer(model, cfg.train)
     scheduler = build_scheduler(optimizer, cfg.train, total)
@@ -162,7 +171,8 @@ def setup(cfg: Config, dist: Dist, resume: str | None) -> dict[str, Any]:
         "checkpoint": checkpoint,
         "model": model,
         "processor": processor,
-        "pixel_factor": pixel_factor,
+        "adapter": adapter,
+        "pixel_factor": adapter.pixel_factor,  # 28 (Qwen2/2.5-VL) or 32 (Qwen3-VL)
         "optimizer": optimizer,
         "scheduler": scheduler,
     }
@@ -199,7 +209,7 @@ def _train(cfg: Config, dist: Dist, resume: str | None, stop_at_step: int | None
     )
     if s["sampler_state"] is not None:
         sampler.check_resume(s["sampler_state"], str(s["checkpoint"]))
-    collator = SFTCollator(s["processor"], cfg)
+    collator = SFTCollator(s["processor"], cfg, s["adapter"])
     loader = iter(make_loader(cfg, s["samples"], sampler, collator, factor=s["pixel_factor"]))
     logger = RunLogger(cfg, dist, resume_step=start)
     log.info(
