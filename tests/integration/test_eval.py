@@ -113,6 +113,7 @@ class Scripted(Predictor):
 
     def __init__(self, answers):
         self.model = None
+        self.pixel_factor = 28  # media sized as for Qwen2/2.5-VL
         self.answers = answers
 
     def generate(self, samples, media):

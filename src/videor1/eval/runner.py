@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from videor1.config import IMAGE_FACTOR, PIXELS_PER_TOKEN, MediaConfig, SamplingConfig
+from videor1.config import PIXELS_PER_TOKEN, MediaConfig, SamplingConfig
 from videor1.eval.benchmarks import Benchmark, detect_benchmark, family_of, task_of
 from videor1.eval.report import write_combined_report, write_summary
 from videor1.eval.scoring import ground_truth, score_item
@@ -185,13 +185,13 @@ def run_benchmark(
     """Generate and score every record of one benchmark that has no line yet; returns timing counters.
 
     Media are resized to multiples of ``predictor.pixel_factor`` (:class:`videor1.infer.Predictor`
-    sets it from the model; a predictor without one gets 28, the Qwen2/2.5-VL factor).
+    sets it from the model).
     """
     from videor1.data.media import MediaError, load_media, shuffle_frames
     from videor1.data.records import RecordError
 
     media_cfg = MediaConfig(**settings.media)
-    factor = getattr(predictor, "pixel_factor", IMAGE_FACTOR)
+    factor = predictor.pixel_factor
     pending = {i for i in range(len(samples)) if item_key(bench, i) not in store}
     for index in set(range(len(samples))) - pending:
         stored = store.lines[item_key(bench, index)]["problem_id"]

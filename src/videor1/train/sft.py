@@ -171,8 +171,7 @@ def setup(cfg: Config, dist: Dist, resume: str | None) -> dict[str, Any]:
         "checkpoint": checkpoint,
         "model": model,
         "processor": processor,
-        "adapter": adapter,
-        "pixel_factor": adapter.pixel_factor,  # 28 (Qwen2/2.5-VL) or 32 (Qwen3-VL)
+        "adapter": adapter,  # pixel_factor: 28 (Qwen2/2.5-VL) or 32 (Qwen3-VL)
         "optimizer": optimizer,
         "scheduler": scheduler,
     }
@@ -210,7 +209,7 @@ def _train(cfg: Config, dist: Dist, resume: str | None, stop_at_step: int | None
     if s["sampler_state"] is not None:
         sampler.check_resume(s["sampler_state"], str(s["checkpoint"]))
     collator = SFTCollator(s["processor"], cfg, s["adapter"])
-    loader = iter(make_loader(cfg, s["samples"], sampler, collator, factor=s["pixel_factor"]))
+    loader = iter(make_loader(cfg, s["samples"], sampler, collator, factor=s["adapter"].pixel_factor))
     logger = RunLogger(cfg, dist, resume_step=start)
     log.info(
         "SFT: %d samples, %d steps (%d per epoch), global batch %d, starting at step %d",
