@@ -8,8 +8,9 @@ HELP = "run the whole pipeline on CPU: data -> tiny model -> SFT -> GRPO / T-GRP
 DESCRIPTION = """Train a tiny video reasoner on CPU and show what T-GRPO does.
 
 Generates a procedural temporal dataset, builds a random-init tiny Qwen2.5-VL model, runs SFT on the
-templated CoT traces (the image records first, then all), then GRPO and T-GRPO from the same SFT checkpoint with the same budget, and
-evaluates base / SFT / GRPO / T-GRPO on held-out items with ordered and with shuffled frames.
+templated CoT traces (the image records first, then all), then GRPO and T-GRPO from the same SFT
+checkpoint with the same budget, and evaluates base / SFT / GRPO / T-GRPO on held-out items with
+ordered and with shuffled frames.
 Writes <out>/report.md, report.json and plots. A rerun resumes finished stages.
 
   videor1 demo                     # full size, about 8 minutes on 2 cores

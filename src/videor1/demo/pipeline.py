@@ -16,7 +16,9 @@ wires the stages together:
 Departures from the reference, all deliberate for a model trained from scratch in minutes: every
 stage uses the evaluation prompt wording and the same system message (so the tiny model sees one
 prompt distribution), frames are small (112 px, 16 visual tokens per frame pair) and evaluation is
-greedy with a short token budget.
+greedy with a short token budget. Accuracy is the mean accuracy reward (default mode) over the
+held-out items: exact for multiple choice and numerical answers, MRA-like for regression,
+1 − WER for OCR and ROUGE for free-form.
 
 SFT runs in two phases (a curriculum): first on the image records only, then on all records from
 that checkpoint. Measured on this data (4 families, batch 8): trained on everything from the start,
@@ -24,9 +26,7 @@ the from-scratch model fitted the CoT wording but answered every family at chanc
 (lr 1e-3 or 3e-3, with or without a frozen ViT), its visual tokens growing from the text-embedding
 scale (0.02 RMS) to 31 while their spread across images fell from 55% to 23% of that; on images
 alone it learns to look in 75-200 steps, and keeps the skill (colour 75% held-out) when the videos
-join. Accuracy is the mean accuracy reward (default mode) over the
-held-out items: exact for multiple choice and numerical answers, MRA-like for regression,
-1 − WER for OCR and ROUGE for free-form.
+join.
 """
 
 from __future__ import annotations
