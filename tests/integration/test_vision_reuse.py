@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from videor1.config import TinyModelConfig
 from videor1.data.collate import collate
 from videor1.data.media import load_video, shuffle_frames
 from videor1.models.adapters import get_adapter
@@ -104,15 +103,11 @@ def test_counter_counts_video_encodes(model_and_processor, clip):
 
 
 @pytest.fixture(scope="module")
-def qwen3(tmp_path_factory):
+def qwen3(tiny_qwen3_dir):
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from videor1.models.tiny import build_tiny_model
-
-    out = tmp_path_factory.mktemp("tiny-qwen3-vl")
-    build_tiny_model(TinyModelConfig(family="qwen3-vl", tokenizer="small"), out)
-    model = AutoModelForImageTextToText.from_pretrained(out).eval()
-    return model, AutoProcessor.from_pretrained(out)
+    model = AutoModelForImageTextToText.from_pretrained(tiny_qwen3_dir).eval()
+    return model, AutoProcessor.from_pretrained(tiny_qwen3_dir)
 
 
 @pytest.fixture(scope="module")
