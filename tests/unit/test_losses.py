@@ -107,3 +107,52 @@ def test_token_logprobs_and_entropy():
     # temperature 2 -> logits [0, ln3 / 2] -> p1 = sqrt3 / (1 + sqrt3) = 0.633975
     lp_t = token_logprobs(logits, torch.tensor([[1]]), temperature=2.0)
     assert lp_t.item() == pytest.approx(math.log(math.sqrt(3) / (1 + math.sqrt(3))))
+
+
+def test_token_mean_over_micro_batches_of_unequal_length_weighs_every_token_equally():
+    # one rollout of 100 completion tokens in micro-batch A, one of 10 in micro-batch B; advantage 1
+    # each, old = logp.detach(), so loss_t = -1 on every token and d loss / d logp_t = -weight_t.
+    # The step's token mean weighs each of the 110 tokens 1/110: the parts are -100/110 and -10/110,
+    # the gradient -1/110 everywhere. A mean per micro-batch (weighted 1/2 each) would give
+    # -0.5/100 and -0.5/10.
+    lengths = (100, 10)
+    logps = [torch.full((1, n), -1.0, requires_grad=True) for n in lengths]
+    parts = []
+    for logp in logps:
+        loss, _ = policy_loss(
+            logp,
+            logp.detach(),
+            torch.ones(1),
+            torch.ones_like(logp),
+            beta=0.0,
+            agg="token-mean",
+            num_tokens=110,
+        )
+        loss.backward()
+        parts.append(loss.item())
+    assert parts == pytest.approx([-100 / 110, -10 / 110])
+    assert sum(parts) == pytest.approx(-1.0)
+    for logp in logps:
+        torch.testing.assert_close(logp.grad, torch.full_like(logp, -1 / 110))
+    # seq-mean over the step's 2 sequences: each sequence weighs 1/2, spread over its own tokens
+    logp = torch.full((1, 10), -1.0, requires_grad=True)
+    loss, _ = policy_loss(
+        logp, logp.detach(), torch.ones(1), torch.ones_like(logp), beta=0.0, num_sequences=2
+    )
+    loss.backward()
+    assert loss.item() == pytest.approx(-0.5)
+    torch.testing.assert_close(logp.grad, torch.full_like(logp, -0.5 / 10))
+
+
+def test_step_totals_default_to_the_call_and_kl_sums_are_exact():
+    per_token = torch.tensor([[-1.0, -1.0], [1.0, 7.0]])
+    # 2 sequences of 3 tokens in the step, this call holds all of them: the defaults agree
+    assert aggregate(per_token, MASK, "token-mean", num_tokens=3).item() == pytest.approx(-1 / 3)
+    assert aggregate(per_token, MASK, "seq-mean", num_sequences=2).item() == pytest.approx(0.0)
+    # half of a step of 4 sequences: dr-grpo divides by 4 * max_len
+    assert aggregate(per_token, MASK, "dr-grpo", max_len=4, num_sequences=4).item() == pytest.approx(-1 / 16)
+    logp = torch.log(torch.tensor([[0.5, 0.25], [0.5, 0.9]]))
+    ref = torch.log(torch.tensor([[0.25, 0.25], [0.5, 0.5]]))
+    _, stats = policy_loss(logp, logp, ADV, MASK, ref_logp=ref, beta=0.04)
+    # k3 on the three completion tokens: d = ln(0.5), 0, 0 -> exp(d) - d - 1 = 0.5 + ln 2 - 1
+    assert stats["kl_sum"].item() == pytest.approx(0.5 + math.log(2) - 1)

@@ -20,6 +20,12 @@ Aggregation over the ``[N, L]`` token grid (``mask`` marks completion tokens):
 - ``dr-grpo`` (Dr.GRPO): sum over all tokens divided by a constant ``num_seqs * max_len``
   (``max_len`` = the generation budget), removing the length bias of per-sequence means.
 
+"The batch" is the whole optimiser step: with gradient accumulation and several processes each call
+sees one micro-batch of one rank, so the caller passes the step's totals (``num_sequences``,
+``num_tokens``, summed over micro-batches and ranks) and the per-call losses then add up to the
+step's loss. With micro-batches of 100 and 10 completion tokens, ``token-mean`` weighs every token
+``1 / 110``; a mean per micro-batch would weigh them ``0.5 / 100`` and ``0.5 / 10``.
+
 The functions here are pure tensor maths; they return ``(loss, stats)`` where ``stats`` holds
 detached scalars for logging.
 """
@@ -51,17 +57,30 @@ def aggregate(
     agg: LossAggregation,
     *,
     max_len: int | None = None,
+    num_sequences: float | None = None,
+    num_tokens: float | None = None,
 ) -> torch.Tensor:  # [] scalar
-    """Reduce a per-token quantity to a scalar with one of the three aggregation rules."""
+    """Reduce a per-token quantity to a scalar with one of the three aggregation rules.
+
+    ``num_sequences`` / ``num_tokens``: the optimiser step's totals over every micro-batch and rank
+    (module docstring); default this call's own ``N`` and ``mask.sum()``.
+
+    >>> short, long = torch.ones(1, 10), torch.ones(1, 100)  # loss 1 on every token
+    >>> parts = [aggregate(x, torch.ones_like(x), "token-mean", num_tokens=110) for x in (short, long)]
+    >>> [round(float(p), 4) for p in parts]  # 10/110 and 100/110: one weight per token
+    [0.0909, 0.9091]
+    """
     mask = mask.to(per_token.dtype)
+    sequences = per_token.shape[0] if num_sequences is None else num_sequences
     if agg == "seq-mean":
         per_seq = (per_token * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)  # [N]
-        return per_seq.mean()
+        return per_seq.sum() / max(sequences, 1)
     if agg == "token-mean":
-        return (per_token * mask).sum() / mask.sum().clamp(min=1)
+        tokens = mask.sum() if num_tokens is None else torch.tensor(float(num_tokens))
+        return (per_token * mask).sum() / tokens.clamp(min=1)
     if agg == "dr-grpo":
         length = per_token.shape[1] if max_len is None else max_len
-        return (per_token * mask).sum() / (per_token.shape[0] * length)
+        return (per_token * mask).sum() / (max(sequences, 1) * length)
     raise ValueError(f"unknown loss aggregation {agg!r}; choose 'seq-mean', 'token-mean' or 'dr-grpo'")
 
 
@@ -77,8 +96,14 @@ def policy_loss(
     clip_eps_high: float = 0.2,
     agg: LossAggregation = "seq-mean",
     max_len: int | None = None,
+    num_sequences: float | None = None,
+    num_tokens: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The GRPO loss (module docstring) and its logging stats."""
+    """The GRPO loss (module docstring) and its logging stats.
+
+    ``num_sequences`` / ``num_tokens`` are the step's totals (see :func:`aggregate`); the stats
+    ``kl_sum`` / ``clip_sum`` are sums over this call's tokens, for exact step means.
+    """
     if logp.shape != old_logp.shape or logp.shape != mask.shape:
         raise ValueError(
             f"logp {tuple(logp.shape)}, old_logp {tuple(old_logp.shape)} and mask {tuple(mask.shape)} must match"
@@ -99,7 +124,8 @@ def policy_loss(
         if beta > 0:
             per_token = per_token + beta * kl
 
-    loss = aggregate(per_token, mask, agg, max_len=max_len)
+    totals = {"max_len": max_len, "num_sequences": num_sequences, "num_tokens": num_tokens}
+    loss = aggregate(per_token, mask, agg, **totals)
 
     with torch.no_grad():
         m = mask.to(logp.dtype)
@@ -108,12 +134,16 @@ def policy_loss(
         clipped = ((ratio < 1 - clip_eps_low) & (adv < 0)) | (
             (ratio > 1 + clip_eps_high) & (adv > 0)
         )  # [N, L]
+        kl_sum = (kl.detach() * m).sum() if kl is not None else torch.zeros((), dtype=logp.dtype)
+        clip_sum = (clipped.to(m.dtype) * m).sum()
         stats = {
             "loss": loss.detach(),
-            "pg_loss": aggregate(-surrogate.detach(), mask, agg, max_len=max_len),
-            "clip_fraction": (clipped.to(m.dtype) * m).sum() / n_tok,
+            "pg_loss": aggregate(-surrogate.detach(), mask, agg, **totals),
+            "clip_fraction": clip_sum / n_tok,
             "ratio_mean": (ratio.detach() * m).sum() / n_tok,
-            "kl": (kl.detach() * m).sum() / n_tok if kl is not None else torch.zeros((), dtype=logp.dtype),
+            "kl": kl_sum / n_tok,
+            "kl_sum": kl_sum,
+            "clip_sum": clip_sum,
         }
     return loss, stats
 
