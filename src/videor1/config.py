@@ -204,7 +204,7 @@ class ModelConfig:
     family: Literal["auto", "qwen2-vl", "qwen2.5-vl", "qwen3-vl"] = "auto"
     """Model family; ``auto`` reads it from the checkpoint's config."""
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
-    """Parameter dtype when loading."""
+    """Dtype of inference models (the RL reference, eval) and of the weights checkpoints write; training keeps fp32 master weights."""
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
     """Attention kernel."""
     freeze_vision: bool = False
@@ -252,7 +252,7 @@ class TrainConfig:
     warmup_ratio: float = 0.0
     """Warmup as a fraction of total steps (cannot be combined with warmup_steps)."""
     precision: Literal["fp32", "bf16"] = "fp32"
-    """Compute precision (bf16 autocast on GPU)."""
+    """Compute precision over the fp32 master weights (bf16: FSDP2 mixed precision or autocast)."""
     max_seq_len: int = 16384
     """Longest prompt + target in tokens; longer samples raise a clear error (vision tokens are never cropped)."""
     log_every: int = 1
@@ -261,8 +261,8 @@ class TrainConfig:
     """Checkpoint every N steps (0 = only at the end)."""
     keep_last: int = 2
     """Keep this many step checkpoints (the final one is always kept)."""
-    distributed: Literal["ddp", "fsdp2", "deepspeed"] = "ddp"
-    """Engine used under torchrun with more than one process."""
+    distributed: Literal["ddp", "fsdp2"] = "ddp"
+    """Engine used under torchrun with more than one process (fsdp2 shards parameters, gradients and Adam states)."""
     report_to: list[Literal["tensorboard", "wandb"]] = field(default_factory=list)
     """Extra metric sinks besides metrics.jsonl."""
     num_workers: int = 0
@@ -365,7 +365,9 @@ class RLConfig:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     """Rollout decoding."""
     engine: Literal["transformers", "vllm"] = "transformers"
-    """Rollout engine (vllm needs the [gpu] extra)."""
+    """Rollout engine: the policy itself through transformers, or a colocated vLLM engine per GPU (the [gpu] extra)."""
+    vllm_gpu_memory_utilization: float = 0.3
+    """Share of each GPU's memory the colocated vLLM engine may take (weights + KV cache); rl.engine=vllm only."""
 
     @property
     def num_shuffled(self) -> int:
@@ -382,6 +384,10 @@ class RLConfig:
             raise ConfigError(f"{prefix}.num_iterations must be >= 1")
         if self.length_min > self.length_max:
             raise ConfigError(f"{prefix}.length_min must be <= {prefix}.length_max")
+        if not 0 < self.vllm_gpu_memory_utilization < 1:
+            raise ConfigError(
+                f"{prefix}.vllm_gpu_memory_utilization must be in (0, 1), got {self.vllm_gpu_memory_utilization}"
+            )
         self.sampling.validate(f"{prefix}.sampling")
 
 

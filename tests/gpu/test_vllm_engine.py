@@ -15,28 +15,41 @@ def test_vllm_generates_and_syncs_weights(tiny_model_dir, real_clips, monkeypatc
 
     from videor1.config import SamplingConfig
     from videor1.data.media import load_video, shuffle_frames
+    from videor1.models.adapters import get_adapter
+    from videor1.rollout.hf import HFRolloutEngine
     from videor1.rollout.vllm import VLLMRolloutEngine, vllm_prompt
 
     processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    adapter = get_adapter(tiny_model_dir)
     messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "What happens?"}]}]
     text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     clip = load_video(real_clips["bikes"], nframes=8, min_pixels=16 * 784, max_pixels=24 * 784)
     shuffled, _ = shuffle_frames(clip, torch.Generator().manual_seed(0), unit="frame")
-    ordered_prompt, shuffled_prompt = vllm_prompt(text, clip), vllm_prompt(text, shuffled)
-    assert ordered_prompt["mm_processor_kwargs"]["fps"] == pytest.approx(clip.sample_fps)
-    assert not (
-        ordered_prompt["multi_modal_data"]["video"] == shuffled_prompt["multi_modal_data"]["video"]
-    ).all()
+    ordered_prompt, shuffled_prompt = vllm_prompt(text, clip, adapter), vllm_prompt(text, shuffled, adapter)
+    (frames, metadata), (twin_frames, _) = (
+        ordered_prompt["multi_modal_data"]["video"],
+        shuffled_prompt["multi_modal_data"]["video"],
+    )
+    assert metadata["fps"] == pytest.approx(clip.sample_fps)
+    assert not (frames == twin_frames).all()
 
-    engine = VLLMRolloutEngine(str(tiny_model_dir), gpu_memory_utilization=0.2, dtype="float32")
+    policy = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
+    engine = VLLMRolloutEngine(
+        str(tiny_model_dir),
+        eos_token_ids=[policy.config.text_config.eos_token_id],
+        suppress_token_ids=HFRolloutEngine.media_token_ids(policy),
+        gpu_memory_utilization=0.2,
+        max_model_len=4096,
+        dtype=torch.float32,
+    )
     sampling = SamplingConfig(temperature=1.0, top_p=0.95, max_new_tokens=8)
-    out = engine.generate({"prompts": [ordered_prompt, shuffled_prompt]}, [4, 2], sampling)
+    out = engine.generate({"prompts": [ordered_prompt, shuffled_prompt]}, [4, 2], sampling, seeds=[1, 2])
     assert [len(g) for g in out.completions] == [4, 2]
+    assert out.prompt_token_ids is not None and out.prompt_token_ids[0] == out.prompt_token_ids[1]
     assert all(
         c.logprobs is not None and len(c.logprobs) == len(c.token_ids) for g in out.completions for c in g
     )
 
-    policy = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
     with torch.no_grad():
         for p in policy.parameters():
             p.zero_()

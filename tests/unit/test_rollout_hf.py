@@ -177,3 +177,11 @@ def test_media_placeholders_are_never_sampled(model):
     assert VIDEO not in tok.tolist()
     # log-probs stay those of the unsuppressed distribution: ln(1 / (e^50 + 299)) ~ -50
     assert lp[0].item() == pytest.approx(-50.0, abs=1e-3)
+
+
+def test_a_generator_on_another_device_than_the_logits_is_refused():
+    # CUDA refuses a CPU generator for CUDA probabilities; the check names both devices (here logits on
+    # the meta device stand in for a GPU)
+    logits = torch.empty(2, 5, device="meta")
+    with pytest.raises(ValueError, match="generator is on cpu but the logits are on meta"):
+        sample_next_token(logits, SamplingConfig(temperature=1.0, top_p=1.0), torch.Generator())

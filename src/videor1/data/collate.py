@@ -115,6 +115,29 @@ def _label_rows(batch: BatchFeature, tails: list[str]) -> torch.Tensor:
     return labels
 
 
+def prompt_texts(
+    samples: Sequence[Sample],
+    processor: Any,
+    *,
+    variant: str = "train",
+    system_prompt: str | None = None,
+    add_generation_prompt: bool = True,
+) -> list[str]:
+    """Each sample's chat-templated prompt text, media placeholders not yet expanded.
+
+    What :func:`collate` tokenises, and what a vLLM engine receives (its processor expands the
+    placeholders from the media, as the HF processor does here).
+    """
+    return [
+        processor.apply_chat_template(
+            build_messages(sample, variant=variant, system_prompt=system_prompt),
+            tokenize=False,
+            add_generation_prompt=add_generation_prompt,
+        )
+        for sample in samples
+    ]
+
+
 def collate(
     samples: Sequence[Sample],
     media: Sequence[VideoClip | ImageInput],
@@ -150,14 +173,13 @@ def collate(
             if bad:
                 raise ValueError(f"{_where(sample, row)}: target contains reserved chat tokens {bad}")
 
-    texts: list[str] = []
-    for sample in samples:
-        messages = build_messages(sample, variant=variant, system_prompt=system_prompt)
-        texts.append(
-            processor.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=add_generation_prompt
-            )
-        )
+    texts = prompt_texts(
+        samples,
+        processor,
+        variant=variant,
+        system_prompt=system_prompt,
+        add_generation_prompt=add_generation_prompt,
+    )
     tails: list[str] = []
     if targets is not None:
         tails = [target + TURN_SUFFIX for target in targets]

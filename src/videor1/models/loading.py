@@ -14,6 +14,13 @@ Where the checkpoint comes from (``ensure_model``):
    raise ``ModelNotFoundError`` saying so.
 4. otherwise: ``ModelNotFoundError`` naming the path.
 
+Precision. A model loaded for training keeps every parameter in float32, whatever ``model.dtype``
+says: those are the optimiser's master weights (AdamW steps on bfloat16 weights lose updates smaller
+than the weight's last bit: at lr 1e-6 most of them), and ``train.precision: bf16`` computes in
+bfloat16 on top of them (FSDP2's mixed-precision policy or autocast). ``model.dtype`` is the dtype
+of inference models (the RL reference model, evaluation) and of the weights a checkpoint writes for
+other tools (:func:`storage_dtype`).
+
 LoRA targets are listed explicitly (full module names) rather than matched by suffix, so an adapter
 lands in the language model only, unless ``lora.vision`` also puts adapters on every linear layer of
 the vision tower. With LoRA and ``lora.vision = false`` the vision tower follows ``freeze_vision``
@@ -114,6 +121,24 @@ def _prefix_of(model: torch.nn.Module, sub: torch.nn.Module) -> str:
     raise ValueError(f"{type(sub).__name__} is not a submodule of {type(model).__name__}")
 
 
+def storage_dtype(cfg: ModelConfig) -> torch.dtype:
+    """The dtype of ``cfg`` as loaded for inference and as checkpoints store it.
+
+    ``auto`` means the checkpoint's own (``dtype`` / ``torch_dtype`` in its ``config.json``; float32
+    when it names none).
+    """
+    if cfg.dtype in _DTYPES:
+        return _DTYPES[cfg.dtype]
+    config = Path(cfg.path).expanduser() / "config.json"
+    saved = None
+    if config.is_file():
+        import json
+
+        data = json.loads(config.read_text(encoding="utf-8"))
+        saved = data.get("dtype") or data.get("torch_dtype") or data.get("text_config", {}).get("dtype")
+    return _DTYPES.get(str(saved), torch.float32)
+
+
 def load_processor(path: str | Path) -> Any:
     from transformers import AutoProcessor
 
@@ -125,8 +150,9 @@ def load_model_and_processor(
 ) -> tuple[Any, Any]:
     """Model and processor for ``cfg``; trainable parts set up when ``for_training``.
 
-    Inference (``for_training=False``): ``eval()`` mode, no parameter requires grad.
-    Training: ``train()`` mode; ``freeze_vision``, LoRA and gradient checkpointing as configured.
+    Inference (``for_training=False``): ``model.dtype``, ``eval()`` mode, no parameter requires grad.
+    Training: float32 master weights (module docstring), ``train()`` mode; ``freeze_vision``, LoRA
+    and gradient checkpointing as configured.
     """
     from transformers import AutoModelForImageTextToText
 
@@ -134,7 +160,7 @@ def load_model_and_processor(
     adapter = get_adapter(path)
     if cfg.family != "auto" and cfg.family != adapter.family:
         raise ValueError(f"model.family is {cfg.family!r} but {path}/config.json is a {adapter.family} model")
-    dtype = _DTYPES.get(cfg.dtype, "auto")
+    dtype: torch.dtype | str = torch.float32 if for_training else _DTYPES.get(cfg.dtype, "auto")
     model = AutoModelForImageTextToText.from_pretrained(
         str(path), dtype=dtype, attn_implementation=cfg.attn_implementation
     )
@@ -180,10 +206,13 @@ def load_model_and_processor(
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     log.info(
-        "loaded %s from %s: %.2fM of %.2fM parameters trainable",
+        "loaded %s from %s: %.2fM of %.2fM parameters trainable, float32 master weights "
+        "(model.dtype=%s: checkpoints store %s)",
         adapter.family,
         path,
         trainable / 1e6,
         total / 1e6,
+        cfg.dtype,
+        str(storage_dtype(cfg)).removeprefix("torch."),
     )
     return model, processor

@@ -18,6 +18,7 @@ class RolloutOutput:
     completions: list[list[Completion]]  # [prompt][sample]
     generated_tokens: int  # completion tokens over all rows (EOS included)
     seconds: float  # wall time of the call
+    prompt_token_ids: list[list[int]] | None = None  # [prompt] the engine's own tokenisation, when it has one
 
 
 class RolloutEngine(ABC):

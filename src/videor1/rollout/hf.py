@@ -14,7 +14,7 @@ vision tower and the prompt's attention run G times. Here:
 Sampling: the media placeholder tokens (image/video pad, vision start/end) are never sampled (a
 completion holding one would be read as a media slot by the training forward), then temperature
 scaling, nucleus (top-p) truncation and a multinomial draw from the step's ``torch.Generator``
-(reproducible). The recorded log-prob of each token is taken under the
+(reproducible; it must live on the logits' device, which is checked). The recorded log-prob of each token is taken under the
 temperature-scaled *untruncated* distribution, the same quantity the trainer recomputes with
 ``algorithms.losses.token_logprobs(..., temperature=T)``. Temperature 0 means greedy.
 """
@@ -44,6 +44,11 @@ def sample_next_token(
 
     The log-probs are under the temperature-scaled distribution before suppression and top-p.
     """
+    if generator is not None and generator.device != logits.device:
+        raise ValueError(
+            f"the sampling generator is on {generator.device} but the logits are on {logits.device}; "
+            "create it with torch.Generator(device=logits.device)"
+        )
     logits = logits.float()
     allowed = (
         logits
@@ -84,10 +89,15 @@ class HFRolloutEngine(RolloutEngine):
         self.pad_token_id = int(pad_token_id)
         self.tokenizer = tokenizer
         if suppress_token_ids is None:
-            cfg = model.config
-            names = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
-            suppress_token_ids = [getattr(cfg, n) for n in names if getattr(cfg, n, None) is not None]
+            suppress_token_ids = self.media_token_ids(model)
         self.suppress_token_ids = list(suppress_token_ids)
+
+    @staticmethod
+    def media_token_ids(model: Any) -> list[int]:
+        """The media placeholder ids a completion must never contain (image/video pad, vision start/end)."""
+        cfg = model.config
+        names = ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")
+        return [getattr(cfg, n) for n in names if getattr(cfg, n, None) is not None]
 
     @torch.no_grad()
     def generate(
@@ -122,7 +132,7 @@ class HFRolloutEngine(RolloutEngine):
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 position_ids=position_ids,
-                past_key_values=cache,
+                cache=cache,
                 use_cache=True,
                 mm_encoder_outputs=features.as_encoder_outputs(),
                 logits_to_keep=1,
@@ -186,7 +196,7 @@ class HFRolloutEngine(RolloutEngine):
                 input_ids=token[:, None],
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=cache,
+                cache=cache,
                 use_cache=True,
             )
             logits = out.logits[:, -1]  # [A, V]

@@ -222,16 +222,20 @@ def encode_media(model: Any, batch: Mapping[str, Any]) -> MediaFeatures:
     """Run the vision tower once over all images and once over all videos of a collated batch.
 
     Keeps everything of ``get_image_features`` / ``get_video_features`` that the forward reads:
-    the merged tokens and, for Qwen3-VL, the per-layer deepstack features.
+    the merged tokens and, for Qwen3-VL, the per-layer deepstack features. The methods are called on
+    the outermost module given (the ``*ForConditionalGeneration`` or its peft wrapper): under FSDP2
+    that is where ``videor1.train.common.wrap_model`` registers them as forward methods, so the
+    root's shards (patch embedding, merger) are gathered first, as in a forward.
     """
     core = core_model(model)
+    top = model if hasattr(model, "get_video_features") else core
     feats = MediaFeatures()
     if batch.get("pixel_values") is not None:
-        out = core.get_image_features(batch["pixel_values"], batch["image_grid_thw"], return_dict=True)
+        out = top.get_image_features(batch["pixel_values"], batch["image_grid_thw"], return_dict=True)
         feats.images = list(out.pooler_output)
         feats.image_deepstack = _per_item_deepstack(out, len(feats.images))
     if batch.get("pixel_values_videos") is not None:
-        out = core.get_video_features(batch["pixel_values_videos"], batch["video_grid_thw"], return_dict=True)
+        out = top.get_video_features(batch["pixel_values_videos"], batch["video_grid_thw"], return_dict=True)
         feats.videos = list(out.pooler_output)
         feats.video_deepstack = _per_item_deepstack(out, len(feats.videos))
     return feats

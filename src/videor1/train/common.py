@@ -19,9 +19,11 @@ Checkpoint layout (one directory per optimiser step, written to ``checkpoints/.t
 into place, so a kill during a save leaves the previous checkpoints untouched)::
 
     <output_dir>/checkpoints/step-00000040/
-        config.json, model.safetensors, ...   HF model (full fine-tune) - ``from_pretrained`` loads it
+        config.json, model.safetensors, ...   HF model (full fine-tune) in ``model.dtype`` - ``from_pretrained`` loads it
         adapter_config.json, adapter_model.safetensors   LoRA runs: the peft adapter instead
-        trainable.safetensors                 LoRA runs: every trained tensor by name (used to resume)
+        trainable.safetensors                 every trained tensor by name in float32 (the master weights;
+                                              used to resume) - LoRA runs, and full fine-tunes whose
+                                              ``model.dtype`` is not float32
         merged/                               LoRA runs, final checkpoint only: adapter merged into the base
         tokenizer*, preprocessor_config.json, chat_template*   the processor
         config.yaml                           the full videor1 Config (media budgets included)
@@ -29,8 +31,15 @@ into place, so a kill during a save leaves the previous checkpoints untouched)::
         optimizer.pt, scheduler.pt            full (unsharded) optimiser state, keyed by parameter name
         rng/rank-00000.pt ...                 Python, NumPy, torch (and CUDA) generator states per rank
 
-Resuming reloads the model from the checkpoint directory itself (it is an HF model), then restores
-optimiser, scheduler, sampler position and RNG states with :func:`load_checkpoint`. A resume must
+Precision: trainable parameters are float32 master weights throughout training (bf16 compute with
+``train.precision: bf16``: FSDP2's ``MixedPrecisionPolicy`` gathers them in bf16 and reduces
+gradients in fp32; otherwise autocast over the fp32 parameters). The HF files a checkpoint writes are
+cast to ``model.dtype`` for other tools; ``trainable.safetensors`` keeps the exact fp32 masters so a
+resume continues bit for bit.
+
+Resuming reloads the model from the checkpoint directory itself (it is an HF model), overwrites the
+trained tensors with their fp32 masters (:func:`load_trainable_state`), then restores optimiser,
+scheduler, sampler position and RNG states with :func:`load_checkpoint`. A resume must
 use the same number of processes (the sampler and the per-rank RNG states depend on it) and the same
 total step count (otherwise the schedule would silently change); both are checked.
 
@@ -38,23 +47,25 @@ API by concern:
 
 - processes: ``Dist``, ``init_distributed``, ``cleanup_distributed``, ``barrier``,
   ``all_reduce_metrics`` (sum / mean / max of a dict of scalars, one collective);
-- model: ``wrap_model`` (DDP or FSDP2 ``fully_shard`` per ``_no_split_modules`` block), ``unwrap_model``,
-  ``is_fsdp``, ``gradient_sync`` (skip the all-reduce on non-final micro-batches), ``autocast``,
-  ``clip_gradients``, ``peak_memory_mb``; freezing, LoRA and gradient checkpointing are applied by
+- model: ``wrap_model`` (DDP or FSDP2 ``fully_shard`` per ``_no_split_modules`` block; also shards a
+  frozen reference model), ``unwrap_model``, ``is_fsdp``, ``gradient_sync`` (skip the all-reduce on
+  non-final micro-batches), ``full_weights`` (FSDP2: gather every shard once for generation),
+  ``autocast``, ``clip_gradients``, ``peak_memory_mb``; freezing, LoRA, gradient checkpointing and
+  the float32 master weights are applied by
   ``videor1.models.loading.load_model_and_processor(cfg.model, for_training=True)``;
 - optimisation: ``build_optimizer``, ``global_batch_size``, ``steps_per_epoch``, ``total_steps``,
   ``warmup_steps``, ``lr_factor``, ``build_scheduler``;
 - checkpoints: ``save_checkpoint``, ``load_checkpoint``, ``resolve_resume``, ``latest_checkpoint``,
-  ``list_checkpoints``, ``read_trainer_state``, ``model_source_for_resume``, ``load_trainable_state``
-  (alias ``load_lora_adapter``), ``rng_state`` / ``set_rng_state``, ``CheckpointError``;
+  ``list_checkpoints``, ``read_trainer_state``, ``model_source_for_resume``, ``load_trainable_state``,
+  ``rng_state`` / ``set_rng_state``, ``CheckpointError``;
 - logging: ``RunLogger`` (rank 0: ``config.yaml``, ``metrics.jsonl``, optional TensorBoard / W&B).
 
 Both DDP and FSDP2 run on CPU with gloo (tests launch 2 processes with torchrun) and on GPU with nccl.
 
 Departures from the reference (HF Trainer + DeepSpeed ZeRO-3): warmup reaches the peak LR on the last
 warmup step instead of starting at 0; the schedule length is always the run's exact number of
-optimiser steps; DeepSpeed is not wired in (``train.distributed: deepspeed`` raises) - FSDP2 gives the
-same ZeRO-3-style sharding with plain PyTorch.
+optimiser steps; FSDP2 (plain PyTorch) gives the same ZeRO-3-style sharding of parameters, gradients
+and optimiser states, so DeepSpeed is not a dependency.
 """
 
 from __future__ import annotations
@@ -175,29 +186,36 @@ def all_reduce_metrics(
 # --------------------------------------------------------------------------------------------------
 
 
-def wrap_model(model: nn.Module, dist: Dist, train_cfg: TrainConfig) -> nn.Module:
+def wrap_model(model: nn.Module, dist: Dist, train_cfg: TrainConfig, *, trainable: bool = True) -> nn.Module:
     """Move the model to ``dist.device`` and wrap it for ``train.distributed`` when world_size > 1.
 
-    ``ddp``: ``DistributedDataParallel`` (gradients all-reduced). ``fsdp2``: ``fully_shard`` on every
-    block listed in the HF model's ``_no_split_modules`` (decoder layers, ViT blocks), then on the root;
-    with ``precision: bf16`` parameters are gathered in bf16 and gradients reduced in fp32.
+    ``ddp``: ``DistributedDataParallel`` (gradients all-reduced); a frozen model (``trainable=False``,
+    the RL reference) is only moved. ``fsdp2``: ``fully_shard`` on every block listed in the HF model's
+    ``_no_split_modules`` (decoder layers, ViT blocks), then on the root; the root's
+    ``get_image_features`` / ``get_video_features`` are registered as forward methods, so encoding
+    media outside the model's forward (``videor1.rollout.vision.encode_media``) gathers the root's
+    shards (patch embedding, merger) like a forward does. A trainable model with
+    ``precision: bf16`` gets ``MixedPrecisionPolicy(param_dtype=bf16, reduce_dtype=fp32)`` over its
+    fp32 masters; a frozen one keeps its own dtype.
     """
     model.to(dist.device)
     if not dist.distributed:
         return model
     engine = train_cfg.distributed
     if engine == "ddp":
+        if not trainable:
+            return model
         from torch.nn.parallel import DistributedDataParallel
 
         return DistributedDataParallel(
             model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None
         )
     if engine == "fsdp2":
-        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard, register_fsdp_forward_method
 
         mp = (
             MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
-            if train_cfg.precision == "bf16"
+            if trainable and train_cfg.precision == "bf16"
             else MixedPrecisionPolicy()
         )
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -210,10 +228,10 @@ def wrap_model(model: nn.Module, dist: Dist, train_cfg: TrainConfig) -> nn.Modul
             if type(module).__name__ in block_names:
                 fully_shard(module, mp_policy=mp)
         fully_shard(model, mp_policy=mp)
+        for method in ("get_image_features", "get_video_features"):
+            register_fsdp_forward_method(model, method)
         return model
-    raise ConfigError(
-        "train.distributed=deepspeed is not wired in yet; use fsdp2 (the same ZeRO-3-style sharding in PyTorch)"
-    )
+    raise ConfigError(f"train.distributed: unknown engine {engine!r}; choose ddp or fsdp2")
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -243,6 +261,36 @@ def gradient_sync(model: nn.Module, enabled: bool) -> Iterator[None]:
             model.set_requires_gradient_sync(True)
     else:
         yield
+
+
+@contextlib.contextmanager
+def full_weights(model: nn.Module) -> Iterator[None]:
+    """FSDP2: gather every shard once and keep the full weights until the block ends (no-op otherwise).
+
+    Generation runs one forward per token; with sharded weights each forward would all-gather the
+    whole model, and ranks whose rows finish early would run fewer forwards than the others and hang
+    the collectives. Inside this block forwards communicate nothing, so each rank can stop when its
+    own rows are done. Costs one full copy of the weights in ``param_dtype`` (bf16) while it lasts.
+    """
+    from torch.distributed.fsdp import FSDPModule
+
+    modules = [m for m in model.modules() if isinstance(m, FSDPModule)]
+    if not modules:
+        yield
+        return
+    # FSDP2 picks its root (and sets up its streams) at the first forward; generation may come first
+    modules[0]._get_fsdp_state()._lazy_init()
+    for m in modules:
+        m.unshard()
+        m.set_reshard_after_forward(False, recurse=False)
+    try:
+        yield
+    finally:
+        root = modules[0]
+        for m in modules:
+            if m is not root:  # the root never reshards after forward (FSDP2's default for it)
+                m.set_reshard_after_forward(True, recurse=False)
+            m.reshard()
 
 
 def autocast(dist: Dist, precision: str) -> contextlib.AbstractContextManager:
@@ -497,9 +545,15 @@ def save_checkpoint(
     optim_state = _optimizer_state(model, optimizer)
     torch.save(rng_state(), tmp / "rng" / f"rank-{dist.rank:05d}.pt")
     if dist.is_main:
+        from videor1.models.loading import storage_dtype
+
         base = unwrap_model(model)
-        base.save_pretrained(tmp, state_dict=model_state)
-        if _is_peft(base):  # the adapter file holds LoRA weights only; keep every trained tensor for resume
+        dtype = storage_dtype(cfg.model)
+        full_state = model_state if model_state is not None else base.state_dict()
+        base.save_pretrained(tmp, state_dict=_cast_floats(full_state, dtype))
+        _record_dtype(tmp, dtype)
+        if _is_peft(base) or dtype != torch.float32:
+            # the HF files hold LoRA weights only, or weights cast to model.dtype: keep the fp32 masters
             save_file(_trainable_state(base, model_state), str(tmp / TRAINABLE_FILE))
         if processor is not None:
             processor.save_pretrained(tmp)
@@ -507,7 +561,7 @@ def save_checkpoint(
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
         save_config(cfg, tmp / "config.yaml")
         if final and _is_peft(base):
-            _save_merged(base, model_state, processor, tmp / "merged")
+            _save_merged(base, full_state, processor, tmp / "merged", dtype=dtype)
         state = {**train_state, "step": step, "world_size": dist.world_size, "saved_at": time.time()}
         # trainer_state.json marks a complete checkpoint: it is written last, then the directory is renamed.
         (tmp / TRAINER_STATE).write_text(json.dumps(state, indent=2), encoding="utf-8")
@@ -526,37 +580,52 @@ def save_checkpoint(
     return final_dir
 
 
+def _cast_floats(state: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """``state`` with floating tensors in ``dtype``; tensors shared by several keys (tied weights) stay shared."""
+    cast: dict[tuple[int, torch.Size], torch.Tensor] = {}
+    out = {}
+    for key, value in state.items():
+        if value.is_floating_point() and value.dtype != dtype:
+            memo = (value.data_ptr(), value.shape)
+            if memo not in cast:
+                cast[memo] = value.to(dtype)
+            value = cast[memo]
+        out[key] = value
+    return out
+
+
+def _record_dtype(directory: Path, dtype: torch.dtype) -> None:
+    """Write ``dtype`` into a saved ``config.json`` (``save_pretrained`` records the fp32 masters')."""
+    file = directory / "config.json"
+    if not file.is_file():  # a peft adapter directory has no model config
+        return
+    data = json.loads(file.read_text(encoding="utf-8"))
+    name = str(dtype).removeprefix("torch.")
+    for section in [data, *(v for v in data.values() if isinstance(v, dict) and "dtype" in v)]:
+        section["dtype"] = name
+    file.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def _save_merged(
-    peft_model: nn.Module, full_state: dict[str, torch.Tensor] | None, processor: Any, out: Path
+    peft_model: nn.Module,
+    full_state: dict[str, torch.Tensor],
+    processor: Any,
+    out: Path,
+    *,
+    dtype: torch.dtype,
 ) -> None:
-    """Save ``W + (B @ A) * alpha / r`` for every LoRA layer, as a plain HF model (no adapter needed).
+    """Save the adapter merged into the base weights, as a plain HF model in ``dtype``.
 
     Works from the (gathered) state dict, so it needs no second copy of the model and also runs under
     FSDP2, where modules can't be deep-copied.
     """
-    state = full_state if full_state is not None else peft_model.state_dict()
-    lora_cfg = peft_model.peft_config[peft_model.active_adapter]
-    if getattr(lora_cfg, "use_rslora", False):
-        raise CheckpointError("merging rsLoRA adapters is not supported (videor1 never enables it)")
-    scale = lora_cfg.lora_alpha / lora_cfg.r
-    adapter = peft_model.active_adapter
-    merged: dict[str, torch.Tensor] = {}
-    for key, tensor in state.items():
-        if ".lora_" in key or ".original_module." in key:
-            continue
-        name = key.removeprefix("base_model.model.")
-        if ".base_layer." in key:
-            prefix = key.split(".base_layer.")[0]
-            a, b = (
-                state.get(f"{prefix}.lora_A.{adapter}.weight"),
-                state.get(f"{prefix}.lora_B.{adapter}.weight"),
-            )
-            if key.endswith(".base_layer.weight") and a is not None and b is not None:
-                tensor = (tensor.float() + (b.float() @ a.float()) * scale).to(tensor.dtype)  # [out, in]
-            name = name.replace(".base_layer.", ".")
-        name = name.replace(f".modules_to_save.{adapter}.", ".")
-        merged[name] = tensor.detach().to("cpu").contiguous()
+    from videor1.models.weights import inference_weights
+
+    merged = {
+        name: t.to("cpu").contiguous() for name, t in inference_weights(peft_model, full_state, dtype=dtype)
+    }
     peft_model.get_base_model().save_pretrained(out, state_dict=merged)
+    _record_dtype(out, dtype)
     if processor is not None:
         processor.save_pretrained(out)
 
@@ -619,15 +688,19 @@ def load_checkpoint(
 
 
 def model_source_for_resume(model_cfg: ModelConfig, checkpoint: Path | None) -> ModelConfig:
-    """The model section to load from: the checkpoint directory for full fine-tuning, else unchanged.
+    """The model section to load from when resuming.
 
-    LoRA checkpoints hold only the adapter, so the base model is loaded from ``model.path`` and the
-    trained tensors from the checkpoint (:func:`load_trainable_state`).
+    A checkpoint with ``trainable.safetensors`` (LoRA, or weights stored in a dtype other than
+    float32) resumes from the original ``model.path``, whose trained tensors
+    :func:`load_trainable_state` then overwrites with the exact fp32 masters. Any other checkpoint
+    is a complete float32 model: load the checkpoint directory itself.
     """
     import dataclasses
 
-    if checkpoint is None or model_cfg.lora.enabled:
+    if checkpoint is None or (checkpoint / TRAINABLE_FILE).is_file():
         return model_cfg
+    if model_cfg.lora.enabled:
+        raise CheckpointError(f"{checkpoint}: LoRA run but no {TRAINABLE_FILE} in the checkpoint")
     return dataclasses.replace(model_cfg, path=str(checkpoint), tiny=None)
 
 
@@ -642,16 +715,21 @@ def _trainable_state(model: nn.Module, full_state: dict[str, torch.Tensor] | Non
 
 
 def load_trainable_state(model: nn.Module, checkpoint: Path) -> None:
-    """Load every trainable tensor of a LoRA checkpoint (adapters, and a fully trained ViT if any).
+    """Overwrite every trainable tensor with its fp32 master from the checkpoint's ``trainable.safetensors``.
 
-    LoRA checkpoints store the peft adapter (``adapter_model.safetensors``, for users) and
-    ``trainable.safetensors`` (every parameter that required grad, keyed by name, for resuming).
+    Written by LoRA runs (the peft adapter file is for users; this holds adapters and a fully
+    trained ViT, if any) and by full fine-tunes whose HF files were cast to a ``model.dtype`` other
+    than float32. Those resume from the original ``model.path`` plus this file
+    (:func:`model_source_for_resume`), so frozen weights are the original ones too. A float32 full
+    fine-tune has no such file: the model was loaded from the checkpoint itself.
     """
     from safetensors.torch import load_file
 
     file = checkpoint / TRAINABLE_FILE
     if not file.is_file():
-        raise CheckpointError(f"{checkpoint}: LoRA run but no {TRAINABLE_FILE} in the checkpoint")
+        if _is_peft(model):
+            raise CheckpointError(f"{checkpoint}: LoRA run but no {TRAINABLE_FILE} in the checkpoint")
+        return
     saved = load_file(str(file))
     params = dict(model.named_parameters())
     expected = {n for n, p in params.items() if p.requires_grad}
@@ -664,10 +742,6 @@ def load_trainable_state(model: nn.Module, checkpoint: Path) -> None:
     with torch.no_grad():
         for name, tensor in saved.items():
             params[name].copy_(tensor)
-
-
-# The name the RL recipe calls (same function: LoRA checkpoints restore every trained tensor).
-load_lora_adapter = load_trainable_state
 
 
 # --------------------------------------------------------------------------------------------------

@@ -27,15 +27,26 @@ What we do, and why:
   normalised advantage (``advantage``), see ``videor1.algorithms.temporal.temporal_advantages``.
 - Ratio clipping with ``rl.num_iterations`` updates per rollout batch (old log-probs = the first
   pass's, exact since no update happened yet), three loss aggregations, optional Dr.GRPO
-  advantages and dynamic sampling (DAPO), all in ``videor1.algorithms``.
+  advantages and dynamic sampling (DAPO), all in ``videor1.algorithms``. The aggregations are over
+  the whole step: ``token-mean`` divides by the completion tokens of every micro-batch on every rank
+  (counts all-reduced before the update), ``seq-mean`` by all their sequences.
+- Precision: the policy trains float32 master weights with bf16 compute (``train.precision``); the
+  reference model is loaded in ``model.dtype``. Under FSDP2 both are sharded; rollouts gather the
+  policy's shards once (``common.full_weights``), so generation runs no collectives and ranks may
+  finish their rows after different numbers of tokens.
 - Videos are passed with their real fps (``second_per_grid_ts`` from the clip's sample rate via
   collate); the reference trained assuming 2 fps.
 - Qwen3-VL: positions come from the model's own ``get_rope_index`` and the reused encodings carry
   its DeepStack features (``videor1.rollout.vision.MediaFeatures``).
-- Not yet: ``rl.engine=vllm`` (the engine exists in ``videor1.rollout.vllm`` but this recipe
-  only drives the transformers engine).
-- Sampling is reproducible: rollout and shuffle generators are seeded from (seed, step, rank), the
-  data order from the seed, so a resumed run repeats an uninterrupted one.
+- ``rl.engine``: ``transformers`` (``videor1.rollout.hf``, the policy module itself) or ``vllm``
+  (``videor1.rollout.vllm``, one colocated engine per process, GPU only). vLLM gets each prompt's
+  text and its decoded frames with their real fps; the shuffled twin gets its own permuted frames;
+  its prompt tokens are checked against the training forward's; the policy's weights are loaded into
+  it after every update.
+- Sampling is reproducible: each step draws from two generators seeded from (seed, step, rank), one
+  on the CPU for frame permutations and refill questions, one on the policy's device for tokens (a
+  generator must live where it samples); the data order comes from the seed, so a resumed run
+  repeats an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -53,7 +64,8 @@ from videor1.algorithms.advantages import zero_variance_groups
 from videor1.algorithms.losses import policy_loss, token_entropy, token_logprobs
 from videor1.algorithms.sampling import GroupFiller
 from videor1.algorithms.temporal import temporal_advantages
-from videor1.config import IMAGE_FACTOR, Config, ConfigError
+from videor1.config import IMAGE_FACTOR, Config
+from videor1.rollout.base import RolloutEngine
 from videor1.rollout.hf import HFRolloutEngine
 from videor1.rollout.vision import (
     MediaFeatures,
@@ -98,7 +110,7 @@ class MicroBatch:
 
     questions: list[Question]
     prompts: dict[str, Any]  # collated ordered prompts (left padded) on the device
-    features: MediaFeatures  # rollout-time vision encodings of the ordered prompts (no grad)
+    features: MediaFeatures | None  # rollout-time vision encodings of the prompts (no grad; None: not yet)
     completions: list[list[Completion]]  # [question][G] ordered rollouts
     shuffled: list[list[Completion]]  # [question][G_s] shuffled rollouts (empty for images)
     rewards: list[RewardBreakdown] = field(default_factory=list)
@@ -132,7 +144,7 @@ class MicroBatch:
         return MicroBatch(
             questions=[self.questions[k] for k in keep],
             prompts=prompts,
-            features=self.features.select(image_keep, video_keep),
+            features=self.features.select(image_keep, video_keep) if self.features is not None else None,
             completions=[self.completions[k] for k in keep],
             shuffled=[self.shuffled[k] for k in keep],
             rewards=[self.rewards[k] for k in keep],
@@ -151,7 +163,7 @@ class RLState:
     policy: nn.Module  # the unwrapped policy
     ref_model: nn.Module | None
     processor: Any
-    engine: HFRolloutEngine
+    engine: RolloutEngine
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     total_steps: int
@@ -174,11 +186,6 @@ def setup(cfg: Config, *, resume: str | None = None) -> RLState:
     from videor1.models.loading import ensure_model, load_model_and_processor
 
     rl = cfg.rl
-    if rl.engine != "transformers":
-        raise ConfigError(
-            "rl.engine=vllm is not wired into this recipe yet (videor1.rollout.vllm provides the engine); "
-            "use rl.engine=transformers"
-        )
     dist = common.init_distributed()
     seed_everything(cfg.train.seed + dist.rank)
 
@@ -202,11 +209,13 @@ def setup(cfg: Config, *, resume: str | None = None) -> RLState:
     checkpoint = common.resolve_resume(resume, cfg.train.output_dir)
     model_cfg = common.model_source_for_resume(cfg.model, checkpoint)
     policy, processor = load_model_and_processor(model_cfg, for_training=True)
-    if checkpoint is not None and cfg.model.lora.enabled:
-        common.load_lora_adapter(policy, checkpoint)
+    if checkpoint is not None:
+        common.load_trainable_state(policy, checkpoint)  # the exact fp32 masters
+    adapter = get_adapter(policy)
     ref_model = None
     if rl.beta > 0:
-        ref_model, _ = load_model_and_processor(cfg.model, device=dist.device, for_training=False)
+        ref_model, _ = load_model_and_processor(cfg.model, for_training=False)
+        ref_model = common.wrap_model(ref_model, dist, cfg.train, trainable=False)
     model = common.wrap_model(policy, dist, cfg.train)
     optimizer = common.build_optimizer(model, cfg.train)
     updates = total * rl.num_iterations
@@ -230,7 +239,23 @@ def setup(cfg: Config, *, resume: str | None = None) -> RLState:
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in eos_ids:
         eos_ids.append(tokenizer.eos_token_id)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
-    engine = HFRolloutEngine(policy, eos_token_ids=eos_ids, pad_token_id=pad, tokenizer=tokenizer)
+    if rl.engine == "vllm":
+        from videor1.models.loading import storage_dtype
+        from videor1.rollout.vllm import VLLMRolloutEngine
+
+        engine: RolloutEngine = VLLMRolloutEngine(
+            str(ensure_model(cfg.model)),
+            eos_token_ids=eos_ids,
+            suppress_token_ids=HFRolloutEngine.media_token_ids(policy),
+            gpu_memory_utilization=rl.vllm_gpu_memory_utilization,
+            max_model_len=rl.max_prompt_length + rl.sampling.max_new_tokens,
+            dtype=storage_dtype(cfg.model),
+            seed=cfg.train.seed + dist.rank,
+        )
+        if checkpoint is not None:
+            engine.sync_weights(model)  # it loaded model.path; the policy has moved on
+    else:
+        engine = HFRolloutEngine(policy, eos_token_ids=eos_ids, pad_token_id=pad, tokenizer=tokenizer)
     counter = VisionCounter().install(policy)
     if ref_model is not None:
         counter.install(ref_model)
@@ -252,7 +277,7 @@ def setup(cfg: Config, *, resume: str | None = None) -> RLState:
         logger=logger,
         counter=counter,
         pad_token_id=pad,
-        adapter=get_adapter(policy),
+        adapter=adapter,
     )
 
 
@@ -261,9 +286,21 @@ def setup(cfg: Config, *, resume: str | None = None) -> RLState:
 # --------------------------------------------------------------------------------------------------
 
 
-def step_generator(seed: int, step: int, rank: int, salt: int = 0) -> torch.Generator:
-    """Rollout / shuffle randomness of one rank at one step (resume repeats it exactly)."""
-    return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 1009 + rank) * 7 + salt)
+@dataclass(frozen=True)
+class StepGenerators:
+    """The randomness of one rank at one step: each generator lives on the device it draws on."""
+
+    data: torch.Generator  # CPU: frame permutations (frames are CPU tensors), refill questions, vLLM seeds
+    sampling: torch.Generator  # the policy's device: token draws
+
+
+def step_generators(seed: int, step: int, rank: int, device: torch.device) -> StepGenerators:
+    """Generators of one rank at one step, seeded from (seed, step, rank): a resume repeats them exactly."""
+    base = ((seed * 1_000_003 + step) * 1009 + rank) * 7
+    return StepGenerators(
+        data=torch.Generator().manual_seed(base),
+        sampling=torch.Generator(device=device).manual_seed(base + 1),
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -307,42 +344,54 @@ def collate_prompts(
     return {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
 
+def shuffled_clips(
+    cfg: Config, questions: Sequence[Question], generator: torch.Generator
+) -> list[tuple[int, Any]]:
+    """``(question index, (shuffled clip, frame permutation))`` for every video question (T-GRPO only)."""
+    from videor1.data.media import shuffle_frames
+
+    if not cfg.rl.temporal:
+        return []
+    return [
+        (qi, shuffle_frames(q.media, generator, unit=cfg.rl.shuffle_unit))
+        for qi, q in enumerate(questions)
+        if q.is_video
+    ]
+
+
 def shuffled_video_features(
     cfg: Config,
     state: RLState,
     questions: Sequence[Question],
     prompts: dict[str, Any],
     features: MediaFeatures,
-    generator: torch.Generator,
+    twins: list[tuple[int, Any]],
 ) -> tuple[list[int], MediaFeatures, dict[str, torch.Tensor]]:
-    """Encodings of one shuffled clip per video question (reused by patch, or freshly encoded).
+    """Encodings of each video question's shuffled twin (reused by patch, or freshly encoded).
 
     Returns the question indices that got a shuffled twin, their video encodings (with deepstack
     features for Qwen3-VL), and the grids / timing of those twins (``video_grid_thw``,
     ``second_per_grid_ts``).
     """
-    from videor1.data.media import shuffle_frames
-
-    video_q = [i for i, q in enumerate(questions) if q.is_video]
-    if not (cfg.rl.temporal and video_q):
+    if not twins:
         return [], MediaFeatures(), {}
-    video_slot = {qi: k for k, qi in enumerate(video_q)}  # collate lists videos in question order
+    video_q = [qi for qi, _ in twins]
+    video_slot = {qi: k for k, qi in enumerate(qi for qi, q in enumerate(questions) if q.is_video)}
     grids = prompts["video_grid_thw"]
     timing = prompts.get("second_per_grid_ts")
-    shuffled = [shuffle_frames(questions[qi].media, generator, unit=cfg.rl.shuffle_unit) for qi in video_q]
-    slots = [video_slot[qi] for qi in video_q]
+    slots = [video_slot[qi] for qi in video_q]  # collate lists videos in question order
     if cfg.rl.shuffle_unit == "temporal_patch":
-        twins = features.select([], slots).permute_videos(
+        encoded = features.select([], slots).permute_videos(
             grids[slots],
-            [frame_order_to_patch_order(perm) for _, perm in shuffled],
-            spatial_merge_size=state.policy.config.vision_config.spatial_merge_size,
+            [frame_order_to_patch_order(perm) for _, (_, perm) in twins],
+            spatial_merge_size=state.adapter.merge_size,
         )
     else:
         batch = collate_prompts(
             cfg,
             state.processor,
             [questions[qi].sample for qi in video_q],
-            [clip for clip, _ in shuffled],
+            [clip for _, (clip, _) in twins],
             state.dist.device,
             adapter=state.adapter,
         )
@@ -351,18 +400,18 @@ def shuffled_video_features(
                 "shuffled clips produced the ordered pixels: the temporal contrast would be a no-op"
             )
         with torch.no_grad():
-            twins = encode_media(state.policy, batch)
+            encoded = encode_media(state.policy, batch)
     meta = {"video_grid_thw": grids[slots]}
     if timing is not None:
         meta["second_per_grid_ts"] = timing[slots]
-    return video_q, twins, meta
+    return video_q, encoded, meta
 
 
 def rollout(
-    state: RLState, questions: list[Question], generator: torch.Generator
+    state: RLState, questions: list[Question], generators: StepGenerators
 ) -> tuple[MicroBatch, int, float]:
     """G rollouts per question, plus G_s on a shuffled twin of each video (one generate call)."""
-    cfg, rl = state.cfg, state.cfg.rl
+    cfg = state.cfg
     prompts = collate_prompts(
         cfg,
         state.processor,
@@ -371,34 +420,84 @@ def rollout(
         state.dist.device,
         adapter=state.adapter,
     )
-    with torch.no_grad(), common.autocast(state.dist, cfg.train.precision):
-        features = encode_media(state.policy, prompts)
-        twin_q, twin_features, twin_meta = shuffled_video_features(
-            cfg, state, questions, prompts, features, generator
-        )
-    # the shuffled twin of question i is a copy of row i (same tokens) with permuted video encodings
-    rows = list(range(len(questions))) + twin_q
-    batch = {"input_ids": prompts["input_ids"][rows], "attention_mask": prompts["attention_mask"][rows]}
-    if prompts.get("image_grid_thw") is not None:
-        batch["image_grid_thw"] = prompts["image_grid_thw"]
-    if prompts.get("video_grid_thw") is not None:
-        batch["video_grid_thw"] = torch.cat(
-            [prompts["video_grid_thw"], twin_meta.get("video_grid_thw", prompts["video_grid_thw"][:0])]
-        )
-        if prompts.get("second_per_grid_ts") is not None:
-            batch["second_per_grid_ts"] = (
-                torch.cat([prompts["second_per_grid_ts"], twin_meta["second_per_grid_ts"]])
-                if twin_q
-                else prompts["second_per_grid_ts"]
+    twins = shuffled_clips(cfg, questions, generators.data)
+    if cfg.rl.engine == "vllm":
+        return _rollout_vllm(state, questions, prompts, twins, generators)
+    return _rollout_hf(state, questions, prompts, twins, generators)
+
+
+def _rollout_hf(
+    state: RLState,
+    questions: list[Question],
+    prompts: dict[str, Any],
+    twins: list[tuple[int, Any]],
+    generators: StepGenerators,
+) -> tuple[MicroBatch, int, float]:
+    """The transformers engine: encode once, reuse the encodings, prefill once per prompt."""
+    cfg, rl = state.cfg, state.cfg.rl
+    with common.full_weights(state.model), common.autocast(state.dist, cfg.train.precision):
+        with torch.no_grad():
+            features = encode_media(state.policy, prompts)
+            twin_q, twin_features, twin_meta = shuffled_video_features(
+                cfg, state, questions, prompts, features, twins
             )
-    all_features = features.concat(twin_features)
-    counts = [rl.num_generations] * len(questions) + [rl.num_shuffled] * len(twin_q)
-    with common.autocast(state.dist, cfg.train.precision):
-        out = state.engine.generate(batch, counts, rl.sampling, generator=generator, features=all_features)
+        # the shuffled twin of question i is a copy of row i (same tokens) with permuted video encodings
+        rows = list(range(len(questions))) + twin_q
+        batch = {"input_ids": prompts["input_ids"][rows], "attention_mask": prompts["attention_mask"][rows]}
+        if prompts.get("image_grid_thw") is not None:
+            batch["image_grid_thw"] = prompts["image_grid_thw"]
+        if prompts.get("video_grid_thw") is not None:
+            batch["video_grid_thw"] = torch.cat(
+                [prompts["video_grid_thw"], twin_meta.get("video_grid_thw", prompts["video_grid_thw"][:0])]
+            )
+            if prompts.get("second_per_grid_ts") is not None:
+                batch["second_per_grid_ts"] = (
+                    torch.cat([prompts["second_per_grid_ts"], twin_meta["second_per_grid_ts"]])
+                    if twin_q
+                    else prompts["second_per_grid_ts"]
+                )
+        counts = [rl.num_generations] * len(questions) + [rl.num_shuffled] * len(twin_q)
+        out = state.engine.generate(
+            batch, counts, rl.sampling, generator=generators.sampling, features=features.concat(twin_features)
+        )
     shuffled: list[list[Completion]] = [[] for _ in questions]
     for qi, group in zip(twin_q, out.completions[len(questions) :]):
         shuffled[qi] = group
     mb = MicroBatch(questions, prompts, features, out.completions[: len(questions)], shuffled)
+    return mb, out.generated_tokens, out.seconds
+
+
+def _rollout_vllm(
+    state: RLState,
+    questions: list[Question],
+    prompts: dict[str, Any],
+    twins: list[tuple[int, Any]],
+    generators: StepGenerators,
+) -> tuple[MicroBatch, int, float]:
+    """The vLLM engine: each prompt's text and decoded media; each shuffled twin with its own frames."""
+    from videor1.data.collate import prompt_texts
+    from videor1.rollout.vllm import check_prompt_tokens, vllm_prompt
+
+    cfg, rl = state.cfg, state.cfg.rl
+    texts = prompt_texts(
+        [q.sample for q in questions],
+        state.processor,
+        variant=cfg.data.prompt_variant,
+        system_prompt=cfg.data.system_prompt,
+    )
+    requests = [vllm_prompt(text, q.media, state.adapter) for text, q in zip(texts, questions)]
+    requests += [vllm_prompt(texts[qi], clip, state.adapter) for qi, (clip, _) in twins]
+    counts = [rl.num_generations] * len(questions) + [rl.num_shuffled] * len(twins)
+    seeds = torch.randint(2**31 - 1, (len(requests),), generator=generators.data).tolist()
+    out = state.engine.generate({"prompts": requests}, counts, rl.sampling, seeds=seeds)
+    check_prompt_tokens(
+        out.prompt_token_ids, prompts, [q.sample for q in questions], pad_id=state.pad_token_id
+    )
+    shuffled: list[list[Completion]] = [[] for _ in questions]
+    for (qi, _), group in zip(twins, out.completions[len(questions) :]):
+        shuffled[qi] = group
+    # vLLM encoded the media itself; a frozen ViT's encodings are computed at the first update
+    mb = MicroBatch(questions, prompts, None, out.completions[: len(questions)], shuffled)
     return mb, out.generated_tokens, out.seconds
 
 
@@ -509,8 +608,8 @@ def row_features(
 
 def sequence_logprobs(
     model: nn.Module, seqs: Sequences, features: MediaFeatures, temperature: float
-) -> torch.Tensor:
-    """Log-probs ``[R, C]`` of the completion tokens (logits of the completion positions only)."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probs ``[R, C]`` of the completion tokens and their logits ``[R, C, V]`` (completion positions only)."""
     width = seqs.completion_ids.shape[1]
     out = model(
         input_ids=seqs.input_ids,
@@ -525,16 +624,28 @@ def sequence_logprobs(
 
 
 def update(state: RLState, micro_batches: list[MicroBatch], iteration: int, stats: dict[str, float]) -> None:
-    """One optimiser update over the step's micro-batches (loss / grad accumulation)."""
+    """One optimiser update over the step's micro-batches (loss / grad accumulation).
+
+    The loss aggregations divide by the step's totals over every micro-batch and rank (completion
+    tokens, sequences), all-reduced first; each rank's backward is scaled by the world size because
+    DDP and FSDP2 average gradients over ranks. ``stats`` gets step totals (sums over this rank's
+    tokens of kl / clipped / entropy, and its part of the loss) that ``train`` all-reduces.
+    """
     cfg, rl, dist = state.cfg, state.cfg.rl, state.dist
     temperature = rl.sampling.temperature if rl.sampling.temperature > 0 else 1.0
     train_vit = vision_is_trainable(state.policy)
     n_mb = len(micro_batches)
-    n_questions = sum(len(mb.questions) for mb in micro_batches)
+    local = {
+        "sequences": sum(len(g) for mb in micro_batches for g in mb.completions),
+        "tokens": sum(len(c.token_ids) for mb in micro_batches for g in mb.completions for c in g),
+    }
+    step_totals = common.all_reduce_metrics(local, dist, op="sum")
     for m, mb in enumerate(micro_batches):
-        share = len(mb.questions) / n_questions  # 1 / micro-batches when they are all full
         positions, next_position = rope_positions(state.policy, mb.prompts)
         seqs = build_sequences(mb.prompts, positions, next_position, mb.completions, state.pad_token_id)
+        if not train_vit and mb.features is None:  # vLLM rollouts: encode the frozen ViT's inputs once
+            with torch.no_grad(), common.autocast(dist, cfg.train.precision):
+                mb.features = encode_media(state.policy, mb.prompts)
         if rl.beta > 0 and mb.ref_logp is None:
             with torch.no_grad(), common.autocast(dist, cfg.train.precision):
                 ref_feats = encode_media(state.ref_model, mb.prompts) if train_vit else mb.features
@@ -559,18 +670,38 @@ def update(state: RLState, micro_batches: list[MicroBatch], iteration: int, stat
                 clip_eps_high=rl.clip_eps_high,
                 agg=rl.loss_agg,
                 max_len=rl.sampling.max_new_tokens,
+                num_sequences=step_totals["sequences"],
+                num_tokens=step_totals["tokens"],
             )
-            (loss * share).backward()
+            (loss * dist.world_size).backward()
         with torch.no_grad():
             mask = seqs.completion_mask.float()
-            entropy = (token_entropy(logits.detach(), temperature=temperature) * mask).sum() / mask.sum()
-        for key in ("loss", "kl", "clip_fraction"):
-            stats[key] = stats.get(key, 0.0) + float(s[key]) * share
-        stats["entropy"] = stats.get("entropy", 0.0) + float(entropy) * share
-    stats["grad_norm"] = common.clip_gradients(state.model, cfg.train.max_grad_norm)
+            entropy_sum = (token_entropy(logits.detach(), temperature=temperature) * mask).sum()
+        for key, value in (("loss", s["loss"]), ("kl_sum", s["kl_sum"]), ("clip_sum", s["clip_sum"])):
+            stats[key] = stats.get(key, 0.0) + float(value)
+        stats["entropy_sum"] = stats.get("entropy_sum", 0.0) + float(entropy_sum)
+    stats["tokens"] = stats.get("tokens", 0.0) + float(local["tokens"])
+    stats["grad_norm"] = stats.get("grad_norm", 0.0) + common.clip_gradients(
+        state.model, cfg.train.max_grad_norm
+    )
     state.optimizer.step()
     state.scheduler.step()
     state.optimizer.zero_grad(set_to_none=True)
+
+
+def update_stats(stats: dict[str, float], dist: common.Dist, iterations: int) -> dict[str, float]:
+    """Step means of the update's sums: loss (summed over ranks), per-token kl / clip / entropy."""
+    totals = common.all_reduce_metrics(
+        {k: stats[k] for k in ("loss", "kl_sum", "clip_sum", "entropy_sum", "tokens")}, dist, op="sum"
+    )
+    tokens = max(totals["tokens"], 1.0)
+    return {
+        "loss": totals["loss"] / iterations,
+        "kl": totals["kl_sum"] / tokens,
+        "clip_fraction": totals["clip_sum"] / tokens,
+        "entropy": totals["entropy_sum"] / tokens,
+        "grad_norm": stats["grad_norm"] / iterations,  # the same on every rank
+    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -650,13 +781,13 @@ def collect_micro_batches(state: RLState, step: int) -> tuple[list[MicroBatch], 
     but the last piece without gradient sync, so the collective sequence is still identical.
     """
     cfg, rl, dist = state.cfg, state.cfg.rl, state.dist
-    generator = step_generator(cfg.train.seed, step, dist.rank)
+    generators = step_generators(cfg.train.seed, step, dist.rank, dist.device)
     t = {"rollout": 0.0, "score": 0.0, "tokens": 0.0, "rollout_engine": 0.0, "video_questions": 0.0}
 
     def run(idx: list[int]) -> MicroBatch:
         t0 = time.perf_counter()
         questions = load_questions(cfg, [state.samples[i] for i in idx], factor=state.adapter.pixel_factor)
-        mb, tokens, seconds = rollout(state, questions, generator)
+        mb, tokens, seconds = rollout(state, questions, generators)
         t1 = time.perf_counter()
         score(cfg, mb)
         t["rollout"] += t1 - t0
@@ -671,7 +802,7 @@ def collect_micro_batches(state: RLState, step: int) -> tuple[list[MicroBatch], 
     t["n_groups"] = float(rewards.shape[0])
     t["n_zero"] = float(zero_variance_groups(rewards).sum())
     if rl.dynamic_sampling:
-        micro_batches = refill(state, micro_batches, run, generator, t)
+        micro_batches = refill(state, micro_batches, run, generators.data, t)
     for mb in micro_batches:
         advantages(cfg, mb)
     return micro_batches, t
@@ -718,11 +849,11 @@ def train(cfg: Config, *, resume: str | None = None) -> Path:
             t_start = time.perf_counter()
             micro_batches, timing = collect_micro_batches(state, step)  # rollout + score + advantage
             t_update = time.perf_counter()
+            lr = state.scheduler.get_last_lr()[0]  # the rate this step's (first) update uses
             stats: dict[str, float] = {}
             for iteration in range(rl.num_iterations):
                 update(state, micro_batches, iteration, stats)
-            for key in ("loss", "kl", "clip_fraction", "entropy"):
-                stats[key] /= rl.num_iterations
+            state.engine.sync_weights(state.model)  # vLLM: load the updated policy (no-op for transformers)
             now = time.perf_counter()
             sums = step_metrics(
                 micro_batches, zero_variance=int(timing["n_zero"]), groups=int(timing["n_groups"])
@@ -735,9 +866,9 @@ def train(cfg: Config, *, resume: str | None = None) -> Path:
                 if reduced.get("n_video_questions")
                 else float("nan")
             )
+            record.update(update_stats(stats, dist, rl.num_iterations))
             local = common.all_reduce_metrics(
                 {
-                    **stats,
                     "time/rollout": timing["rollout"],
                     "time/score": timing["score"],
                     "time/update": now - t_update,
@@ -748,7 +879,7 @@ def train(cfg: Config, *, resume: str | None = None) -> Path:
                 op="mean",
             )
             record.update(local)
-            record["lr"] = state.scheduler.get_last_lr()[0]
+            record["lr"] = lr
             record["peak_memory_mb"] = common.peak_memory_mb(dist.device)
             if (step + 1) % cfg.train.log_every == 0 or step + 1 == state.total_steps:
                 state.logger.log(record)

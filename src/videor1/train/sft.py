@@ -143,8 +143,8 @@ def setup(cfg: Config, dist: Dist, resume: str | None) -> dict[str, Any]:
         ensure_model(model_cfg)  # builds the tiny model once, before the other ranks read it
     barrier(dist)
     model, processor = load_model_and_processor(model_cfg, for_training=True)
-    if checkpoint is not None and cfg.model.lora.enabled:
-        load_trainable_state(model, checkpoint)
+    if checkpoint is not None:
+        load_trainable_state(model, checkpoint)  # the exact fp32 masters
     adapter = get_adapter(model)  # before wrapping
     model = wrap_model(model, dist, cfg.train)
     optimizer = build_optimizer(model, cfg.train)
