@@ -73,3 +73,40 @@ def synth_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synth")
     generate_dataset(out, train=24, test=12, seed=0, size=112, frames=8, jobs=1)
     return out
+
+
+@pytest.fixture(scope="session")
+def rank_split_file(synth_dir):
+    """``make(out, *, source="train.json", per_device, steps, seed) -> Path``: the records of ``source``
+    reordered so that under ``torchrun --nproc_per_node 2`` (sampler seed ``seed``, accumulation 1)
+    rank 0 reads only videos and rank 1 only images for ``steps`` steps."""
+    import json
+
+    import torch
+
+    from videor1.train.common import Dist
+    from videor1.train.data import StepSampler
+
+    def make(out: Path, *, source: str = "train.json", per_device: int, steps: int, seed: int) -> Path:
+        records = json.loads((synth_dir / source).read_text())
+        images = [r for r in records if r["data_type"] == "image"]
+        videos = [r for r in records if r["data_type"] == "video"]
+        n = 2 * per_device * steps
+        sampler = StepSampler(
+            n,
+            per_device=per_device,
+            accumulation=1,
+            dist=Dist(rank=1, world_size=2, local_rank=1, device=torch.device("cpu")),
+            seed=seed,
+            start_step=0,
+            end_step=steps,
+        )
+        rank1 = {i for s in range(steps) for mb in sampler.step_micro_batches(s) for i in mb}
+        if len(images) < len(rank1) or len(videos) < n - len(rank1):
+            pytest.fail(f"{source} has too few images or videos for a {n}-record rank split")
+        img, vid = iter(images), iter(videos)
+        path = out / f"split-{Path(source).stem}.json"
+        path.write_text(json.dumps([next(img) if i in rank1 else next(vid) for i in range(n)]))
+        return path
+
+    return make

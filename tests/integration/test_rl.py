@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -14,8 +13,6 @@ import torch
 from safetensors.torch import load_file
 
 from videor1.config import load_config, save_config
-from videor1.train.common import Dist
-from videor1.train.data import StepSampler
 from videor1.utils.rundir import read_metrics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -178,33 +175,8 @@ def test_prompts_with_the_policy_adapter_keep_qwen25_inputs(tmp_path, tiny_model
         torch.testing.assert_close(torch.as_tensor(adapted[key]), torch.as_tensor(plain[key]), rtol=0, atol=0)
 
 
-def _rank_split_file(synth_dir: Path, out: Path, *, per_device: int, steps: int, seed: int) -> Path:
-    """A train file where rank 1 only ever reads image records (and rank 0 reads videos)."""
-    records = json.loads((synth_dir / "train.json").read_text())
-    images = [r for r in records if r["data_type"] == "image"]
-    videos = [r for r in records if r["data_type"] == "video"]
-    n = 2 * per_device * steps
-    sampler = StepSampler(
-        n,
-        per_device=per_device,
-        accumulation=1,
-        dist=Dist(rank=1, world_size=2, local_rank=1, device=torch.device("cpu")),
-        seed=seed,
-        start_step=0,
-        end_step=steps,
-    )
-    rank1 = {i for s in range(steps) for mb in sampler.step_micro_batches(s) for i in mb}
-    if len(images) < len(rank1) or len(videos) < n - len(rank1):
-        pytest.skip("the procedural dataset has too few images or videos for this split")
-    img, vid = iter(images), iter(videos)
-    ordered = [next(img) if i in rank1 else next(vid) for i in range(n)]
-    path = out / "split.json"
-    path.write_text(json.dumps(ordered))
-    return path
-
-
-def test_two_processes_one_rank_images_only(tmp_path, tiny_model_dir, synth_dir):
-    train_file = _rank_split_file(synth_dir, tmp_path, per_device=2, steps=2, seed=0)
+def test_two_processes_one_rank_images_only(tmp_path, tiny_model_dir, synth_dir, rank_split_file):
+    train_file = rank_split_file(tmp_path, per_device=2, steps=2, seed=0)
     cfg = tiny_cfg(
         tmp_path / "run",
         tiny_model_dir,
@@ -261,3 +233,49 @@ def test_dynamic_sampling_refills_and_trains(tmp_path, tiny_model_dir, synth_dir
     # every rolled-out video is encoded once; only the kept ones again for the policy and reference
     vit = record["vit_passes_per_video_question"]
     assert vit is None or 1.0 < vit <= 3.0
+
+
+def test_token_mean_divides_by_every_completion_token_of_the_step(
+    tmp_path, tiny_model_dir, synth_dir, monkeypatch
+):
+    import videor1.train.rl as recipe
+
+    calls = []
+    real = recipe.policy_loss
+
+    def spy(logp, old_logp, advantages, mask, **kwargs):
+        calls.append({"tokens": int(mask.sum()), "rows": mask.shape[0], **kwargs})
+        return real(logp, old_logp, advantages, mask, **kwargs)
+
+    monkeypatch.setattr(recipe, "policy_loss", spy)
+    cfg = tiny_cfg(
+        tmp_path,
+        tiny_model_dir,
+        synth_dir / "train.json",
+        synth_dir,
+        **{
+            "train.max_steps": "1",
+            "train.save_every": "0",
+            "train.per_device_batch_size": "1",
+            "train.gradient_accumulation_steps": "2",
+            "rl.loss_agg": "token-mean",
+            "rl.temporal": "false",
+        },
+    )
+    recipe.train(cfg)
+    assert len(calls) == 2  # one per micro-batch
+    step_tokens, step_rows = sum(c["tokens"] for c in calls), sum(c["rows"] for c in calls)
+    assert all(c["num_tokens"] == step_tokens and c["num_sequences"] == step_rows for c in calls)
+    (record,) = read_metrics(tmp_path / "metrics.jsonl")
+    assert record["completion_length"] * step_rows == pytest.approx(step_tokens)
+
+
+def test_step_generators_live_where_they_draw():
+    from videor1.train.rl import step_generators
+
+    gens = step_generators(0, 3, 1, torch.device("cpu"))
+    assert gens.data.device == torch.device("cpu") and gens.sampling.device == torch.device("cpu")
+    again = step_generators(0, 3, 1, torch.device("cpu"))
+    assert torch.equal(torch.randperm(9, generator=gens.data), torch.randperm(9, generator=again.data))
+    other = step_generators(0, 3, 0, torch.device("cpu"))  # another rank draws differently
+    assert not torch.equal(torch.rand(8, generator=gens.sampling), torch.rand(8, generator=other.sampling))
