@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "rl": "videor1.commands.rl",
     "eval": "videor1.commands.eval",
     "infer": "videor1.commands.infer",
+    "plan": "videor1.commands.plan",
     "config": "videor1.commands.config",
     "env": "videor1.commands.env",
 }

@@ -230,6 +230,8 @@ def wrap_model(model: nn.Module, dist: Dist, train_cfg: TrainConfig, *, trainabl
         fully_shard(model, mp_policy=mp)
         for method in ("get_image_features", "get_video_features"):
             register_fsdp_forward_method(model, method)
+        if not trainable:  # no backward will come: free the root's gathered weights after each forward too
+            model.set_reshard_after_forward(True)
         return model
     raise ConfigError(f"train.distributed: unknown engine {engine!r}; choose ddp or fsdp2")
 

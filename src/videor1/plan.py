@@ -1,0 +1,304 @@
+"""A memory plan on paper: per-GPU bytes of a training config, derived from the config and the model.
+
+``videor1 plan --config configs/qwen2_5_vl_7b/tgrpo.yaml --gpus 8 --gpu-memory-gb 80`` prints it.
+The model's shapes come from ``model.path/config.json``, or for the public checkpoints the shipped
+configs name, from :mod:`videor1.models.known`; parameter counts come from building the model on
+PyTorch's ``meta`` device (no memory, exact counts).
+
+What is counted, per GPU, with ``N`` GPUs, ``P`` parameters, ``T`` of them trained:
+
+resident (the whole run)
+    fp32 master weights ``4P``, fp32 gradients ``4T`` and AdamW's two fp32 moments ``8T`` (each
+    divided by ``N`` under FSDP2, whole under DDP); the RL reference model in ``model.dtype``
+    (``/ N`` under FSDP2).
+rollout (RL, while generating)
+    transformers engine: the full weights in the compute dtype (FSDP2 gathers them once for
+    generation; under DDP autocast caches a bf16 copy) and the KV cache of every rollout row,
+    ``rows x (prompt + max_new_tokens) x layers x 2 x kv_heads x head_dim`` in the compute dtype,
+    ``rows = per_device_batch_size x (G + G_shuffled)``. vLLM engine: its reserved share
+    ``rl.vllm_gpu_memory_utilization x GPU memory`` instead.
+update (the policy forward and backward)
+    FSDP2's gathered weights (the root group stays gathered between forward and backward, plus the
+    current and the prefetched block); activations: with gradient checkpointing each decoder layer's
+    input ``rows x L x hidden`` plus one layer recomputed at a time, without it every layer's; the
+    completion logits ``rows x (max_new_tokens + 1) x vocab`` at 10 bytes an entry (bf16 logits, their
+    fp32 log-softmax and its gradient); the ViT's checkpointed block inputs for the videos.
+    ``rows = per_device_batch_size x G`` (shuffled rollouts never enter the loss),
+    ``L = prompt + max_new_tokens``. SFT (``rl=False``): one row per question, ``L = prompt + target``,
+    logits over all of ``L``.
+
+The prompt is the visual tokens at the config's largest frame budget (``max_frames`` frames, the
+reference's per-frame rule with its 5% slack) plus ``prompt_text_tokens`` of text. A decoder layer's
+saved activations are approximated as ``(6 hidden + 2 kv_dim + 4 intermediate)`` values per token
+(inputs of the four attention projections and the MLP, its gate/up/activation outputs; flash or sdpa
+attention keeps no ``L x L`` matrix). Not counted: allocator fragmentation, CUDA context (~0.5-1 GB),
+communication buffers, the dataloader. The plan is an estimate to size a run, not a measurement.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from videor1.config import Config, ConfigError, ModelConfig
+
+GIB = 2**30
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The shapes a memory plan needs."""
+
+    params: int  # every parameter
+    vision_params: int  # the vision tower (blocks, patch embedding, merger)
+    root_params: int  # parameters outside every FSDP2 block (embeddings, LM head, norms, ViT stem + merger)
+    largest_block: int  # parameters of the largest FSDP2 block
+    hidden: int
+    intermediate: int
+    layers: int
+    kv_heads: int
+    head_dim: int
+    vocab: int
+    vision_hidden: int
+    vision_depth: int
+    patch: int
+    merge: int
+    trainable: int  # under the config's freezing / LoRA settings
+
+
+def _config_dict(model_cfg: ModelConfig) -> dict[str, Any]:
+    from videor1.models.known import KNOWN
+
+    file = Path(model_cfg.path).expanduser() / "config.json"
+    if file.is_file():
+        return json.loads(file.read_text(encoding="utf-8"))
+    if model_cfg.path in KNOWN:
+        return KNOWN[model_cfg.path]
+    raise ConfigError(
+        f"model.path {model_cfg.path!r}: no config.json there and not one of the known checkpoints "
+        f"({', '.join(sorted(KNOWN))}); point it at a local checkpoint directory"
+    )
+
+
+def architecture(model_cfg: ModelConfig) -> Architecture:
+    """Shapes and parameter counts of ``model_cfg``'s model (built on the meta device)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    from videor1.models.adapters import get_adapter
+
+    data = dict(_config_dict(model_cfg))
+    config = AutoConfig.for_model(data.pop("model_type"), **data)
+    with torch.device("meta"):
+        model = AutoModelForImageTextToText.from_config(config)
+    adapter = get_adapter(model)
+    vision = adapter.vision_tower(model)
+    blocks = [m for m in model.modules() if type(m).__name__ in set(model._no_split_modules)]
+    in_blocks = {id(p) for b in blocks for p in b.parameters()}
+    params = list(model.parameters())
+    text = config.get_text_config()
+    head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
+    vcfg = config.vision_config
+    return Architecture(
+        params=sum(p.numel() for p in params),
+        vision_params=sum(p.numel() for p in vision.parameters()),
+        root_params=sum(p.numel() for p in params if id(p) not in in_blocks),
+        largest_block=max(sum(p.numel() for p in b.parameters()) for b in blocks),
+        hidden=text.hidden_size,
+        intermediate=text.intermediate_size,
+        layers=text.num_hidden_layers,
+        kv_heads=text.num_key_value_heads,
+        head_dim=head_dim,
+        vocab=text.vocab_size,
+        vision_hidden=vcfg.hidden_size,
+        vision_depth=vcfg.depth,
+        patch=vcfg.patch_size,
+        merge=vcfg.spatial_merge_size,
+        trainable=_trainable(model, model_cfg, vision),
+    )
+
+
+def _trainable(model: Any, cfg: ModelConfig, vision: Any) -> int:
+    """Trained parameters under ``freeze_vision`` / LoRA, as ``load_model_and_processor`` sets them up."""
+    total = sum(p.numel() for p in model.parameters())
+    vision_total = sum(p.numel() for p in vision.parameters())
+    if not cfg.lora.enabled:
+        return total - vision_total if cfg.freeze_vision else total
+    from videor1.models.loading import lora_target_modules
+
+    modules = dict(model.named_modules())
+    adapters = sum(
+        cfg.lora.r * (modules[name].in_features + modules[name].out_features)
+        for name in lora_target_modules(model, cfg)
+    )
+    full_vision = not cfg.lora.vision and not cfg.freeze_vision
+    return adapters + (vision_total if full_vision else 0)
+
+
+@dataclass(frozen=True)
+class Row:
+    phase: str  # "resident", "rollout" or "update"
+    name: str
+    bytes: int
+    how: str  # the formula with its numbers
+
+
+def visual_tokens(cfg: Config, arch: Architecture) -> int:
+    """Visual tokens of the largest video the media budgets allow."""
+    from videor1.data.media import video_frame_max_pixels
+
+    m = cfg.data.media
+    frames = m.nframes or m.max_frames
+    frames -= frames % 2
+    frame_pixels = video_frame_max_pixels(
+        m.video_min_pixels, m.video_max_pixels, m.video_total_pixels, frames
+    )
+    per_pair = int(frame_pixels // (arch.patch * arch.merge) ** 2)
+    return frames // 2 * per_pair
+
+
+def memory_plan(
+    cfg: Config,
+    arch: Architecture,
+    *,
+    world_size: int,
+    gpu_memory_gb: float,
+    prompt_text_tokens: int = 256,
+    rl: bool = True,
+    target_tokens: int = 512,
+) -> list[Row]:
+    """The plan's rows (module docstring), one per memory item, for ``world_size`` GPUs.
+
+    ``rl=False`` plans SFT: no reference model and no rollout; each row is one question with a
+    ``target_tokens`` answer and logits over the whole sequence (the SFT loss reads them all).
+    """
+    t, r = cfg.train, cfg.rl
+    fsdp = t.distributed == "fsdp2" and world_size > 1
+    shard = world_size if fsdp else 1
+    compute = 2 if t.precision == "bf16" else 4
+    stored = {"float32": 4, "bfloat16": 2, "float16": 2}.get(cfg.model.dtype, 2)
+    where = f"/ {shard}" if fsdp else "(not sharded)"
+    P, T = arch.params, arch.trainable
+    rows = [
+        Row("resident", "fp32 master weights", 4 * P // shard, f"4 B x {P:,} {where}"),
+        Row("resident", "fp32 gradients", 4 * T // shard, f"4 B x {T:,} trained {where}"),
+        Row("resident", "AdamW moments (fp32)", 8 * T // shard, f"2 x 4 B x {T:,} {where}"),
+    ]
+    frames = cfg.data.media.nframes or cfg.data.media.max_frames
+    prompt = visual_tokens(cfg, arch) + prompt_text_tokens
+    new = r.sampling.max_new_tokens if rl else target_tokens
+    rows_policy = t.per_device_batch_size * (r.num_generations if rl else 1)
+    length = prompt + new
+    if rl:
+        if r.beta > 0:
+            rows.append(
+                Row(
+                    "resident",
+                    f"reference model ({cfg.model.dtype})",
+                    stored * P // shard,
+                    f"{stored} B x {P:,} {where}",
+                )
+            )
+        groups = r.num_generations + (r.num_shuffled if r.temporal else 0)
+        rollout_rows = t.per_device_batch_size * groups
+        if r.engine == "vllm":
+            share = int(r.vllm_gpu_memory_utilization * gpu_memory_gb * GIB)
+            rows.append(
+                Row(
+                    "rollout",
+                    "vLLM engine (weights + KV cache)",
+                    share,
+                    f"{r.vllm_gpu_memory_utilization} x {gpu_memory_gb} GB",
+                )
+            )
+        else:
+            extra = compute * P if (fsdp or compute == 2) else 0
+            rows.append(
+                Row(
+                    "rollout",
+                    "full weights for generation",
+                    extra,
+                    f"{compute} B x {P:,}" if extra else "the weights themselves",
+                )
+            )
+            kv = rollout_rows * length * arch.layers * 2 * arch.kv_heads * arch.head_dim * compute
+            rows.append(
+                Row(
+                    "rollout",
+                    "KV cache",
+                    kv,
+                    f"{rollout_rows} rows x ({prompt} + {new}) tokens x {arch.layers} layers x 2 x {arch.kv_heads} x "
+                    f"{arch.head_dim} x {compute} B",
+                )
+            )
+    if fsdp:
+        gathered = compute * (arch.root_params + 2 * arch.largest_block)
+        rows.append(
+            Row(
+                "update",
+                "gathered shards (root + 2 blocks)",
+                gathered,
+                f"{compute} B x ({arch.root_params:,} + 2 x {arch.largest_block:,})",
+            )
+        )
+    per_layer = (6 * arch.hidden + 2 * arch.kv_heads * arch.head_dim + 4 * arch.intermediate) * compute
+    if cfg.model.gradient_checkpointing:
+        boundary = rows_policy * length * arch.hidden * compute * arch.layers
+        rows.append(
+            Row(
+                "update",
+                "checkpointed layer inputs",
+                boundary,
+                f"{rows_policy} rows x {length} x {arch.hidden} x {compute} B x {arch.layers} layers",
+            )
+        )
+        rows.append(
+            Row(
+                "update",
+                "one layer recomputed",
+                rows_policy * length * per_layer,
+                f"{rows_policy} x {length} x {per_layer:,} B",
+            )
+        )
+    else:
+        rows.append(
+            Row(
+                "update",
+                "activations, every layer",
+                rows_policy * length * per_layer * arch.layers,
+                f"{rows_policy} x {length} x {per_layer:,} B x {arch.layers}",
+            )
+        )
+    logit_positions = new + 1 if rl else length
+    rows.append(
+        Row(
+            "update",
+            "logits",
+            rows_policy * logit_positions * arch.vocab * 10,
+            f"{rows_policy} x {logit_positions} x {arch.vocab:,} x 10 B",
+        )
+    )
+    frame_pixels = (visual_tokens(cfg, arch) // max(frames // 2, 1)) * (arch.patch * arch.merge) ** 2
+    patches = t.per_device_batch_size * frames * frame_pixels // arch.patch**2
+    vit_layers = arch.vision_depth if cfg.model.gradient_checkpointing else 4 * arch.vision_depth
+    rows.append(
+        Row(
+            "update",
+            "ViT activations",
+            patches * arch.vision_hidden * compute * vit_layers,
+            f"{patches:,} patches x {arch.vision_hidden} x {compute} B x {vit_layers}",
+        )
+    )
+    return rows
+
+
+def peak(rows: list[Row]) -> int:
+    """Resident bytes plus the larger of the rollout and update phases."""
+    phase = {p: sum(r.bytes for r in rows if r.phase == p) for p in ("resident", "rollout", "update")}
+    return phase["resident"] + max(phase["rollout"], phase["update"])
+
+
+def gib(n: int) -> float:
+    return n / GIB

@@ -1,0 +1,92 @@
+"""``videor1 plan`` for the shipped 7B T-GRPO config on 8 x 80 GiB, against a hand computation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from videor1.config import load_config
+from videor1.plan import architecture, memory_plan, peak
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Qwen2.5-VL-7B by hand (hidden 3584, intermediate 18944, 28 layers, 28 heads of 128, 4 KV heads,
+# vocab 152064, untied head; ViT depth 32, width 1280, MLP 3420, patch 14, merge 2):
+EMBED = 152064 * 3584  # 544,997,376, and the LM head the same
+LAYER = (
+    (3584 * 3584 + 3584) + 2 * (3584 * 512 + 512) + 3584 * 3584 + 3 * 3584 * 18944 + 2 * 3584
+)  # 233,057,792
+LM = 2 * EMBED + 28 * LAYER + 3584  # + final norm = 7,615,616,512
+PATCH_EMBED = 3 * 2 * 14 * 14 * 1280
+VIT_BLOCK = (
+    2 * 1280 + (1280 * 3840 + 3840) + (1280 * 1280 + 1280) + 2 * (1280 * 3420 + 3420) + (3420 * 1280 + 1280)
+)
+MERGER = 1280 + (5120 * 5120 + 5120) + (5120 * 3584 + 3584)
+VISION = PATCH_EMBED + 32 * VIT_BLOCK + MERGER  # 676,550,144
+P = LM + VISION  # 8,292,166,656, the published count
+ROOT = 2 * EMBED + 3584 + PATCH_EMBED + MERGER  # what FSDP2's root group holds
+
+
+def test_architecture_of_the_7b_checkpoint_the_configs_name():
+    arch = architecture(load_config(REPO / "configs/qwen2_5_vl_7b/tgrpo.yaml").model)
+    assert P == 8_292_166_656 and LAYER == 233_057_792 and VISION == 676_550_144
+    assert (arch.params, arch.trainable, arch.vision_params) == (P, P, VISION)
+    assert (arch.root_params, arch.largest_block) == (ROOT, LAYER)
+    assert (arch.layers, arch.kv_heads, arch.head_dim, arch.vocab) == (28, 4, 128, 152064)
+
+
+def test_tgrpo_plan_on_8_gpus_matches_the_hand_computation():
+    cfg = load_config(REPO / "configs/qwen2_5_vl_7b/tgrpo.yaml")
+    arch = architecture(cfg.model)
+    rows = {r.name: r.bytes for r in memory_plan(cfg, arch, world_size=8, gpu_memory_gb=80)}
+    # visual tokens: 16 frames, per frame max(100352, int(1.05 * 100352) = 105369) px -> 134 tokens a pair
+    prompt = 8 * 134 + 256
+    length = prompt + 768  # 2096
+    expected = {
+        "fp32 master weights": 4 * P // 8,
+        "fp32 gradients": 4 * P // 8,
+        "AdamW moments (fp32)": 8 * P // 8,
+        "reference model (bfloat16)": 2 * P // 8,
+        "full weights for generation": 2 * P,
+        "KV cache": 12 * length * 28 * 2 * 4 * 128 * 2,  # (8 + 4) rows, bf16
+        "gathered shards (root + 2 blocks)": 2 * (ROOT + 2 * LAYER),
+        "checkpointed layer inputs": 8 * length * 3584 * 2 * 28,
+        "one layer recomputed": 8 * length * (6 * 3584 + 2 * 512 + 4 * 18944) * 2,
+        "logits": 8 * 769 * 152064 * 10,
+        "ViT activations": 16 * (134 * 784 // 196) * 1280 * 2 * 32,
+    }
+    assert rows == expected
+    resident = 16 * P // 8 + 2 * P // 8
+    update = sum(expected[k] for k in list(expected)[6:])
+    assert update > expected["full weights for generation"] + expected["KV cache"]
+    total = peak(memory_plan(cfg, arch, world_size=8, gpu_memory_gb=80))
+    assert total == resident + update == 38_581_413_120  # 35.9 GiB of 80
+    assert total / 2**30 == pytest.approx(35.93, abs=0.01)
+
+
+def test_vllm_engine_replaces_the_generation_weights_and_kv_cache_by_its_share():
+    cfg = load_config(
+        REPO / "configs/qwen2_5_vl_7b/tgrpo.yaml", ["rl.engine=vllm", "rl.vllm_gpu_memory_utilization=0.25"]
+    )
+    rows = {
+        r.name: r.bytes for r in memory_plan(cfg, architecture(cfg.model), world_size=8, gpu_memory_gb=80)
+    }
+    assert rows["vLLM engine (weights + KV cache)"] == 20 * 2**30
+    assert "KV cache" not in rows and "full weights for generation" not in rows
+
+
+def test_unknown_model_without_config_is_a_clear_error():
+    from videor1.config import ConfigError
+
+    cfg = load_config(None, ["model.path=org/some-other-model"])
+    with pytest.raises(ConfigError, match="model.path 'org/some-other-model': no config.json"):
+        architecture(cfg.model)
+
+
+def test_plan_command_prints_the_table(capsys):
+    from videor1.cli import main
+
+    assert main(["plan", "--config", str(REPO / "configs/qwen2_5_vl_7b/tgrpo.yaml"), "--gpus", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "8.29B parameters" in out and "KV cache" in out and "fits in 80 GiB" in out
