@@ -156,3 +156,14 @@ def test_step_totals_default_to_the_call_and_kl_sums_are_exact():
     _, stats = policy_loss(logp, logp, ADV, MASK, ref_logp=ref, beta=0.04)
     # k3 on the three completion tokens: d = ln(0.5), 0, 0 -> exp(d) - d - 1 = 0.5 + ln 2 - 1
     assert stats["kl_sum"].item() == pytest.approx(0.5 + math.log(2) - 1)
+
+
+def test_kl_gradient_pulls_the_policy_toward_the_reference():
+    # zero advantage: loss_t = beta * k3_t, d k3 / d logp = 1 - exp(ref - logp); seq-mean over 2 tokens
+    # token 0: p = 0.5, ref = 0.25 -> 1 - 0.5 = 0.5;  token 1: p = 0.25, ref = 0.5 -> 1 - 2 = -1
+    # gradient = beta * (0.5, -1) / 2 = (0.01, -0.02): lowers logp where the policy exceeds the reference
+    logp = torch.log(torch.tensor([[0.5, 0.25]])).requires_grad_(True)
+    ref = torch.log(torch.tensor([[0.25, 0.5]]))
+    loss, _ = policy_loss(logp, logp.detach(), torch.zeros(1), torch.ones(1, 2), ref_logp=ref, beta=0.04)
+    loss.backward()
+    torch.testing.assert_close(logp.grad, torch.tensor([[0.01, -0.02]]))
