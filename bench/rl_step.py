@@ -209,8 +209,8 @@ def run_trl(args: argparse.Namespace, model_dir: Path, image_file: Path, out: Pa
     from videor1.data.media import load_media
     from videor1.data.prompts import build_prompt
     from videor1.data.records import load_records
+    from videor1.models.vision import VisionCounter
     from videor1.rewards import accuracy_reward, format_reward
-    from videor1.rollout.vision import VisionCounter
 
     media = MediaConfig(image_min_pixels=3136, image_max_pixels=12544)
     samples = load_records(image_file)

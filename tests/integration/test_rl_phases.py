@@ -97,7 +97,7 @@ def test_build_sequences_joins_left_padded_prompts_and_right_padded_completions(
 
 def test_row_features_repeat_each_questions_media_for_its_rows():
     """Planted defect caught: counting image and video slots together."""
-    from videor1.rollout.vision import MediaFeatures
+    from videor1.models.vision import MediaFeatures
     from videor1.train.rl import Question, row_features
     from videor1.types import ImageInput, VideoClip
 
@@ -120,7 +120,7 @@ def test_row_features_repeat_each_questions_media_for_its_rows():
 def test_sequence_logprobs_equal_a_plain_forward(rl_state):
     """Planted defect caught: completion log-probs shifted by one token (logits of the wrong position)."""
     from videor1.algorithms.losses import token_logprobs
-    from videor1.rollout.vision import encode_media, rope_positions
+    from videor1.models.vision import encode_media, rope_positions
     from videor1.train.rl import build_sequences, collate_prompts, row_features, sequence_logprobs
 
     state = rl_state()
@@ -167,7 +167,7 @@ def test_sequence_logprobs_equal_a_plain_forward(rl_state):
 
 def test_subset_keeps_the_chosen_questions_rows_and_pixels(rl_state):
     """Planted defect caught: taking pixel chunks by question index instead of per media kind."""
-    from videor1.rollout.vision import encode_media
+    from videor1.models.vision import encode_media
     from videor1.train.rl import MicroBatch, collate_prompts
 
     state = rl_state()
@@ -214,7 +214,7 @@ def test_subset_keeps_the_chosen_questions_rows_and_pixels(rl_state):
 def test_the_shuffled_group_generates_from_the_shuffled_clips_encodings(rl_state, unit, monkeypatch):
     """Planted defect caught: the shuffled twin fed the ordered encodings (upstream Video-R1's vLLM bug)."""
     from videor1.data.media import shuffle_frames
-    from videor1.rollout.vision import encode_media
+    from videor1.models.vision import encode_media
     from videor1.train.rl import collate_prompts, rollout, step_generators
 
     state = rl_state(f"rl.shuffle_unit={unit}")

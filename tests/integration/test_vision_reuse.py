@@ -8,11 +8,10 @@ import torch
 
 from videor1.data.collate import collate
 from videor1.data.media import load_video, shuffle_frames
-from videor1.models.adapters import get_adapter
-from videor1.rollout.vision import (
+from videor1.models.adapters import core_model, get_adapter
+from videor1.models.vision import (
     MediaFeatures,
     VisionCounter,
-    core_model,
     encode_media,
     frame_order_to_patch_order,
     mm_token_type_ids,

@@ -9,8 +9,8 @@ import torch
 
 from videor1.algorithms.losses import token_logprobs
 from videor1.config import SamplingConfig
+from videor1.models.vision import VisionCounter, mm_token_type_ids
 from videor1.rollout.hf import HFRolloutEngine, sample_next_token
-from videor1.rollout.vision import VisionCounter, mm_token_type_ids
 
 VIDEO, IMAGE, VSTART, VEND, EOS, PAD = 291, 290, 292, 293, 2, 0
 

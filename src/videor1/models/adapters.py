@@ -72,21 +72,11 @@ class FamilyAdapter:
 
         Accepts the ``...ForConditionalGeneration`` model, its inner ``...Model``, or a peft wrapper.
         """
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        for candidate in (base, getattr(base, "model", None)):
-            visual = getattr(candidate, "visual", None)
-            if visual is not None:
-                return visual
-        raise UnsupportedModelError(f"{type(model).__name__} has no vision tower at .visual or .model.visual")
+        return core_model(model).visual
 
     def language_model(self, model: Any) -> Any:
         """The text decoder (embeddings and transformer blocks, without the LM head)."""
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        for candidate in (base, getattr(base, "model", None)):
-            lm = getattr(candidate, "language_model", None)
-            if lm is not None:
-                return lm
-        raise UnsupportedModelError(f"{type(model).__name__} has no language model at .language_model")
+        return core_model(model).language_model
 
     def num_visual_tokens(self, grid_thw: Sequence[int]) -> int:
         """Placeholder tokens one image/video occupies: t * h * w / merge_size**2."""
@@ -134,6 +124,18 @@ class FamilyAdapter:
                     f"temporal patch size {self.temporal_patch_size}"
                 )
         return {"video_metadata": [self.video_metadata(c) for c in items], "do_sample_frames": False}
+
+
+def core_model(model: Any) -> Any:
+    """The ``*VLModel`` (vision tower + language model + ``get_rope_index``) inside a
+    ``*ForConditionalGeneration``, its peft wrapper, or the ``*VLModel`` itself."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    for candidate in (getattr(base, "model", None), base):
+        if candidate is not None and hasattr(candidate, "get_rope_index") and hasattr(candidate, "visual"):
+            return candidate
+    raise UnsupportedModelError(
+        f"{type(base).__name__} is not a Qwen-VL model (no .model with a vision tower and get_rope_index)"
+    )
 
 
 def _config_of(model_or_config: Any) -> Any:

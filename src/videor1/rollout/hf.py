@@ -29,8 +29,8 @@ import torch
 from transformers import DynamicCache
 
 from videor1.config import SamplingConfig
+from videor1.models.vision import MediaFeatures, encode_media, rope_positions
 from videor1.rollout.base import RolloutEngine, RolloutOutput
-from videor1.rollout.vision import MediaFeatures, encode_media, rope_positions
 from videor1.types import Completion
 
 

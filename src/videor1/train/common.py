@@ -193,7 +193,7 @@ def wrap_model(model: nn.Module, dist: Dist, train_cfg: TrainConfig, *, trainabl
     the RL reference) is only moved. ``fsdp2``: ``fully_shard`` on every block listed in the HF model's
     ``_no_split_modules`` (decoder layers, ViT blocks), then on the root; the root's
     ``get_image_features`` / ``get_video_features`` are registered as forward methods, so encoding
-    media outside the model's forward (``videor1.rollout.vision.encode_media``) gathers the root's
+    media outside the model's forward (``videor1.models.vision.encode_media``) gathers the root's
     shards (patch embedding, merger) like a forward does. A trainable model with
     ``precision: bf16`` gets ``MixedPrecisionPolicy(param_dtype=bf16, reduce_dtype=fp32)`` over its
     fp32 masters; a frozen one keeps its own dtype.

@@ -17,7 +17,7 @@ What we do, and why:
   samples; the ordered and shuffled prompts go through one ``generate`` call.
 - Shuffled clips come from ``videor1.data.media.shuffle_frames`` (``rl.shuffle_unit``: ``frame`` as
   the reference, or ``temporal_patch``). With ``temporal_patch`` the shuffled group reuses the
-  ordered group's ViT encodings permuted by patch (exact; ``videor1.rollout.vision``). Shuffled
+  ordered group's ViT encodings permuted by patch (exact; ``videor1.models.vision``). Shuffled
   rollouts only feed the decision; they never enter the loss.
 - Vision encodings: rollout once (no grad); policy forward once per question *with* grad (shared by
   its G sequences); reference model once. With a frozen ViT the rollout's encodings serve all three.
@@ -37,7 +37,7 @@ What we do, and why:
 - Videos are passed with their real fps (``second_per_grid_ts`` from the clip's sample rate via
   collate); the reference trained assuming 2 fps.
 - Qwen3-VL: positions come from the model's own ``get_rope_index`` and the reused encodings carry
-  its DeepStack features (``videor1.rollout.vision.MediaFeatures``).
+  its DeepStack features (``videor1.models.vision.MediaFeatures``).
 - ``rl.engine``: ``transformers`` (``videor1.rollout.hf``, the policy module itself) or ``vllm``
   (``videor1.rollout.vllm``, one colocated engine per process, GPU only). vLLM gets each prompt's
   text and its decoded frames with their real fps; the shuffled twin gets its own permuted frames;
@@ -65,9 +65,7 @@ from videor1.algorithms.losses import policy_loss, token_entropy, token_logprobs
 from videor1.algorithms.sampling import GroupFiller
 from videor1.algorithms.temporal import temporal_advantages
 from videor1.config import IMAGE_FACTOR, Config
-from videor1.rollout.base import RolloutEngine
-from videor1.rollout.hf import HFRolloutEngine
-from videor1.rollout.vision import (
+from videor1.models.vision import (
     MediaFeatures,
     VisionCounter,
     encode_media,
@@ -75,6 +73,8 @@ from videor1.rollout.vision import (
     rope_positions,
     vision_is_trainable,
 )
+from videor1.rollout.base import RolloutEngine
+from videor1.rollout.hf import HFRolloutEngine
 from videor1.train import common
 from videor1.train.data import StepSampler, ensure_data
 from videor1.types import Completion, Media, RewardBreakdown, Sample, VideoClip

@@ -42,16 +42,7 @@ from typing import Any
 import torch
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-
-def core_model(model: Any) -> Any:
-    """The ``*VLModel`` inside a ``*ForConditionalGeneration`` (also through a peft wrapper)."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    inner = getattr(base, "model", None)
-    if inner is None or not hasattr(inner, "get_rope_index"):
-        raise TypeError(
-            f"{type(base).__name__} is not a Qwen-VL conditional-generation model (no .model.get_rope_index)"
-        )
-    return inner
+from videor1.models.adapters import core_model
 
 
 def vision_is_trainable(model: Any) -> bool:
