@@ -45,6 +45,7 @@ from typing import Any
 from videor1.config import IMAGE_FACTOR, MediaConfig, SamplingConfig
 from videor1.data.prompts import build_prompt
 from videor1.rewards import accuracy_reward
+from videor1.tags import think_block
 from videor1.types import ImageInput, Sample, VideoClip
 from videor1.utils.logging import get_logger, make_progress
 
@@ -53,7 +54,6 @@ log = get_logger(__name__)
 TEACHER_SAMPLING = SamplingConfig(temperature=1.0, top_p=0.95, max_new_tokens=512)
 """The reference teacher's decoding (REFERENCE §4)."""
 
-_THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 FINAL_STATUSES = ("kept", "rejected", "no_think", "media_error")
 """Outcomes a rerun does not redo (``failed`` items are retried)."""
 
@@ -251,9 +251,9 @@ class Outcome:
 def judge(sample: Sample, index: int, reply: str, threshold: float, reward_mode: str) -> Outcome:
     """Score a teacher reply; keep it when reward > threshold and it has a ``<think>`` block."""
     reward = float(accuracy_reward(reply, sample.solution, sample.problem_type, mode=reward_mode))
-    think = _THINK_RE.search(reply)
+    think = think_block(reply)
     base = {"index": index, "problem_id": sample.problem_id, "problem_type": sample.problem_type}
-    if think is None or not think.group(1).strip():
+    if not think:
         return Outcome(
             **base, status="no_think", reward=reward, reason="reply has no <think> block", reply=reply
         )
@@ -265,7 +265,7 @@ def judge(sample: Sample, index: int, reply: str, threshold: float, reward_mode:
             reason=f"reward {reward:.3f} <= {threshold}",
             reply=reply,
         )
-    process = f"<think>{think.group(1).strip()}</think>"
+    process = f"<think>{think}</think>"
     return Outcome(**base, status="kept", reward=reward, process=process, reply=reply)
 
 

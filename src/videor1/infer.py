@@ -27,6 +27,7 @@ import torch
 
 from videor1.config import PIXELS_PER_TOKEN, MediaConfig, ModelConfig, SamplingConfig
 from videor1.models.adapters import get_adapter
+from videor1.tags import split_output
 from videor1.types import ImageInput, Sample, VideoClip
 
 EVAL_SAMPLING = SamplingConfig(temperature=0.1, top_p=0.001, max_new_tokens=1024)
@@ -35,8 +36,6 @@ EVAL_SAMPLING = SamplingConfig(temperature=0.1, top_p=0.001, max_new_tokens=1024
 EVAL_MEDIA = MediaConfig(video_max_pixels=256 * PIXELS_PER_TOKEN)
 """Evaluation budgets: up to 256·28·28 pixels per frame (REFERENCE §2), the fps rule for frames."""
 
-_THINK_RE = re.compile(r"<think>\s*(.*?)\s*</think>", re.DOTALL)
-_ANSWER_RE = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)
 _LETTERED_RE = re.compile(r"^[A-Z]\.\s*\S")
 
 
@@ -49,21 +48,6 @@ class Prediction:
     raw_text: str
     has_answer_tag: bool
     num_frames: int | None = None  # frames the model saw (videos)
-
-
-def split_output(text: str) -> tuple[str, str, bool]:
-    """``(reasoning, answer, has_answer_tag)`` of a generated text."""
-    answer_match = _ANSWER_RE.search(text)
-    think_match = _THINK_RE.search(text)
-    if think_match:
-        reasoning = think_match.group(1).strip()
-    elif answer_match:
-        reasoning = text[: answer_match.start()].strip()
-    else:
-        reasoning = ""
-    if answer_match:
-        return reasoning, answer_match.group(1).strip(), True
-    return reasoning, text.strip(), False
 
 
 def generation_kwargs(sampling: SamplingConfig, *, greedy: bool = False) -> dict[str, Any]:

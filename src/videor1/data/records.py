@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from videor1.tags import sole_block, wrapped_in
 from videor1.types import DATA_TYPES, PROBLEM_TYPES, Sample
 
 KNOWN_FIELDS: tuple[str, ...] = (
@@ -59,8 +60,6 @@ REQUIRED_FIELDS: tuple[str, ...] = (
 )
 
 _OPTION_RE = re.compile(r"([A-Z])\.\s*\S")
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
-_THINK_RE = re.compile(r"\s*<think>.*</think>\s*", re.DOTALL)
 _NUMBER_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 CheckLevel = Literal["schema", "types"]
@@ -190,11 +189,7 @@ def option_letters(options: list[str]) -> list[str]:
 
 def answer_text(solution: str) -> str | None:
     """The content of the single ``<answer>...</answer>`` that makes up ``solution``, else None."""
-    stripped = solution.strip()
-    blocks = _ANSWER_RE.findall(stripped)
-    if len(blocks) != 1 or _ANSWER_RE.fullmatch(stripped) is None:
-        return None
-    return blocks[0].strip()
+    return sole_block(solution, "answer")
 
 
 def parse_number(text: str) -> float | None:
@@ -274,7 +269,7 @@ def record_problems(rec: Any, *, check: CheckLevel = "schema") -> list[tuple[str
         problems.append(
             ("problem_type", f"unknown problem_type {rec['problem_type']!r} (expected {allowed})")
         )
-    if ok_process and _THINK_RE.fullmatch(rec["process"]) is None:
+    if ok_process and not wrapped_in(rec["process"], "think"):
         problems.append(("process", "process must be wrapped in <think>...</think>"))
     if ok_path:
         reason = path_problem(rec["path"])

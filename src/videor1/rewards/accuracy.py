@@ -35,15 +35,13 @@ reference does), and ``score_answer`` reports it as a parse failure with its rea
 from __future__ import annotations
 
 import functools
-import re
 from typing import Literal, NamedTuple
 
 from videor1.rewards.parsing import extract_answer, normalize_text, parse_number, parse_option_letter
+from videor1.tags import find_block
 
 RewardMode = Literal["default", "video-r1"]
 REWARD_MODES: tuple[str, ...] = ("default", "video-r1")
-
-_ANSWER_BLOCK_RE = re.compile(r"<answer>.*?</answer>", re.DOTALL)
 
 REGRESSION_ZERO_SCALE = 1.0  # default mode: error scale when the ground truth is 0
 
@@ -103,7 +101,7 @@ def score_answer(completion: str, solution: str, problem_type: str, *, mode: str
 
 
 def _missing_answer_reason(completion: str) -> str:
-    return "empty <answer> block" if _ANSWER_BLOCK_RE.search(completion) else "no <answer> block"
+    return "empty <answer> block" if find_block(completion, "answer") else "no <answer> block"
 
 
 @functools.lru_cache(maxsize=4096)
