@@ -243,9 +243,19 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
 
 @functools.cache
 def _rouge_scorer():  # building the scorer (stemmer, tokenizer) costs more than one scoring
-    from rouge_score import rouge_scorer
+    from nltk.stem import porter
+    from rouge_score import rouge_scorer, tokenize, tokenizers
 
-    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    class _CachedStemmer:
+        """The Porter stemmer rouge_score uses, memoised: a long rambling completion repeats its words."""
+
+        stem = staticmethod(functools.lru_cache(maxsize=1 << 16)(porter.PorterStemmer().stem))
+
+    class _Tokenizer(tokenizers.Tokenizer):  # rouge_score's DefaultTokenizer(use_stemmer=True), cached stems
+        def tokenize(self, text: str) -> list[str]:
+            return tokenize.tokenize(text, _CachedStemmer)
+
+    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], tokenizer=_Tokenizer())
 
 
 def rouge_mean_f(reference: str, hypothesis: str) -> float:

@@ -483,10 +483,13 @@ def save_checkpoint(
     the ``final`` checkpoint also gets ``merged/``: the adapter merged into a full HF model.
     ``train_state`` (step, sampler position, ...) is stored in ``trainer_state.json``.
     """
+    from videor1.train.guards import check_finite_weights
+
     root = checkpoints_dir(cfg.train.output_dir)
     name = f"{STEP_PREFIX}{step:08d}"
     tmp = root / f"{TMP_PREFIX}{name}"
     final_dir = root / name
+    check_finite_weights(model, dist, where=str(final_dir))
     if dist.is_main:
         if tmp.exists():
             shutil.rmtree(tmp)  # left by a save that was killed

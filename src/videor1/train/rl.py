@@ -63,7 +63,7 @@ from videor1.rollout.vision import (
     rope_positions,
     vision_is_trainable,
 )
-from videor1.train import common
+from videor1.train import common, guards
 from videor1.train.data import StepSampler, ensure_data
 from videor1.types import Completion, Media, RewardBreakdown, Sample, VideoClip
 from videor1.utils.logging import get_logger, progress
@@ -568,6 +568,16 @@ def update(state: RLState, micro_batches: list[MicroBatch], iteration: int, stat
             stats[key] = stats.get(key, 0.0) + float(s[key]) * share
         stats["entropy"] = stats.get("entropy", 0.0) + float(entropy) * share
     stats["grad_norm"] = common.clip_gradients(state.model, cfg.train.max_grad_norm)
+    guards.check_update(
+        state.model,
+        state.optimizer,
+        loss=stats["loss"],
+        grad_norm=stats["grad_norm"],
+        dist=dist,
+        allowed_skips=cfg.train.nonfinite_skip,
+        update=state.scheduler.last_epoch + 1,
+    )
+    stats["nonfinite_skipped"] = guards.skipped(state.optimizer)
     state.optimizer.step()
     state.scheduler.step()
     state.optimizer.zero_grad(set_to_none=True)

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from videor1.config import Config
+from videor1.train import guards
 from videor1.train.common import (
     Dist,
     RunLogger,
@@ -282,6 +283,15 @@ def train_step(
         images += sum(s.data_type == "image" for s in m["samples"])
         videos += sum(s.data_type == "video" for s in m["samples"])
     grad_norm = clip_gradients(model, t.max_grad_norm)
+    guards.check_update(
+        model,
+        optimizer,
+        loss=loss_sum,
+        grad_norm=grad_norm,
+        dist=dist,
+        allowed_skips=t.nonfinite_skip,
+        update=step + 1,
+    )
     lr = scheduler.get_last_lr()[0]
     optimizer.step()
     scheduler.step()
@@ -307,4 +317,5 @@ def train_step(
         "tokens_per_s": sums["tokens"] / peak["time"],
         "samples_per_s": samples / peak["time"],
         "peak_memory_mb": peak["peak"],
+        "nonfinite_skipped": guards.skipped(optimizer),
     }

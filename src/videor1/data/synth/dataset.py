@@ -31,7 +31,7 @@ import os
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +48,9 @@ SLOT_CYCLE = 24
 """Slot offsets are drawn from ``[0, SLOT_CYCLE)`` (a multiple of the families' answer cycles)."""
 SENSITIVITY_ITEMS = 100
 """Items per family behind ``meta.json``'s measured ``shuffle_sensitivity`` (single-frame shuffles)."""
+
+if TYPE_CHECKING:
+    from videor1.config import SynthConfig
 
 logger = get_logger(__name__)
 
@@ -103,6 +106,20 @@ def generate_dataset(
     _write_json(out / "meta.json", _meta(names, by_split, seed, size, frames, cot_detail))
     logger.info("wrote %d train and %d test items (%d families) to %s", train, test, len(names), out)
     return out
+
+
+def generate_from_config(cfg: SynthConfig, out_dir: str | Path, *, jobs: int | None = None) -> Path:
+    """:func:`generate_dataset` with the settings of a ``data.synth`` section (the one path from config)."""
+    return generate_dataset(
+        out_dir,
+        train=cfg.train,
+        test=cfg.test,
+        seed=cfg.seed,
+        families=cfg.families or None,
+        size=cfg.size,
+        frames=cfg.frames,
+        jobs=jobs,
+    )
 
 
 def _plan(names, counts, seed, size, frames, cot_detail) -> list[dict[str, Any]]:
