@@ -7,14 +7,13 @@ import math
 
 import pytest
 import torch
+from test_rl import tiny_cfg
+from test_sft import make_cfg
 from torch import nn
 
 from videor1.train.common import Dist
 from videor1.train.guards import NonFiniteError, check_finite_weights, check_update, skipped
 from videor1.utils.rundir import MetricsWriter, read_metrics
-
-from test_rl import tiny_cfg
-from test_sft import make_cfg
 
 SOLO = Dist(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 
@@ -29,12 +28,16 @@ def test_a_finite_update_passes_a_nan_one_is_dropped_then_stops():
     model, optimizer = _model_with_grads()
     assert check_update(model, optimizer, loss=1.0, grad_norm=2.0, dist=SOLO, allowed_skips=1, update=1)
     before = [p.detach().clone() for p in model.parameters()]
-    assert not check_update(model, optimizer, loss=math.nan, grad_norm=2.0, dist=SOLO, allowed_skips=1, update=2)
+    assert not check_update(
+        model, optimizer, loss=math.nan, grad_norm=2.0, dist=SOLO, allowed_skips=1, update=2
+    )
     optimizer.step()  # every grad is None: AdamW leaves the weights (and weight decay) alone
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert skipped(optimizer) == 1
     model(torch.ones(1, 3)).sum().backward()
-    with pytest.raises(NonFiniteError, match=r"update 3: .*gradient norm inf.*train.nonfinite_skip \(now 1\)"):
+    with pytest.raises(
+        NonFiniteError, match=r"update 3: .*gradient norm inf.*train.nonfinite_skip \(now 1\)"
+    ):
         check_update(model, optimizer, loss=1.0, grad_norm=math.inf, dist=SOLO, allowed_skips=1, update=3)
 
 
@@ -64,7 +67,9 @@ def test_metrics_keep_nan_and_a_torn_last_line_is_dropped(tmp_path):
 def test_sft_with_a_huge_lr_stops_and_saves_nothing(tmp_path, tiny_model_dir, synth_dir):
     from videor1.train.sft import train
 
-    cfg = make_cfg(tmp_path / "run", tiny_model_dir, synth_dir, lr=1e6, max_steps=8, save_every=1, max_grad_norm=0.0)
+    cfg = make_cfg(
+        tmp_path / "run", tiny_model_dir, synth_dir, lr=1e6, max_steps=8, save_every=1, max_grad_norm=0.0
+    )
     with pytest.raises(NonFiniteError, match="not finite"):
         train(cfg)
     assert len(_assert_finite_checkpoints(tmp_path / "run")) < 8
