@@ -433,6 +433,11 @@ class RLConfig:
             raise ConfigError(
                 f"{prefix}.num_generations must be >= 2 (a group needs a spread), got {self.num_generations}"
             )
+        if not self.temporal and self.shuffled_generations is not None:
+            raise ConfigError(
+                f"{prefix}.shuffled_generations={self.shuffled_generations} has no effect with "
+                f"{prefix}.temporal=false (plain GRPO has no shuffled group); drop it or set {prefix}.temporal=true"
+            )
         if self.temporal and self.num_shuffled < 1:
             raise ConfigError(f"{prefix}.shuffled_generations must be >= 1 when {prefix}.temporal is true")
         if self.num_iterations < 1:

@@ -463,7 +463,25 @@ def _optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict
     return optimizer.state_dict()
 
 
-def save_checkpoint(
+def save_checkpoint(cfg: Config, step: int, **kwargs: Any) -> Path:
+    """:func:`write_checkpoint`; a failed write (disk full, read-only directory) raises
+    :class:`CheckpointError` naming the checkpoint, and its partial temporary directory is removed."""
+    from videor1.train.guards import NonFiniteError
+
+    final_dir = checkpoints_dir(cfg.train.output_dir) / f"{STEP_PREFIX}{step:08d}"
+    try:
+        return write_checkpoint(cfg, step, **kwargs)
+    except (CheckpointError, NonFiniteError):
+        raise
+    except (OSError, RuntimeError) as e:
+        shutil.rmtree(final_dir.with_name(TMP_PREFIX + final_dir.name), ignore_errors=True)
+        raise CheckpointError(
+            f"writing checkpoint {final_dir} failed ({type(e).__name__}: {e}); check the free disk space "
+            f"and write access there (the earlier checkpoints are untouched)"
+        ) from e
+
+
+def write_checkpoint(
     cfg: Config,
     step: int,
     *,

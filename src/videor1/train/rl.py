@@ -66,7 +66,7 @@ from videor1.rollout.vision import (
 from videor1.train import common, guards
 from videor1.train.data import StepSampler, ensure_data
 from videor1.types import Completion, Media, RewardBreakdown, Sample, VideoClip
-from videor1.utils.logging import get_logger, progress
+from videor1.utils.logging import StepLog, get_logger, progress
 from videor1.utils.seed import seed_everything
 
 if TYPE_CHECKING:
@@ -188,6 +188,10 @@ def setup(cfg: Config, *, resume: str | None = None) -> RLState:
         ensure_model(cfg.model)
     common.barrier(dist)
     samples = load_records(cfg.data.train_file, limit=cfg.data.max_samples)
+    if rl.temporal and not any(s.data_type == "video" for s in samples):
+        log.warning(
+            "rl.temporal is true but %s has no video records: this runs as plain GRPO", cfg.data.train_file
+        )
     total = common.total_steps(cfg.train, len(samples), dist.world_size)
     sampler = StepSampler(
         len(samples),
@@ -720,6 +724,7 @@ def train(cfg: Config, *, resume: str | None = None) -> Path:
     state = setup(cfg, resume=resume)
     dist, rl = state.dist, cfg.rl
     final = None
+    step_log = StepLog("rl", state.total_steps, state.start_step)
     try:
         for step in progress(
             range(state.start_step, state.total_steps), "rl", total=state.total_steps - state.start_step
@@ -762,6 +767,8 @@ def train(cfg: Config, *, resume: str | None = None) -> Path:
             record["peak_memory_mb"] = common.peak_memory_mb(dist.device)
             if (step + 1) % cfg.train.log_every == 0 or step + 1 == state.total_steps:
                 state.logger.log(record)
+                if dist.is_main:
+                    step_log(step + 1, reward=record["reward/total"], loss=record["loss"])
             is_last = step + 1 == state.total_steps
             if is_last or (cfg.train.save_every and (step + 1) % cfg.train.save_every == 0):
                 final = common.save_checkpoint(

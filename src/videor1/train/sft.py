@@ -64,7 +64,7 @@ from videor1.train.common import (
 )
 from videor1.train.data import StepSampler, ensure_data, make_loader
 from videor1.types import ImageInput, Sample, VideoClip
-from videor1.utils.logging import get_logger, make_progress
+from videor1.utils.logging import StepLog, get_logger, make_progress
 from videor1.utils.seed import seed_everything
 
 if TYPE_CHECKING:
@@ -235,6 +235,7 @@ def _train(cfg: Config, dist: Dist, resume: str | None, stop_at_step: int | None
         )
 
     last = s["checkpoint"]
+    step_log = StepLog("sft", total, start)
     model.train()
     with make_progress() as bar:
         task = bar.add_task("sft", total=total, completed=start, visible=dist.is_main)
@@ -242,6 +243,8 @@ def _train(cfg: Config, dist: Dist, resume: str | None, stop_at_step: int | None
             record = train_step(model, optimizer, scheduler, loader, cfg, dist, sampler.steps_per_epoch, step)
             if (step + 1) % t.log_every == 0 or step + 1 == end:
                 logger.log(record)
+                if dist.is_main:
+                    step_log(step + 1, loss=record["loss"], grad_norm=record["grad_norm"])
             bar.update(task, advance=1, description=f"sft loss {record['loss']:.4f}")
             done = step + 1
             if done == end:
