@@ -80,6 +80,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from videor1.config import Config, ConfigError, ModelConfig, TrainConfig, save_config
+from videor1.models.budget import write_media_budget
 from videor1.utils.logging import get_logger
 from videor1.utils.rundir import MetricsWriter
 
@@ -523,6 +524,7 @@ def write_checkpoint(
         if _is_peft(base):  # the adapter file holds LoRA weights only; keep every trained tensor for resume
             save_file(_trainable_state(base, model_state), str(tmp / TRAINABLE_FILE))
         if processor is not None:
+            write_media_budget(processor, cfg.data.media)  # plain transformers / vLLM then resize as trained
             processor.save_pretrained(tmp)
         torch.save(optim_state, tmp / "optimizer.pt")
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
