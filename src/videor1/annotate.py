@@ -2,7 +2,7 @@
 
 The reference built Video-R1-COT-165k by prompting Qwen2.5-VL-72B (temperature 1.0, top-p 0.95, at
 most 512 new tokens) with the evaluation prompt and keeping a trace only when its own answer scored
-> 0.6 against the ground truth (REFERENCE §4). Here, for every record:
+> 0.6 against the ground truth (Video-R1, https://arxiv.org/abs/2503.21776). Here, for every record:
 
 1. media are loaded with the configured budgets (a failure is counted as ``media_error``);
 2. the teacher answers the evaluation-variant prompt (:func:`videor1.data.prompts.build_prompt`):
@@ -52,7 +52,7 @@ from videor1.utils.logging import get_logger, make_progress
 log = get_logger(__name__)
 
 TEACHER_SAMPLING = SamplingConfig(temperature=1.0, top_p=0.95, max_new_tokens=512)
-"""The reference teacher's decoding (REFERENCE §4)."""
+"""The reference teacher's decoding (Video-R1, https://arxiv.org/abs/2503.21776)."""
 
 FINAL_STATUSES = ("kept", "rejected", "no_think", "media_error")
 """Outcomes a rerun does not redo (``failed`` items are retried)."""

@@ -5,8 +5,8 @@
 ...                         options=["left", "right"])                       # doctest: +SKIP
 >>> out.answer, out.reasoning                                                # doctest: +SKIP
 
-The prompt is the reference's evaluation variant (REFERENCE §1) with the answer-format suffix of the
-problem type; decoding defaults to the reference's evaluation settings (REFERENCE §5: temperature
+The prompt is the reference's evaluation variant with the answer-format suffix of the
+problem type; decoding defaults to the reference's evaluation settings (Video-R1's evaluation: temperature
 0.1, top-p 0.001, 1024 new tokens), which keep only the most likely token at each step, i.e. greedy
 up to exact ties. ``greedy=True`` (or temperature 0) decodes with ``do_sample=False``, which is exact.
 
@@ -32,7 +32,7 @@ from videor1.tags import split_output
 from videor1.types import ImageInput, Sample, VideoClip
 
 EVAL_SAMPLING = SamplingConfig(temperature=0.1, top_p=0.001, max_new_tokens=1024)
-"""The reference's evaluation decoding (REFERENCE §5)."""
+"""The reference's evaluation decoding (Video-R1's evaluation)."""
 
 EVAL_MEDIA = MediaConfig(video_max_pixels=256 * PIXELS_PER_TOKEN)
 """Evaluation budgets of Video-R1: up to 256·28·28 pixels per frame, the fps rule (2 fps, 4..16 frames)."""

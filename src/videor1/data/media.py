@@ -1,4 +1,4 @@
-"""Decode, sample and resize video frames and images (REFERENCE §2), and permute frames.
+"""Decode, sample and resize video frames and images (Video-R1's media rules), and permute frames.
 
 Frame sampling follows the reference's frame utility exactly:
 

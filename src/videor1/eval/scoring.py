@@ -1,6 +1,6 @@
 """Per-item scoring of one model output, both ways: the reference's rules and the official ones.
 
-Prediction (REFERENCE §5): the content of the first ``<answer>...</answer>``; when the output has no
+Prediction (Video-R1's evaluation): the content of the first ``<answer>...</answer>``; when the output has no
 such block the whole output (stripped) is the prediction, and the item is counted as
 ``missing_answer_tag``.
 

@@ -1,6 +1,6 @@
 """Accuracy reward: one contract for the five Video-R1 problem types, in two modes.
 
-``mode="video-r1"`` reproduces the reference training reward (REFERENCE §3) exactly, quirks included:
+``mode="video-r1"`` reproduces the reference training reward (the Video-R1 reward) exactly, quirks included:
 
 - multiple choice: the extracted strings are equal (case-sensitive) → 1;
 - numerical: 0 if exactly one of (gt, pred) contains "." or ","; otherwise ``float(s.replace(",", ""))``

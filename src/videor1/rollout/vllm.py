@@ -8,7 +8,7 @@ loads the policy's current parameters into vLLM's model in place (no checkpoint 
 Videos are passed as the already decoded and sampled frames (``videor1.data.media``) with their
 real sampling rate (``fps`` = the clip's ``sample_fps``, so vLLM's Qwen2.5-VL processor computes the
 same ``second_per_grid_ts`` as training). The shuffled T-GRPO twin is built from the shuffled
-clip's own frames, so vLLM never sees the ordered video in its place (a REFERENCE §6 defect).
+clip's own frames, so vLLM never sees the ordered video in its place (a defect of the Video-R1 code).
 
 Each prompt is sent once with ``SamplingParams(n=...)``: vLLM's prefix cache shares the prompt's
 prefill across the n samples. Log-probs are the sampled tokens' (``logprobs=0``).

@@ -1,6 +1,6 @@
 """GRPO / T-GRPO recipe (``videor1 rl``): rollout → score → advantage → update → log, per step.
 
-What the reference does (Video-R1, REFERENCE §4 and §6): one question per GPU; G = 8 rollouts on
+What the reference does (Video-R1, https://arxiv.org/abs/2503.21776): one question per GPU; G = 8 rollouts on
 the ordered video and, for videos, G/2 = 4 on one random permutation of single frames; accuracy of
 both groups feeds the temporal decision (``p >= 0.8 * p̃`` → ``+0.3`` on correct ordered rollouts);
 total = accuracy (+ temporal) + format (+ length); std-normalised group advantages; one update per

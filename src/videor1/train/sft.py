@@ -4,7 +4,7 @@ Recipe, top to bottom: ``setup`` (processes, data, model, optimiser, resume) →
 token-weighted loss, clip, step, log, save) → final ``save`` → ``cleanup``. The same code runs in one
 process and under ``torchrun --nproc_per_node N`` (DDP or FSDP2, gloo on CPU, nccl on GPU).
 
-What the reference did (REFERENCE §4 and §6; an HF-Trainer-based SFT script with DeepSpeed):
+What the reference did (Video-R1, https://arxiv.org/abs/2503.21776; an HF-Trainer-based SFT script with DeepSpeed):
 1 epoch of Video-R1-COT-165k, lr 1e-6, global batch 8, bf16, gradient checkpointing, system message
 "You are a helpful assistant", target ``process + "\\n" + solution``. Its loss ran over the prompt as
 well: system and user text and the video/image pad tokens were all predicted. Frame/pixel budgets
