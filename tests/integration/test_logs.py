@@ -11,8 +11,16 @@ from videor1.cli import main
 
 
 def test_file_output_gets_step_lines_and_quiet_hides_loading_bars(
-    tmp_path, tiny_model_dir, synth_dir, capsys
+    tmp_path, tiny_model_dir, synth_dir, capsys, monkeypatch
 ):
+    from transformers.utils import logging as hf_logging
+
+    from videor1.utils import logging as videor1_logging
+
+    # an earlier -q in this test session silenced them process-wide: start loud
+    hf_logging.enable_progress_bar()
+    monkeypatch.setitem(videor1_logging._state, "quiet", False)
+    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
     cfg = make_cfg(tmp_path / "loud", tiny_model_dir, synth_dir, max_steps=2, log_every=1)
     assert main(["sft", "--config", _config(tmp_path, cfg)]) == 0
     loud = capsys.readouterr().err
@@ -22,6 +30,7 @@ def test_file_output_gets_step_lines_and_quiet_hides_loading_bars(
     assert main(["-q", "sft", "--config", _config(tmp_path, cfg)]) == 0
     quiet = capsys.readouterr().err
     assert "Loading weights" not in quiet and "it/s]" not in quiet
+    hf_logging.enable_progress_bar()
     steps = re.findall(
         r"sft step (\d)/4  loss [0-9.]+  grad_norm [0-9.]+  [0-9.]+ s/step  eta \d+:\d\d:\d\d", quiet
     )

@@ -252,6 +252,7 @@ def test_dynamic_sampling_refills_and_trains(tmp_path, tiny_model_dir, synth_dir
             "rl.dynamic_sampling": "true",
             "rl.max_resample_rounds": "2",
             "rl.temporal": "false",
+            "rl.shuffled_generations": "null",
         },
     )
     train(cfg)

@@ -141,16 +141,16 @@ def run(args: argparse.Namespace) -> int:
     models = args.model or ([cfg.model.path] if cfg.model.path else [])
     if not models:
         raise ConfigError("give --model DIR (or model.path in --config)")
-    if args.model is None and cfg.model.tiny is not None:
-        from videor1.models.loading import ensure_model
-
-        ensure_model(cfg.model)
     labels = args.label or [Path(m).name or m for m in models]
     if len(labels) != len(models):
         raise ConfigError(f"{len(labels)} --label for {len(models)} --model")
     if not ev.benches:
         raise ConfigError("give --bench FILE (or eval.benches in --config)")
     ensure_procedural(cfg.data, {f"eval.benches[{i}]": b for i, b in enumerate(ev.benches)})
+    if args.model is None and cfg.model.tiny is not None:
+        from videor1.models.loading import ensure_model
+
+        ensure_model(cfg.model)
     media_root = cfg.data.media_root if "media_root" in explicit_section(raw, "data") else None
     explicit_media = explicit_section(raw, "data.media")
     out = Path(ev.output_dir)
