@@ -295,3 +295,15 @@ def test_sigkill_of_the_cli_then_rerun(tiny_model_dir, bench_dir, tmp_path):
     assert resumed["benchmarks"]["test"]["timing"]["generated"] == 12 - (done_before - (done_before > 5))
     keys = [line["key"] for line in _lines(preds)]
     assert len(keys) == len(set(keys)) == 13
+
+
+def test_eval_command_fails_when_items_error(tiny_model_dir, bench_dir, tmp_path, capsys):
+    from videor1.cli import main
+
+    argv = [
+        "-q", "eval", "--model", str(tiny_model_dir), "--bench", str(bench_dir / "test.json"), "--limit", "6",
+        "--max-pixels", str(16 * 28 * 28), "--max-new-tokens", "2", "--frames", "4",
+    ]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "strict")]) == 1  # 1 of 6 media broken
+    assert "1 of 6 items failed" in capsys.readouterr().err
+    assert main([*argv, "--out", str(tmp_path / "lenient"), "eval.max_error_rate=0.2"]) == 0
