@@ -2,8 +2,13 @@
 
 Scores a fixed, varied set of realistic completions (correct, wrong, unparsable, long reasoning)
 repeatedly with ``accuracy_reward`` and ``format_reward`` in both modes, pinned to one core; each
-case reports the best of several timed rounds. The last line printed is one JSON object:
-``{"<case>": scorings_per_second, ...}``.
+case reports the best of several timed rounds. Then the adversarial part: the worst time of one
+``score_answer`` over every problem type and mode, and of ``format_reward`` in both modes, on each
+100 KB degenerate completion of ``tests/unit/test_rewards_linear.py`` (runs of spaces after ``$``, ``-``
+or "answer"; thousands of unclosed tags). Backtracking regexes took minutes on some of them (``<answer>$``
++ 3,000 spaces + ``x</answer>`` in numerical/default mode: 177 s); linear code takes milliseconds. The
+last line printed is one JSON object: ``{"<case>": scorings_per_second, ..., "adversarial/<shape>": worst
+seconds, ...}``.
 
     OMP_NUM_THREADS=1 python bench/rewards.py --seconds 2
 """
@@ -15,7 +20,19 @@ import json
 import os
 import time
 
-from videor1.rewards import accuracy_reward, format_reward
+from videor1.rewards import accuracy_reward, format_reward, score_answer
+from videor1.types import PROBLEM_TYPES
+
+SPACES = " " * 100_000
+ADVERSARIAL = {
+    "answer-dollar-spaces-x": "<answer>$" + SPACES + "x</answer>",
+    "answer-answer-spaces-1": "<answer>answer" + SPACES + "1</answer>",
+    "answer-minus-spaces-x": "<answer>-" + SPACES + "x</answer>",
+    "answer-unit-spaces-1": "<answer>3 m" + SPACES + "1</answer>",
+    "unclosed-answers": "<answer>" * 12_500,
+    "think-then-unclosed-answers": "<think>" + "</think><answer>" * 6_250,
+    "closed-thinks-no-answer": "<think>" + "</think>" * 12_500 + "x",
+}
 
 THINK = "<think>" + "Let me look at the frames one by one. " * 12 + "</think>\n"
 
@@ -78,6 +95,19 @@ def main() -> None:
         rate = _rate(lambda c, m=mode: format_reward(c, mode=m), texts, args.seconds, args.rounds)
         results[f"format/{mode}"] = round(rate)
         print(f"format    {'':16s} {mode:9s} {rate:12,.0f} scorings/s")
+    score_answer("<answer>a b</answer>", "<answer>a</answer>", "free-form")  # build the ROUGE scorer first
+    for shape, text in ADVERSARIAL.items():
+        worst = 0.0
+        for mode in ("default", "video-r1"):
+            for problem_type in PROBLEM_TYPES:
+                start = time.perf_counter()
+                score_answer(text, "<answer>1</answer>", problem_type, mode=mode)
+                worst = max(worst, time.perf_counter() - start)
+            start = time.perf_counter()
+            format_reward(text, mode=mode)
+            worst = max(worst, time.perf_counter() - start)
+        results[f"adversarial/{shape}"] = round(worst, 4)
+        print(f"adversarial {shape:28s} {len(text):8,d} chars  worst {1000 * worst:8.1f} ms")
     print(json.dumps(results))
 
 

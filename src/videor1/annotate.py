@@ -2,7 +2,7 @@
 
 The reference built Video-R1-COT-165k by prompting Qwen2.5-VL-72B (temperature 1.0, top-p 0.95, at
 most 512 new tokens) with the evaluation prompt and keeping a trace only when its own answer scored
-> 0.6 against the ground truth (REFERENCE §4). Here, for every record:
+> 0.6 against the ground truth (Video-R1, https://arxiv.org/abs/2503.21776). Here, for every record:
 
 1. media are loaded with the configured budgets (a failure is counted as ``media_error``);
 2. the teacher answers the evaluation-variant prompt (:func:`videor1.data.prompts.build_prompt`):
@@ -45,15 +45,15 @@ from typing import Any
 from videor1.config import IMAGE_FACTOR, MediaConfig, SamplingConfig
 from videor1.data.prompts import build_prompt
 from videor1.rewards import accuracy_reward
+from videor1.tags import think_block
 from videor1.types import ImageInput, Sample, VideoClip
 from videor1.utils.logging import get_logger, make_progress
 
 log = get_logger(__name__)
 
 TEACHER_SAMPLING = SamplingConfig(temperature=1.0, top_p=0.95, max_new_tokens=512)
-"""The reference teacher's decoding (REFERENCE §4)."""
+"""The reference teacher's decoding (Video-R1, https://arxiv.org/abs/2503.21776)."""
 
-_THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 FINAL_STATUSES = ("kept", "rejected", "no_think", "media_error")
 """Outcomes a rerun does not redo (``failed`` items are retried)."""
 
@@ -251,9 +251,9 @@ class Outcome:
 def judge(sample: Sample, index: int, reply: str, threshold: float, reward_mode: str) -> Outcome:
     """Score a teacher reply; keep it when reward > threshold and it has a ``<think>`` block."""
     reward = float(accuracy_reward(reply, sample.solution, sample.problem_type, mode=reward_mode))
-    think = _THINK_RE.search(reply)
+    think = think_block(reply)
     base = {"index": index, "problem_id": sample.problem_id, "problem_type": sample.problem_type}
-    if think is None or not think.group(1).strip():
+    if not think:
         return Outcome(
             **base, status="no_think", reward=reward, reason="reply has no <think> block", reply=reply
         )
@@ -265,7 +265,7 @@ def judge(sample: Sample, index: int, reply: str, threshold: float, reward_mode:
             reason=f"reward {reward:.3f} <= {threshold}",
             reply=reply,
         )
-    process = f"<think>{think.group(1).strip()}</think>"
+    process = f"<think>{think}</think>"
     return Outcome(**base, status="kept", reward=reward, process=process, reply=reply)
 
 

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from videor1 import __version__
-from videor1.utils.logging import get_logger, set_quiet, setup_logging
+from videor1.utils.logging import get_logger, quiet_third_party, set_quiet, setup_logging
 
 # name -> module; the order here is the order --help lists them (pipeline order).
 COMMANDS: dict[str, str] = {
@@ -47,8 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"videor1 {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="hide progress bars")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="hide progress bars (also transformers' and datasets')"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback of an error instead of one message"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         if importlib.util.find_spec(module_name) is None:
@@ -81,19 +86,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     if args.quiet:
         set_quiet(True)
+        quiet_third_party()
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    from videor1.config import ConfigError
-
     try:
         return int(args._run(args) or 0)
-    except ConfigError as e:
-        log.error("config error: %s", e)
-        return 2
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
+    except Exception as e:
+        kind = user_error_kind(e)
+        if kind is None or args.debug:
+            raise
+        log.error("%s: %s", kind, e)
+        log.info("(run with --debug for the traceback)")
+        return 2
+
+
+# (module, class name, what the one-line message calls it): errors a user causes and can fix. Looked up
+# only in modules already imported, so the CLI never imports torch just to classify an error.
+USER_ERRORS: tuple[tuple[str, str, str], ...] = (
+    ("videor1.config", "ConfigError", "config error"),
+    ("videor1.data.records", "RecordError", "record error"),
+    ("videor1.data.media", "MediaError", "media error"),
+    ("videor1.models.loading", "ModelNotFoundError", "model error"),
+    ("videor1.train.common", "CheckpointError", "checkpoint error"),
+    ("videor1.train.guards", "NonFiniteError", "training diverged"),
+    ("videor1.eval.runner", "EvalResumeError", "eval error"),
+    ("videor1.utils.rundir", "MetricsError", "run directory error"),
+)
+
+
+def user_error_kind(error: BaseException) -> str | None:
+    """What to call ``error`` in a one-line message, or None when it is a bug (shown with its traceback)."""
+    for module_name, class_name, kind in USER_ERRORS:
+        cls = getattr(sys.modules.get(module_name), class_name, None)
+        if cls is not None and isinstance(error, cls):
+            return kind
+    if isinstance(error, OSError):
+        return "OS error"
+    return None
 
 
 if __name__ == "__main__":

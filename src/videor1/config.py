@@ -4,8 +4,9 @@ One ``Config`` holds a section per stage (``model``, ``data``, ``train``, ``sft`
 ``annotate``); every command reads the sections it needs. Each field carries a one-line docstring
 (the string literal after it), which ``videor1 config --explain`` prints.
 
-Loading is strict: an unknown key, a wrong type or a value outside a ``Literal`` raises
-``ConfigError`` naming the dotted key and the allowed values. Dotted overrides on the command line
+Loading is strict: an unknown key, a wrong type, a value outside a ``Literal``, a NaN or infinite
+number, or a value out of its range (``train.lr > 0``, ``train.adam_betas`` in [0, 1), counts >= 0 or
+>= 1, ...) raises ``ConfigError`` naming the dotted key and the allowed values. Dotted overrides on the command line
 (``rl.num_generations=8``) are parsed as YAML scalars and validated the same way. Values that
 depend on others are derived (e.g. ``RLConfig.shuffled_generations`` defaults to half of
 ``num_generations``), never copied between sections.
@@ -16,6 +17,8 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import logging
+import math
 import re
 import textwrap
 import types
@@ -56,6 +59,19 @@ class ConfigError(ValueError):
     """A configuration value is missing, unknown or invalid; the message names the dotted key."""
 
 
+def _require(ok: bool, key: str, value: Any, rule: str) -> None:
+    """Raise ``ConfigError("<key> must be <rule>, got <value>")`` unless ``ok``."""
+    if not ok:
+        raise ConfigError(f"{key} must be {rule}, got {value!r}")
+
+
+def _at_least(section: Any, prefix: str, minimum: int | float, *names: str) -> None:
+    for name in names:
+        value = getattr(section, name)
+        if value is not None:
+            _require(value >= minimum, f"{prefix}.{name}", value, f">= {minimum}")
+
+
 # --------------------------------------------------------------------------------------------------
 # Sections
 # --------------------------------------------------------------------------------------------------
@@ -63,7 +79,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class MediaConfig:
-    """Frame and pixel budgets (REFERENCE §2). Saved with every run and checkpoint."""
+    """Frame and pixel budgets (Qwen2.5-VL's video rules as Video-R1 used them). Saved with every run and checkpoint."""
 
     fps: float = 2.0
     """Target sampling rate in frames per second before clamping to [min_frames, max_frames]."""
@@ -85,8 +101,9 @@ class MediaConfig:
     """Largest image area (pixels) after resizing."""
 
     def validate(self, prefix: str) -> None:
-        if self.fps <= 0:
-            raise ConfigError(f"{prefix}.fps must be > 0, got {self.fps}")
+        _require(self.fps > 0, f"{prefix}.fps", self.fps, "> 0")
+        _at_least(self, prefix, 1, "video_min_pixels", "video_max_pixels", "image_min_pixels")
+        _at_least(self, prefix, 1, "image_max_pixels", "video_total_pixels")
         if not 1 <= self.min_frames <= self.max_frames:
             raise ConfigError(
                 f"{prefix}.min_frames ({self.min_frames}) must be >= 1 and <= "
@@ -102,7 +119,11 @@ class MediaConfig:
 
 @dataclass
 class SynthConfig:
-    """Procedural temporal dataset written when the configured data files do not exist yet."""
+    """Procedural temporal dataset this config owns: written into ``data.media_root`` on first use.
+
+    Only when ``data.media_root`` is missing or empty and ``data.train_file`` is one of the files it
+    writes there (``train.json``, ``train_cot.json``, ``test.json``); anything else is an error.
+    """
 
     train: int = 256
     """Number of training items to generate."""
@@ -117,13 +138,23 @@ class SynthConfig:
     families: list[str] = field(default_factory=list)
     """Task families to include (empty = all)."""
 
+    def validate(self, prefix: str) -> None:
+        _at_least(self, prefix, 0, "train", "test", "seed")
+        _require(
+            self.train + self.test > 0, f"{prefix}.train + {prefix}.test", self.train + self.test, ">= 1"
+        )
+        _require(self.size >= 56, f"{prefix}.size", self.size, ">= 56 pixels")
+        _require(
+            self.frames >= 8 and self.frames % 8 == 0, f"{prefix}.frames", self.frames, "a multiple of 8"
+        )
+
 
 @dataclass
 class DataConfig:
     """Where the records and media live, and how prompts are built."""
 
     train_file: str = ""
-    """Video-R1 JSON/JSONL file with the training records."""
+    """Training records: a Video-R1 JSON array, JSONL, parquet file or a ``datasets`` save_to_disk directory."""
     eval_file: str | None = None
     """Optional held-out file in the same schema."""
     media_root: str = "."
@@ -131,16 +162,18 @@ class DataConfig:
     media: MediaConfig = field(default_factory=MediaConfig)
     """Frame and pixel budgets."""
     prompt_variant: Literal["train", "eval"] = "train"
-    """Which reference prompt wording to use (REFERENCE §1)."""
+    """Prompt wording: ``train`` (what the released Video-R1 checkpoints were trained with) or ``eval`` (the <think> variant)."""
     system_prompt: str | None = None
     """System message; None uses the chat template's default (the reference's RL setting)."""
     max_samples: int | None = None
     """Use only the first N records (smoke runs)."""
     synth: SynthConfig | None = None
-    """Generate a procedural dataset into ``media_root`` when ``train_file`` is missing."""
+    """Procedural dataset this config owns, generated into ``media_root`` on first use (see SynthConfig)."""
 
     def validate(self, prefix: str) -> None:
         self.media.validate(f"{prefix}.media")
+        if self.synth is not None:
+            self.synth.validate(f"{prefix}.synth")
         if self.max_samples is not None and self.max_samples < 1:
             raise ConfigError(f"{prefix}.max_samples must be >= 1 or null, got {self.max_samples}")
 
@@ -174,6 +207,19 @@ class TinyModelConfig:
     seed: int = 0
     """Initialisation seed; the same seed gives identical weights."""
 
+    def validate(self, prefix: str) -> None:
+        _at_least(
+            self, prefix, 1, "hidden_size", "num_layers", "num_heads", "num_kv_heads", "intermediate_size"
+        )
+        _at_least(self, prefix, 1, "vision_hidden_size", "vision_depth", "vision_heads")
+        _at_least(self, prefix, 0, "seed")
+        _require(self.vocab_size >= 512, f"{prefix}.vocab_size", self.vocab_size, ">= 512")
+        for size, heads in (("hidden_size", "num_heads"), ("vision_hidden_size", "vision_heads")):
+            if getattr(self, size) % getattr(self, heads):
+                raise ConfigError(f"{prefix}.{size} must be a multiple of {prefix}.{heads}")
+        if self.num_heads % self.num_kv_heads:
+            raise ConfigError(f"{prefix}.num_heads must be a multiple of {prefix}.num_kv_heads")
+
 
 @dataclass
 class LoraConfig:
@@ -193,6 +239,10 @@ class LoraConfig:
     """Module name suffixes that get adapters in the language model."""
     vision: bool = False
     """Also put adapters on the vision tower (otherwise it follows ``model.freeze_vision``)."""
+
+    def validate(self, prefix: str) -> None:
+        _at_least(self, prefix, 1, "r", "alpha")
+        _require(0 <= self.dropout < 1, f"{prefix}.dropout", self.dropout, "in [0, 1)")
 
 
 @dataclass
@@ -217,8 +267,9 @@ class ModelConfig:
     """Build a random-init tiny model at ``path`` when it does not exist yet."""
 
     def validate(self, prefix: str) -> None:
-        if not self.path:
-            raise ConfigError(f"{prefix}.path is required (a checkpoint directory or hub id)")
+        self.lora.validate(f"{prefix}.lora")
+        if self.tiny is not None:
+            self.tiny.validate(f"{prefix}.tiny")
 
 
 @dataclass
@@ -260,13 +311,15 @@ class TrainConfig:
     save_every: int = 0
     """Checkpoint every N steps (0 = only at the end)."""
     keep_last: int = 2
-    """Keep this many step checkpoints (the final one is always kept)."""
+    """Keep this many step checkpoints (the final one is always kept; 0 = keep all)."""
     distributed: Literal["ddp", "fsdp2"] = "ddp"
     """Engine used under torchrun with more than one process (fsdp2 shards parameters, gradients and Adam states)."""
     report_to: list[Literal["tensorboard", "wandb"]] = field(default_factory=list)
     """Extra metric sinks besides metrics.jsonl."""
     num_workers: int = 0
     """DataLoader worker processes that decode media and build batches (0 = in the training process)."""
+    nonfinite_skip: int = 0
+    """Drop up to this many updates whose loss or gradient is NaN/inf (counted); the next one stops the run."""
 
     def validate(self, prefix: str) -> None:
         if (self.max_steps is None) == (self.epochs is None):
@@ -276,12 +329,19 @@ class TrainConfig:
             )
         if self.warmup_steps and self.warmup_ratio:
             raise ConfigError(f"can't provide both {prefix}.warmup_steps and {prefix}.warmup_ratio")
-        if self.per_device_batch_size < 1:
-            raise ConfigError(f"{prefix}.per_device_batch_size must be >= 1")
-        if self.gradient_accumulation_steps < 1:
-            raise ConfigError(f"{prefix}.gradient_accumulation_steps must be >= 1")
+        _at_least(self, prefix, 1, "per_device_batch_size", "gradient_accumulation_steps", "max_steps")
+        _at_least(self, prefix, 1, "max_seq_len", "log_every")
+        _at_least(self, prefix, 0, "seed", "warmup_steps", "save_every", "keep_last", "num_workers")
+        _at_least(self, prefix, 0, "nonfinite_skip")
+        _at_least(self, prefix, 0, "weight_decay", "max_grad_norm")
+        _require(self.lr > 0, f"{prefix}.lr", self.lr, "> 0")
+        if self.epochs is not None:
+            _require(self.epochs > 0, f"{prefix}.epochs", self.epochs, "> 0")
+        _require(0 <= self.warmup_ratio < 1, f"{prefix}.warmup_ratio", self.warmup_ratio, "in [0, 1)")
         if len(self.adam_betas) != 2:
             raise ConfigError(f"{prefix}.adam_betas must have two values, got {self.adam_betas}")
+        for i, beta in enumerate(self.adam_betas):
+            _require(0 <= beta < 1, f"{prefix}.adam_betas[{i}]", beta, "in [0, 1)")
 
 
 @dataclass
@@ -289,7 +349,7 @@ class SFTConfig:
     """Supervised cold start on CoT data (target = process + newline + solution)."""
 
     target_format: Literal["process_solution"] = "process_solution"
-    """SFT target: ``process + "\\n" + solution`` (REFERENCE §1)."""
+    """SFT target: ``process + "\\n" + solution`` (as the Video-R1 SFT script)."""
     system_prompt: str | None = "You are a helpful assistant"
     """System message used in SFT (the reference's)."""
 
@@ -306,17 +366,14 @@ class SamplingConfig:
     """Most tokens generated per completion."""
 
     def validate(self, prefix: str) -> None:
-        if self.temperature < 0:
-            raise ConfigError(f"{prefix}.temperature must be >= 0")
-        if not 0 < self.top_p <= 1:
-            raise ConfigError(f"{prefix}.top_p must be in (0, 1], got {self.top_p}")
-        if self.max_new_tokens < 1:
-            raise ConfigError(f"{prefix}.max_new_tokens must be >= 1")
+        _require(self.temperature >= 0, f"{prefix}.temperature", self.temperature, ">= 0")
+        _require(0 < self.top_p <= 1, f"{prefix}.top_p", self.top_p, "in (0, 1]")
+        _require(self.max_new_tokens >= 1, f"{prefix}.max_new_tokens", self.max_new_tokens, ">= 1")
 
 
 @dataclass
 class RLConfig:
-    """GRPO / T-GRPO (REFERENCE §4)."""
+    """GRPO / T-GRPO (Video-R1's temporal GRPO, https://arxiv.org/abs/2503.21776)."""
 
     num_generations: int = 8
     """G: rollouts per question on the ordered clip."""
@@ -378,27 +435,44 @@ class RLConfig:
             raise ConfigError(
                 f"{prefix}.num_generations must be >= 2 (a group needs a spread), got {self.num_generations}"
             )
+        if not self.temporal and self.shuffled_generations is not None:
+            raise ConfigError(
+                f"{prefix}.shuffled_generations={self.shuffled_generations} has no effect with "
+                f"{prefix}.temporal=false (plain GRPO has no shuffled group); drop it or set {prefix}.temporal=true"
+            )
         if self.temporal and self.num_shuffled < 1:
             raise ConfigError(f"{prefix}.shuffled_generations must be >= 1 when {prefix}.temporal is true")
         if self.num_iterations < 1:
             raise ConfigError(f"{prefix}.num_iterations must be >= 1")
         if self.length_min > self.length_max:
             raise ConfigError(f"{prefix}.length_min must be <= {prefix}.length_max")
-        if not 0 < self.vllm_gpu_memory_utilization < 1:
-            raise ConfigError(
-                f"{prefix}.vllm_gpu_memory_utilization must be in (0, 1), got {self.vllm_gpu_memory_utilization}"
-            )
+        _at_least(self, prefix, 1, "shuffled_generations", "max_prompt_length")
+        _at_least(self, prefix, 0, "temporal_mu", "temporal_alpha", "length_omega", "length_min", "beta")
+        _at_least(self, prefix, 0, "clip_eps_high", "max_resample_rounds")
+        _require(0 <= self.clip_eps_low < 1, f"{prefix}.clip_eps_low", self.clip_eps_low, "in [0, 1)")
+        _require(
+            0 <= self.correct_threshold < 1,
+            f"{prefix}.correct_threshold",
+            self.correct_threshold,
+            "in [0, 1)",
+        )
+        _require(
+            0 < self.vllm_gpu_memory_utilization < 1,
+            f"{prefix}.vllm_gpu_memory_utilization",
+            self.vllm_gpu_memory_utilization,
+            "in (0, 1)",
+        )
         self.sampling.validate(f"{prefix}.sampling")
 
 
 @dataclass
 class EvalConfig:
-    """Benchmark evaluation (REFERENCE §5)."""
+    """Benchmark evaluation (Video-R1's evaluation files and decoding, with both scorings)."""
 
     benches: list[str] = field(default_factory=list)
-    """Benchmark JSON files."""
-    bench_name: str | None = None
-    """Benchmark name when it can't be recognised from the file name."""
+    """Benchmark files (Video-R1 JSON, JSONL, parquet or a ``datasets`` directory)."""
+    bench_names: list[str] = field(default_factory=list)
+    """Benchmark names, one per entry of ``benches``, when they can't be recognised from the file names."""
     scoring: Literal["video-r1", "official", "both"] = "both"
     """Which scoring rules to report."""
     batch_size: int = 4
@@ -421,11 +495,23 @@ class EvalConfig:
     """Permute single frames or whole temporal patches when shuffle_frames is on."""
     seed: int = 0
     """Seed of the frame permutations and of sampled decoding."""
+    max_error_rate: float = 0.0
+    """Exit with status 1 when more than this fraction of a benchmark's items failed (media errors)."""
+
+    def validate(self, prefix: str) -> None:
+        _at_least(self, prefix, 1, "batch_size", "limit")
+        _at_least(self, prefix, 0, "seed")
+        _require(0 <= self.max_error_rate <= 1, f"{prefix}.max_error_rate", self.max_error_rate, "in [0, 1]")
+        if self.bench_names and len(self.bench_names) != len(self.benches):
+            raise ConfigError(
+                f"{prefix}.bench_names has {len(self.bench_names)} names for {len(self.benches)} {prefix}.benches"
+            )
+        self.sampling.validate(f"{prefix}.sampling")
 
 
 @dataclass
 class AnnotateConfig:
-    """CoT annotation with a teacher model (REFERENCE §4, last paragraph)."""
+    """CoT annotation with a teacher model (Video-R1 used Qwen2.5-VL-72B and kept traces scoring > 0.6)."""
 
     teacher: str = ""
     """Local model directory or an OpenAI-compatible base URL (http://...)."""
@@ -450,6 +536,13 @@ class AnnotateConfig:
     image_format: Literal["jpeg", "png"] = "jpeg"
     """How frames are encoded for an HTTP teacher (base64 image_url parts)."""
 
+    def validate(self, prefix: str) -> None:
+        _require(0 <= self.threshold < 1, f"{prefix}.threshold", self.threshold, "in [0, 1)")
+        _at_least(self, prefix, 1, "concurrency")
+        _at_least(self, prefix, 0, "max_retries")
+        _require(self.timeout_s > 0, f"{prefix}.timeout_s", self.timeout_s, "> 0")
+        self.sampling.validate(f"{prefix}.sampling")
+
 
 @dataclass
 class Config:
@@ -470,8 +563,10 @@ class Config:
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
     """Annotation settings."""
 
-    def validate(self, sections: tuple[str, ...] = ("data", "train", "rl")) -> Config:
-        """Cross-field checks for the sections a command uses; returns self."""
+    def validate(
+        self, sections: tuple[str, ...] = ("model", "data", "train", "rl", "eval", "annotate")
+    ) -> Config:
+        """Range and cross-field checks of ``sections`` (``load_config`` runs them all); returns self."""
         for name in sections:
             section = getattr(self, name)
             check = getattr(section, "validate", None)
@@ -550,6 +645,8 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -576,8 +673,8 @@ def to_dict(obj: Any) -> Any:
     return dataclasses.asdict(obj)
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Load a YAML file into ``Config`` and apply dotted ``key=value`` overrides."""
+def load_raw(path: str | Path | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
+    """The YAML mapping with the dotted overrides applied, before typing: what the user set explicitly."""
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
@@ -594,10 +691,38 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         data = loaded
     for item in overrides or []:
         _apply_override(data, item)
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load a YAML file into ``Config``, apply dotted ``key=value`` overrides, check every section.
+
+    A ``model.path`` given as an override names a model the file does not own: the file's
+    ``model.tiny`` (build a random-init model when the path is missing) is then dropped, so a
+    mistyped checkpoint path is an error instead of a fresh random model. Override ``model.tiny.*``
+    too to keep it.
+    """
+    data = load_raw(path, overrides)
+    keys = [item.split("=", 1)[0].strip() for item in overrides or []]
+    model = data.get("model")
+    if "model.path" in keys and not any(k.startswith("model.tiny") for k in keys) and isinstance(model, dict):
+        if model.get("tiny") is not None:
+            logging.getLogger("videor1.config").info(
+                "model.path is given on the command line: the config's model.tiny does not apply to it"
+            )
+            model["tiny"] = None
     try:
-        return from_dict(Config, data)
+        return from_dict(Config, data).validate()
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}" if path else str(e)) from None
+
+
+def explicit_section(raw: dict[str, Any], dotted: str) -> dict[str, Any]:
+    """The keys set explicitly under ``dotted`` (e.g. ``"data.media"``) in a :func:`load_raw` mapping."""
+    node: Any = raw
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return dict(node) if isinstance(node, dict) else {}
 
 
 def _apply_override(data: dict[str, Any], item: str) -> None:

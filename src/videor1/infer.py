@@ -5,8 +5,8 @@
 ...                         options=["left", "right"])                       # doctest: +SKIP
 >>> out.answer, out.reasoning                                                # doctest: +SKIP
 
-The prompt is the reference's evaluation variant (REFERENCE §1) with the answer-format suffix of the
-problem type; decoding defaults to the reference's evaluation settings (REFERENCE §5: temperature
+The prompt is the reference's evaluation variant with the answer-format suffix of the
+problem type; decoding defaults to the reference's evaluation settings (Video-R1's evaluation: temperature
 0.1, top-p 0.001, 1024 new tokens), which keep only the most likely token at each step, i.e. greedy
 up to exact ties. ``greedy=True`` (or temperature 0) decodes with ``do_sample=False``, which is exact.
 
@@ -17,6 +17,7 @@ LEFT-padded prompts with ``videor1.data.collate.collate(..., variant="eval")`` a
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,16 +28,18 @@ import torch
 
 from videor1.config import PIXELS_PER_TOKEN, MediaConfig, ModelConfig, SamplingConfig
 from videor1.models.adapters import get_adapter
+from videor1.tags import split_output
 from videor1.types import ImageInput, Sample, VideoClip
 
 EVAL_SAMPLING = SamplingConfig(temperature=0.1, top_p=0.001, max_new_tokens=1024)
-"""The reference's evaluation decoding (REFERENCE §5)."""
+"""The reference's evaluation decoding (Video-R1's evaluation)."""
 
 EVAL_MEDIA = MediaConfig(video_max_pixels=256 * PIXELS_PER_TOKEN)
-"""Evaluation budgets: up to 256·28·28 pixels per frame (REFERENCE §2), the fps rule for frames."""
+"""Evaluation budgets of Video-R1: up to 256·28·28 pixels per frame, the fps rule (2 fps, 4..16 frames)."""
 
-_THINK_RE = re.compile(r"<think>\s*(.*?)\s*</think>", re.DOTALL)
-_ANSWER_RE = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)
+TRAINING_CONFIG = "config.yaml"
+"""videor1's run config inside every checkpoint; its ``data.media`` is the training budget."""
+
 _LETTERED_RE = re.compile(r"^[A-Z]\.\s*\S")
 
 
@@ -49,21 +52,6 @@ class Prediction:
     raw_text: str
     has_answer_tag: bool
     num_frames: int | None = None  # frames the model saw (videos)
-
-
-def split_output(text: str) -> tuple[str, str, bool]:
-    """``(reasoning, answer, has_answer_tag)`` of a generated text."""
-    answer_match = _ANSWER_RE.search(text)
-    think_match = _THINK_RE.search(text)
-    if think_match:
-        reasoning = think_match.group(1).strip()
-    elif answer_match:
-        reasoning = text[: answer_match.start()].strip()
-    else:
-        reasoning = ""
-    if answer_match:
-        return reasoning, answer_match.group(1).strip(), True
-    return reasoning, text.strip(), False
 
 
 def generation_kwargs(sampling: SamplingConfig, *, greedy: bool = False) -> dict[str, Any]:
@@ -178,6 +166,73 @@ class Predictor:
         reasoning, answer, has_tag = split_output(text)
         frames = clip.num_frames if isinstance(clip, VideoClip) else None
         return Prediction(reasoning, answer, text, has_tag, frames)
+
+
+def checkpoint_media(model_dir: str | Path | None) -> tuple[MediaConfig, Path] | None:
+    """The media budget a videor1 checkpoint was trained with and the file it comes from, or None.
+
+    Read from ``data.media`` of the checkpoint's ``config.yaml`` (for a LoRA ``merged/`` directory,
+    the checkpoint's one above it). Other models (a hub checkpoint, ``videor1 model tiny``) have none.
+    """
+    import yaml
+
+    from videor1.config import ConfigError, from_dict
+
+    if model_dir is None:
+        return None
+    root = Path(model_dir)
+    for file in (root / TRAINING_CONFIG, root.parent / TRAINING_CONFIG if root.name == "merged" else None):
+        if file is None or not file.is_file():
+            continue
+        try:
+            saved = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+            media = from_dict(MediaConfig, (saved.get("data") or {}).get("media") or {}, prefix="data.media")
+        except (yaml.YAMLError, AttributeError, ConfigError) as e:
+            raise ConfigError(f"{file}: cannot read the training media budget ({e})") from e
+        return media, file
+    return None
+
+
+def resolve_media(
+    model_dir: str | Path | None, explicit: dict[str, Any] | None = None
+) -> tuple[MediaConfig, str]:
+    """The media budget for running ``model_dir``, and a sentence saying where it comes from.
+
+    Keys in ``explicit`` (``data.media`` settings the user gave: config file, dotted overrides or
+    flags) win; every other key comes from the checkpoint's training budget (:func:`checkpoint_media`)
+    or, without one, from :data:`EVAL_MEDIA`. When only the maximum pixels were given and the
+    minimum would exceed them, the minimum is lowered to the maximum.
+    """
+    from videor1.config import from_dict
+
+    explicit = dict(explicit or {})
+    saved = checkpoint_media(model_dir)
+    base, origin = (
+        (saved[0], f"the training budget in {saved[1]}") if saved else (EVAL_MEDIA, "the evaluation default")
+    )
+    values = {**dataclasses.asdict(base), **explicit}
+    if "video_min_pixels" not in explicit and values["video_min_pixels"] > values["video_max_pixels"]:
+        values["video_min_pixels"] = values["video_max_pixels"]
+    media = from_dict(MediaConfig, values, prefix="data.media")
+    media.validate("data.media")
+    if explicit:
+        given = ", ".join(f"data.media.{k}={v}" for k, v in explicit.items())
+        origin = f"{given} over {origin}"
+    return media, f"{describe_media(media)} ({origin})"
+
+
+def describe_media(media: MediaConfig) -> str:
+    """One line: frames, pixels per video frame and per image."""
+    frames = (
+        f"{media.nframes} frames"
+        if media.nframes is not None
+        else f"{media.fps:g} fps, {media.min_frames}..{media.max_frames} frames"
+    )
+    total = f", {media.video_total_pixels} px per clip" if media.video_total_pixels else ""
+    return (
+        f"video {frames}, {media.video_min_pixels}..{media.video_max_pixels} px per frame{total}; "
+        f"images {media.image_min_pixels}..{media.image_max_pixels} px"
+    )
 
 
 def make_sample(

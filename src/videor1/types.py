@@ -20,7 +20,7 @@ DATA_TYPES: tuple[str, ...] = ("image", "video")
 
 @dataclass
 class Sample:
-    """One Video-R1 record (REFERENCE §1). Unknown keys are kept in ``extra`` and ignored."""
+    """One Video-R1 record (the Video-R1 data format). Unknown keys are kept in ``extra`` and ignored."""
 
     problem_id: int | str
     problem: str

@@ -8,10 +8,25 @@ import shutil
 
 import pytest
 
+from videor1.config import EvalConfig
 from videor1.eval.runner import EvalResumeError, evaluate
-from videor1.infer import Predictor
+from videor1.infer import Predictor, resolve_media
 
 SMALL = {"max_pixels": 16 * 28 * 28, "max_new_tokens": 8, "batch_size": 4}  # keep CPU runs short
+
+
+def run_eval(model, bench, media_root=None, *, out_dir, label=None, retry_errors=False, **settings):
+    """``evaluate`` with an EvalConfig built from keyword settings (frames / max_pixels: the media budget)."""
+    explicit = {}
+    if settings.get("frames") is not None:
+        explicit["nframes"] = settings.pop("frames")
+    if settings.get("max_pixels") is not None:
+        explicit["video_max_pixels"] = settings.pop("max_pixels")
+    max_new_tokens = settings.pop("max_new_tokens", 1024)
+    cfg = EvalConfig(benches=[str(bench)], output_dir=str(out_dir), **settings)
+    cfg.sampling.max_new_tokens = max_new_tokens
+    media, _ = resolve_media(None, explicit)
+    return evaluate(model, cfg, media=media, media_root=media_root, label=label, retry_errors=retry_errors)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +71,7 @@ def _scores(summary):
 
 def test_resume_after_kill_matches_uninterrupted_run(predictor, bench_dir, tmp_path):
     bench = bench_dir / "test.json"
-    full = evaluate(predictor, bench, out_dir=tmp_path / "full", label="tiny", **SMALL)
+    full = run_eval(predictor, bench, out_dir=tmp_path / "full", label="tiny", **SMALL)
     s = full["benchmarks"]["test"]
     assert (s["n"], s["done"], s["scored"], s["errors"], s["complete"]) == (13, 13, 12, 1, True)
     assert s["error_kinds"] == {"media": 1}
@@ -69,12 +84,12 @@ def test_resume_after_kill_matches_uninterrupted_run(predictor, bench_dir, tmp_p
     # leaves half a line behind.
     out = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
-        evaluate(KilledAfter(predictor, calls=3), bench, out_dir=out, label="tiny", **SMALL)
+        run_eval(KilledAfter(predictor, calls=3), bench, out_dir=out, label="tiny", **SMALL)
     preds = out / "predictions.jsonl"
     assert len(_lines(preds)) == 8
     with preds.open("a") as f:
         f.write('{"key": "test[8]", "bench": "te')
-    resumed = evaluate(predictor, bench, out_dir=out, label="tiny", **SMALL)
+    resumed = run_eval(predictor, bench, out_dir=out, label="tiny", **SMALL)
 
     assert _scores(resumed) == _scores(full)
     assert resumed["benchmarks"]["test"]["timing"]["generated"] == 5  # records 8..12 only
@@ -86,20 +101,20 @@ def test_resume_after_kill_matches_uninterrupted_run(predictor, bench_dir, tmp_p
     assert (out / "summary.md").read_text().count("| test |") == 1
 
     # retrying errors replaces the error line (the file is still corrupt), never duplicates it
-    retried = evaluate(predictor, bench, out_dir=out, label="tiny", retry_errors=True, **SMALL)
+    retried = run_eval(predictor, bench, out_dir=out, label="tiny", retry_errors=True, **SMALL)
     assert _scores(retried) == _scores(full) and retried["benchmarks"]["test"]["timing"]["generated"] == 0
     assert sorted(line["key"] for line in _lines(preds)) == sorted(keys)
 
     # resuming with other settings refuses to mix predictions
     with pytest.raises(EvalResumeError, match="media"):
-        evaluate(predictor, bench, out_dir=out, label="tiny", frames=4, **SMALL)
+        run_eval(predictor, bench, out_dir=out, label="tiny", frames=4, **SMALL)
 
 
 def test_batched_generation_equals_one_at_a_time(predictor, bench_dir, tmp_path):
     """Left padding (and the mRoPE positions under it) must not change what is generated."""
     kwargs = dict(SMALL, greedy=True, max_new_tokens=12, label="tiny")
-    evaluate(predictor, bench_dir / "test.json", out_dir=tmp_path / "one", **dict(kwargs, batch_size=1))
-    evaluate(predictor, bench_dir / "test.json", out_dir=tmp_path / "four", **dict(kwargs, batch_size=4))
+    run_eval(predictor, bench_dir / "test.json", out_dir=tmp_path / "one", **dict(kwargs, batch_size=1))
+    run_eval(predictor, bench_dir / "test.json", out_dir=tmp_path / "four", **dict(kwargs, batch_size=4))
     one, four = (
         _lines(tmp_path / "one" / "predictions.jsonl"),
         _lines(tmp_path / "four" / "predictions.jsonl"),
@@ -140,7 +155,7 @@ def test_both_scorings_differ_where_rules_differ(bench_dir, tmp_path):
         mc[2]["problem_id"]: f"<answer>({letter(mc[2])})</answer>",  # bracketed: 0 / 0 / lenient 1
         reg["problem_id"]: f"<answer>{gt * 1.5:g}</answer>",  # rel error 0.5: MRA< = 0, MRA<= = 0.1
     }
-    summary = evaluate(Scripted(answers), path, out_dir=tmp_path / "vsi", label="scripted", **SMALL)
+    summary = run_eval(Scripted(answers), path, out_dir=tmp_path / "vsi", label="scripted", **SMALL)
     s = summary["benchmarks"]["vsibench"]
     assert s["display"] == "VSI-Bench" and s["scored"] == 4 and s["errors"] == 0
     # reference: acc = 1/3, MRA = 0 -> (1/3 + 0) / 2
@@ -167,11 +182,11 @@ def test_resume_refuses_a_changed_benchmark_file(bench_dir, tmp_path):
     scripted = Scripted(
         {r["problem_id"]: "<answer>A</answer>" for r in records} | {1234: "<answer>A</answer>"}
     )
-    evaluate(scripted, path, bench_dir, out_dir=tmp_path / "out", label="s", limit=2, **SMALL)
+    run_eval(scripted, path, bench_dir, out_dir=tmp_path / "out", label="s", limit=2, **SMALL)
     records[1]["problem_id"] = 1234
     path.write_text(json.dumps(records))
     with pytest.raises(EvalResumeError, match="changed"):
-        evaluate(scripted, path, bench_dir, out_dir=tmp_path / "out", label="s", **SMALL)
+        run_eval(scripted, path, bench_dir, out_dir=tmp_path / "out", label="s", **SMALL)
 
 
 class Recording(Predictor):
@@ -194,8 +209,8 @@ def test_shuffled_frames_reach_the_model_and_are_reproducible(predictor, bench_d
 
     kwargs = dict(SMALL, limit=4, shuffle_frames=True, seed=3, label="tiny")
     recording = Recording(predictor)
-    first = evaluate(recording, bench_dir / "test.json", out_dir=tmp_path / "a", **kwargs)
-    again = evaluate(predictor, bench_dir / "test.json", out_dir=tmp_path / "b", **kwargs)
+    first = run_eval(recording, bench_dir / "test.json", out_dir=tmp_path / "a", **kwargs)
+    again = run_eval(predictor, bench_dir / "test.json", out_dir=tmp_path / "b", **kwargs)
     assert first["run"]["shuffle_frames"] is True
     assert _scores(again) == _scores(first)
     lines_a, lines_b = (
@@ -251,7 +266,7 @@ def test_sigkill_of_the_cli_then_rerun(tiny_model_dir, bench_dir, tmp_path):
     argv = [
         sys.executable, "-m", "videor1.cli", "-q", "eval", "--model", str(tiny_model_dir), "--label", "tiny",
         "--bench", str(bench_dir / "test.json"), "--batch-size", "1", "--max-new-tokens", "48",
-        "--max-pixels", str(16 * 28 * 28), "--out", str(out),
+        "--max-pixels", str(16 * 28 * 28), "--out", str(out), "eval.max_error_rate=0.1",
     ]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -269,7 +284,7 @@ def test_sigkill_of_the_cli_then_rerun(tiny_model_dir, bench_dir, tmp_path):
     done_before = len(_lines(preds))
     assert 3 <= done_before < 13
 
-    full = evaluate(
+    full = run_eval(
         str(tiny_model_dir), bench_dir / "test.json", out_dir=tmp_path / "full", label="tiny",
         batch_size=1, max_new_tokens=48, max_pixels=16 * 28 * 28,
     )  # fmt: skip
@@ -280,3 +295,15 @@ def test_sigkill_of_the_cli_then_rerun(tiny_model_dir, bench_dir, tmp_path):
     assert resumed["benchmarks"]["test"]["timing"]["generated"] == 12 - (done_before - (done_before > 5))
     keys = [line["key"] for line in _lines(preds)]
     assert len(keys) == len(set(keys)) == 13
+
+
+def test_eval_command_fails_when_items_error(tiny_model_dir, bench_dir, tmp_path, capsys):
+    from videor1.cli import main
+
+    argv = [
+        "-q", "eval", "--model", str(tiny_model_dir), "--bench", str(bench_dir / "test.json"), "--limit", "6",
+        "--max-pixels", str(16 * 28 * 28), "--max-new-tokens", "2", "--frames", "4",
+    ]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "strict")]) == 1  # 1 of 6 media broken
+    assert "1 of 6 items failed" in capsys.readouterr().err
+    assert main([*argv, "--out", str(tmp_path / "lenient"), "eval.max_error_rate=0.2"]) == 0

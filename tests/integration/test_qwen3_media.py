@@ -49,15 +49,16 @@ def test_eval_runner_on_qwen3_has_no_error_lines(predictor, data84, tmp_path):
     from videor1.eval.runner import evaluate
 
     assert SIZE % 32  # the model cannot take the media at their own size
-    summary = evaluate(
-        predictor,
-        data84 / "test.json",
-        out_dir=tmp_path,
-        media=MEDIA,
-        max_new_tokens=4,
+    from videor1.config import EvalConfig, SamplingConfig
+
+    cfg = EvalConfig(
+        benches=[str(data84 / "test.json")],
+        output_dir=str(tmp_path),
+        sampling=SamplingConfig(max_new_tokens=4),
         greedy=True,
         batch_size=4,
     )
+    summary = evaluate(predictor, cfg, media=MEDIA)
     s = summary["benchmarks"]["test"]
     lines = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     assert {line["data_type"] for line in lines} == {"image", "video"}

@@ -224,6 +224,7 @@ def test_dynamic_sampling_refills_and_trains(tmp_path, tiny_model_dir, synth_dir
             "rl.dynamic_sampling": "true",
             "rl.max_resample_rounds": "2",
             "rl.temporal": "false",
+            "rl.shuffled_generations": "null",
         },
     )
     train(cfg)
@@ -260,6 +261,7 @@ def test_token_mean_divides_by_every_completion_token_of_the_step(
             "train.gradient_accumulation_steps": "2",
             "rl.loss_agg": "token-mean",
             "rl.temporal": "false",
+            "rl.shuffled_generations": "null",
         },
     )
     recipe.train(cfg)

@@ -254,7 +254,12 @@ def test_dynamic_sampling_rolls_out_more_questions_and_keeps_the_informative_gro
     """Planted defects caught: no refill round; keeping the first round's zero-variance groups."""
     from videor1.train import rl
 
-    state = rl_state("rl.dynamic_sampling=true", "rl.max_resample_rounds=3", "rl.temporal=false")
+    state = rl_state(
+        "rl.dynamic_sampling=true",
+        "rl.max_resample_rounds=3",
+        "rl.temporal=false",
+        "rl.shuffled_generations=null",
+    )
     rounds = []
     real_score = rl.score
 

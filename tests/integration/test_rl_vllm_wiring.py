@@ -149,7 +149,10 @@ def test_a_prompt_the_engine_tokenised_differently_is_an_error(tiny_model_dir, s
     from videor1.data.records import load_records
     from videor1.rollout.vllm import check_prompt_tokens
 
-    cfg = load_config(None, ["data.media.nframes=8", "data.media.video_max_pixels=12544"])
+    cfg = load_config(
+        None,
+        ["data.media.nframes=8", "data.media.video_min_pixels=3136", "data.media.video_max_pixels=12544"],
+    )
     processor = AutoProcessor.from_pretrained(str(tiny_model_dir))
     sample = next(s for s in load_records(synth_dir / "train.json") if s.data_type == "video")
     batch = collate([sample], [load_media(sample, synth_dir, cfg.data.media)], processor)

@@ -153,7 +153,9 @@ def test_failure_mid_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
         return real_save(obj, f, *a, **kw)
 
     monkeypatch.setattr(common.torch, "save", failing_save)
-    with pytest.raises(OSError, match="injected"):
+    with pytest.raises(
+        common.CheckpointError, match=r"step-00000002 failed \(OSError: disk full \(injected\)\)"
+    ):
         save(cfg, 2, model, opt, sched)
     monkeypatch.setattr(common.torch, "save", real_save)
 

@@ -48,3 +48,38 @@ def test_config_error_exit_code(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("rl:\n  shuffle_unit: pairs\n")
     assert main(["config", "--config", str(bad)]) == 2
+
+
+def test_help_cites_no_missing_document_and_every_tiny_flag_is_explained(capsys):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    cited = [
+        f"{p.relative_to(root)}:{n}"
+        for folder in ("src", "configs")
+        for p in (root / folder).rglob("*")
+        if p.suffix in {".py", ".yaml"}
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1)
+        if "REFERENCE" in line or "../shared" in line
+    ]
+    assert cited == []
+    with pytest.raises(SystemExit):
+        main(["model", "tiny", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--family", "--hidden-size", "--num-layers", "--seed", "--vocab-size", "--tokenizer"):
+        line = text.split(flag, 2)[2].split("\n  --")[0]  # the flag's entry in the options list
+        assert len(line.split()) > 2, f"{flag} has no help: {line!r}"
+
+
+def test_config_explain_never_breaks_a_key_at_80_columns():
+    from rich.console import Console
+
+    from videor1.commands.config import explain_table
+    from videor1.config import explain
+
+    console = Console(width=80, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(explain_table())
+    text = console.export_text()
+    lines = text.splitlines()
+    for key, *_ in explain():
+        assert any(key in line for line in lines), f"{key} is wrapped mid-word at 80 columns"

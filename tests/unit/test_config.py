@@ -39,7 +39,14 @@ def test_type_errors():
 
 def test_overrides_parse_yaml_scalars_and_nested_sections():
     cfg = load_config(
-        None, ["rl.num_generations=4", "train.lr=1e-5", "data.media.max_frames=8", "model.tiny.seed=3"]
+        None,
+        [
+            "rl.num_generations=4",
+            "train.lr=1e-5",
+            "train.max_steps=2",
+            "data.media.max_frames=8",
+            "model.tiny.seed=3",
+        ],
     )
     assert cfg.rl.num_generations == 4
     assert cfg.train.lr == pytest.approx(1e-5)
@@ -54,16 +61,66 @@ def test_derived_shuffled_generations():
     assert cfg.rl.num_shuffled == 2
 
 
-def test_cross_field_validation():
-    cfg = load_config(None, ["train.max_steps=3", "train.epochs=1"])
+def test_cross_field_validation_runs_at_load():
     with pytest.raises(ConfigError, match="exactly one of train.max_steps and train.epochs"):
-        cfg.validate(("train",))
-    cfg = load_config(None, ["train.max_steps=5", "train.warmup_steps=3", "train.warmup_ratio=0.1"])
+        load_config(None, ["train.max_steps=3", "train.epochs=1"])
     with pytest.raises(ConfigError, match="both train.warmup_steps and train.warmup_ratio"):
-        cfg.validate(("train",))
-    cfg = load_config(None, ["data.media.min_frames=20"])
+        load_config(None, ["train.max_steps=5", "train.warmup_steps=3", "train.warmup_ratio=0.1"])
     with pytest.raises(ConfigError, match="data.media.min_frames"):
-        cfg.validate(("data",))
+        load_config(None, ["data.media.min_frames=20"])
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("train.lr=.nan", "train.lr"),
+        ("train.lr=.inf", "train.lr"),
+        ("train.lr=-1e-6", "train.lr"),
+        ("train.lr=0", "train.lr"),
+        ("train.adam_betas=[0.9, 1.5]", "train.adam_betas[1]"),
+        ("train.adam_betas=[-0.1, 0.99]", "train.adam_betas[0]"),
+        ("train.num_workers=-1", "train.num_workers"),
+        ("train.log_every=0", "train.log_every"),
+        ("train.save_every=-1", "train.save_every"),
+        ("train.keep_last=-1", "train.keep_last"),
+        ("train.weight_decay=-0.01", "train.weight_decay"),
+        ("train.max_grad_norm=-1", "train.max_grad_norm"),
+        ("train.max_grad_norm=.nan", "train.max_grad_norm"),
+        ("train.warmup_ratio=1.5", "train.warmup_ratio"),
+        ("train.max_seq_len=0", "train.max_seq_len"),
+        ("train.seed=-3", "train.seed"),
+        ("rl.beta=-0.04", "rl.beta"),
+        ("rl.temporal_alpha=-0.3", "rl.temporal_alpha"),
+        ("rl.temporal_mu=-1", "rl.temporal_mu"),
+        ("rl.temporal_mu=.nan", "rl.temporal_mu"),
+        ("rl.clip_eps_low=-0.2", "rl.clip_eps_low"),
+        ("rl.clip_eps_low=1.2", "rl.clip_eps_low"),
+        ("rl.clip_eps_high=-0.2", "rl.clip_eps_high"),
+        ("rl.length_omega=-0.2", "rl.length_omega"),
+        ("rl.correct_threshold=2", "rl.correct_threshold"),
+        ("rl.shuffled_generations=0", "rl.shuffled_generations"),
+        ("rl.max_resample_rounds=-1", "rl.max_resample_rounds"),
+        ("rl.sampling.temperature=-1", "rl.sampling.temperature"),
+        ("eval.batch_size=0", "eval.batch_size"),
+        ("eval.limit=0", "eval.limit"),
+        ("eval.sampling.max_new_tokens=0", "eval.sampling.max_new_tokens"),
+        ("eval.max_error_rate=2", "eval.max_error_rate"),
+        ("data.media.fps=.nan", "data.media.fps"),
+        ("data.media.video_max_pixels=0", "data.media.video_max_pixels"),
+        ("data.synth.frames=12", "data.synth.frames"),
+        ("data.synth.train=-1", "data.synth.train"),
+        ("model.tiny.hidden_size=0", "model.tiny.hidden_size"),
+        ("model.lora.r=0", "model.lora.r"),
+        ("model.lora.dropout=1", "model.lora.dropout"),
+        ("annotate.threshold=1.5", "annotate.threshold"),
+        ("annotate.concurrency=0", "annotate.concurrency"),
+        ("annotate.timeout_s=0", "annotate.timeout_s"),
+    ],
+)
+def test_every_numeric_setting_is_range_checked_with_its_key(override, key):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["train.max_steps=1", override])
+    assert str(err.value).startswith(f"{key}"), str(err.value)
 
 
 def test_scientific_notation_is_a_float(tmp_path):

@@ -14,6 +14,7 @@ MODULES = [
     "videor1.rewards.group",
     "videor1.algorithms.temporal",
     "videor1.eval.metrics",
+    "videor1.tags",
 ]
 
 

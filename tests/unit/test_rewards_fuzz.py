@@ -9,9 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from videor1.rewards import accuracy_reward, extract_answer, format_reward, score_answer
-from videor1.rewards.format import REFERENCE_FORMAT_PATTERN
-from videor1.rewards.parsing import ANSWER_PATTERN
 from videor1.types import PROBLEM_TYPES
+
+# The Video-R1 reward's regexes, run with ``re`` as the oracle (src/r1-v/src/open_r1/grpo.py upstream).
+ANSWER_PATTERN = r"<answer>\s*(.*?)\s*</answer>"
+REFERENCE_FORMAT_PATTERN = r"<think>.*?</think>\s*<answer>.*?</answer>"
 
 TYPES = [*PROBLEM_TYPES, "unknown type"]
 MODES = ["default", "video-r1"]

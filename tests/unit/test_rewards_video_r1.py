@@ -1,11 +1,16 @@
-"""mode="video-r1": every row and quirk of REFERENCE §3, with hand-derived expected values."""
+"""mode="video-r1": every row and quirk of the Video-R1 reward, hand-derived and against the reference's regexes."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from videor1.rewards import accuracy as accuracy_module
 from videor1.rewards import accuracy_reward, format_reward, score_answer
+from videor1.types import PROBLEM_TYPES
 
 MODE = "video-r1"
 
@@ -165,3 +170,121 @@ def test_exception_becomes_zero_and_is_counted(monkeypatch: pytest.MonkeyPatch) 
 )
 def test_format(completion: str, expected: float) -> None:
     assert format_reward(completion, mode=MODE) == expected
+
+
+# --------------------------------------------------------------------------- the reference as an oracle
+# The Video-R1 reward's rules written out with its own regexes and Python's ``re`` (the paper's repo,
+# src/r1-v/src/open_r1/grpo.py), used on normal-size inputs: our video-r1 mode must agree on every case.
+
+
+def _reference_extract(text: str) -> str:
+    match = re.search(r"<answer>\s*(.*?)\s*</answer>", text, re.DOTALL)
+    return match.group(1).strip() if match else ""
+
+
+def _reference_float(text: str) -> float | None:
+    try:
+        return float(text.replace(",", ""))
+    except ValueError:
+        return None
+
+
+def _reference_wer(reference: str, hypothesis: str) -> float:
+    ref, hyp = reference.split(), hypothesis.split()
+    d = [[i + j if i * j == 0 else 0 for j in range(len(hyp) + 1)] for i in range(len(ref) + 1)]
+    for i in range(1, len(ref) + 1):
+        for j in range(1, len(hyp) + 1):
+            same = ref[i - 1] == hyp[j - 1]
+            d[i][j] = d[i - 1][j - 1] if same else 1 + min(d[i - 1][j], d[i][j - 1], d[i - 1][j - 1])
+    return d[-1][-1] / max(1, len(ref))
+
+
+def reference_accuracy(completion: str, solution: str, problem_type: str) -> float:
+    try:
+        pred, gt = _reference_extract(completion), _reference_extract(solution)
+        if problem_type == "multiple choice":
+            return 1.0 if pred.strip() == gt.strip() else 0.0
+        if problem_type == "numerical":
+            if (("." in gt) or ("," in gt)) != (("." in pred) or ("," in pred)):
+                return 0.0
+            g, p = _reference_float(gt), _reference_float(pred)
+            return 0.0 if g is None or p is None else (1.0 if round(g, 2) == round(p, 2) else 0.0)
+        if problem_type == "OCR":
+            return max(0.0, min(1.0, 1 - _reference_wer(gt, pred)))
+        if problem_type == "free-form":
+            from rouge_score import rouge_scorer
+
+            scores = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True).score(
+                gt, pred
+            )
+            return max(0.0, min(1.0, sum(scores[k].fmeasure for k in ("rouge1", "rouge2", "rougeL")) / 3))
+        if problem_type == "regression":
+            g, p = _reference_float(gt), _reference_float(pred)
+            rel = (abs(p - g) + 1e-9) / (abs(g) + 1e-9)  # TypeError on None -> 0, as upstream
+            return 1 - min(1.0, max(0.0, rel))
+        return 0.0
+    except Exception:
+        return 0.0
+
+
+def reference_format(completion: str) -> float:
+    return 1.0 if re.fullmatch(r"<think>.*?</think>\s*<answer>.*?</answer>", completion, re.DOTALL) else 0.0
+
+
+TABLE_CASES = [
+    (ans(pred), f"<answer>{gt}</answer>", problem_type)
+    for problem_type, marks in (
+        ("multiple choice", test_multiple_choice),
+        ("numerical", test_numerical),
+        ("OCR", test_ocr),
+        ("regression", test_regression),
+    )
+    for mark in marks.pytestmark
+    if mark.name == "parametrize"
+    for pred, gt, _ in mark.args[1]
+] + [
+    ("B", "B", "multiple choice"),
+    ("<answer>A</answer><answer>B</answer>", "<answer>B</answer>", "multiple choice"),
+    ("junk <answer>B</answer> junk", "<answer>  B  </answer>", "multiple choice"),
+    (ans("a cat sat on the mat"), "<answer>the cats sat on a mat</answer>", "free-form"),
+    (ans("B"), "<answer>B</answer>", "video caption"),
+]
+
+
+@pytest.mark.parametrize(("completion", "solution", "problem_type"), TABLE_CASES)
+def test_every_table_case_matches_the_reference(completion: str, solution: str, problem_type: str) -> None:
+    expected = reference_accuracy(completion, solution, problem_type)
+    assert accuracy_reward(completion, solution, problem_type, mode=MODE) == expected
+
+
+pieces = st.sampled_from(
+    [
+        "<think>",
+        "</think>",
+        "<answer>",
+        "</answer>",
+        " ",
+        "\n",
+        "3",
+        "3.0",
+        "1,000",
+        "-",
+        "B",
+        "b",
+        "cat",
+        "x",
+    ]
+)
+soup = st.lists(pieces, max_size=12).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    completion=st.one_of(soup, st.text(max_size=30)),
+    solution=st.one_of(soup, st.builds(lambda a: f"<answer>{a}</answer>", soup)),
+    problem_type=st.sampled_from([*PROBLEM_TYPES, "other"]),
+)
+def test_generated_cases_match_the_reference(completion: str, solution: str, problem_type: str) -> None:
+    expected = reference_accuracy(completion, solution, problem_type)
+    assert accuracy_reward(completion, solution, problem_type, mode=MODE) == pytest.approx(expected, abs=0)
+    assert format_reward(completion, mode=MODE) == reference_format(completion)

@@ -2,7 +2,7 @@
 
 Rewards arrive as one row per question (a *group*) and one column per rollout: ``[Q, G]``.
 
-- ``grpo`` (the reference, REFERENCE §4 step 5): ``A = (r - mean_group) / (std_group + 1e-4)`` with
+- ``grpo`` (the reference, Video-R1, https://arxiv.org/abs/2503.21776): ``A = (r - mean_group) / (std_group + 1e-4)`` with
   the *unbiased* standard deviation (``torch.std`` default, divisor ``G - 1``).
 - ``dr-grpo`` (Dr.GRPO, Liu et al. 2025): ``A = r - mean_group``. Dividing by the group's spread
   up-weights questions that are nearly always right or nearly always wrong; Dr.GRPO drops that

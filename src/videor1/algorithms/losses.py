@@ -1,6 +1,6 @@
 """GRPO policy loss: clipped importance ratio, k3 KL to a reference model, three aggregations.
 
-Per completion token t of rollout i (REFERENCE §4 step 6, generalised):
+Per completion token t of rollout i (Video-R1, https://arxiv.org/abs/2503.21776, generalised):
 
     ratio_it   = exp(logp_it - old_logp_it)
     surrogate  = min(ratio_it * A_i, clip(ratio_it, 1 - eps_low, 1 + eps_high) * A_i)

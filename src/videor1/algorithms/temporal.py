@@ -1,4 +1,4 @@
-"""T-GRPO's temporal decision: reward answers that need the frames in order (REFERENCE §4).
+"""T-GRPO's temporal decision: reward answers that need the frames in order (Video-R1, https://arxiv.org/abs/2503.21776).
 
 Reference algorithm (Video-R1's T-GRPO), per question on a video:
 
@@ -19,7 +19,7 @@ Reference algorithm (Video-R1's T-GRPO), per question on a video:
   could differ;
 - an empty shuffled group (images, temporal mode off) never fires, with ``reason`` in the record.
 
-Note (REFERENCE §4, "consequence worth fixing"): added before std-normalisation, a uniform ``+alpha``
+Note (Video-R1, https://arxiv.org/abs/2503.21776): added before std-normalisation, a uniform ``+alpha``
 on every correct answer of a 0/1 group is largely divided out of the advantages.
 ``temporal_advantages`` (below) offers both placements: ``reference`` (bonus in the reward, before
 normalisation) and ``advantage`` (bonus added to the normalised advantage); its docstring derives
@@ -99,7 +99,7 @@ def temporal_advantages(
 ) -> torch.Tensor:  # [Q, G] advantages
     """Group advantages with the temporal bonus applied in one of two places.
 
-    ``reference`` (REFERENCE §4): the bonus joins the reward before normalisation,
+    ``reference`` (Video-R1, https://arxiv.org/abs/2503.21776): the bonus joins the reward before normalisation,
     ``A = norm(r + b)``. Why that loses the signal: write a rollout's reward as
     ``r_i = c_i + f_i`` with ``c_i`` in {0, 1} (accuracy) and ``f_i`` the other components. When the
     bonus fires every correct rollout gets ``alpha``, so ``r_i + b_i = (1 + alpha) c_i + f_i``. If

@@ -20,20 +20,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=1e-5")
 
 
+def explain_table():
+    """Every key with its type, default and meaning; keys are never broken across lines."""
+    from rich.table import Table
+
+    from videor1.config import explain
+
+    table = Table(title="videor1 configuration keys")
+    table.add_column("key", no_wrap=True)
+    table.add_column("type", overflow="fold", max_width=18)
+    table.add_column("default", overflow="fold", max_width=14)
+    table.add_column("meaning", overflow="fold", ratio=1)
+    for key, tp, default, doc in explain():
+        table.add_row(key, tp, repr(default), doc)
+    return table
+
+
 def run(args: argparse.Namespace) -> int:
     import yaml
     from rich.console import Console
-    from rich.table import Table
 
-    from videor1.config import explain, load_config, to_dict
+    from videor1.config import load_config, to_dict
 
     if args.explain:
-        table = Table(title="videor1 configuration keys")
-        for col in ("key", "type", "default", "meaning"):
-            table.add_column(col, overflow="fold")
-        for key, tp, default, doc in explain():
-            table.add_row(key, tp, repr(default), doc)
-        Console().print(table)
+        Console().print(explain_table())
         return 0
     cfg = load_config(args.config, args.overrides)
     print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")  # noqa: T201 - CLI output

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 HELP = "generate a procedural dataset, validate records and media, inspect a records file"
-DESCRIPTION = """Work with Video-R1 records files (JSON array or JSONL; REFERENCE §1 schema).
+DESCRIPTION = """Work with Video-R1 records files (JSON array or JSONL; the Video-R1 data format).
 
   videor1 data synth --out data/synth --train 2000 --test 200 --seed 0
   videor1 data validate data/Video-R1-260k.json --media-root data --jobs 8 --report bad.jsonl

@@ -36,7 +36,7 @@ def collect() -> dict[str, str]:
     for pkg in (
         "transformers",
         "torchvision",
-        "accelerate",
+        "datasets",
         "peft",
         "av",
         "tokenizers",

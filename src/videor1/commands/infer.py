@@ -9,6 +9,9 @@ DESCRIPTION = """Ask a checkpoint one question about a video (or an image) with 
 decoding of the reference (temperature 0.1, top-p 0.001, 1024 new tokens), and print the reasoning
 and the answer. Options given as plain texts are lettered A, B, C, ...
 
+The frames and pixels default to the budget the checkpoint was trained with (its config.yaml), else
+to the evaluation default (2 fps, 4..16 frames, 256*28*28 pixels per frame); the budget used is printed.
+
   videor1 infer --model runs/tgrpo/final --video clip.mp4 \\
       --question "Which way does the red square move?" --options left right up down
   videor1 infer --model Qwen2.5-VL-7B --image photo.jpg --question "How many cats?" --problem-type numerical
@@ -28,9 +31,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="answer format (default: multiple choice with --options, else free-form)",
     )
     parser.add_argument(
-        "--frames", type=int, help="frames sampled from the video (default: 2 fps, at most 16)"
+        "--frames",
+        type=int,
+        help="frames sampled from the video (default: the checkpoint's training budget, else 2 fps, 4..16)",
     )
-    parser.add_argument("--max-pixels", type=int, help="largest area per frame (default 256*28*28)")
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        help="largest area per frame (default: the checkpoint's training budget, else 256*28*28)",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=1024, help="generation length")
     parser.add_argument("--greedy", action="store_true", help="exact greedy decoding")
     parser.add_argument("--device", help="torch device (default: cuda when available)")
@@ -42,13 +51,26 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
-    from videor1.eval.runner import media_from_flags
-    from videor1.infer import EVAL_SAMPLING, Predictor
+    from videor1.config import ConfigError
+    from videor1.infer import EVAL_SAMPLING, Predictor, resolve_media
+    from videor1.utils.logging import get_logger
 
+    explicit = {
+        key: value
+        for key, value in (("nframes", args.frames), ("video_max_pixels", args.max_pixels))
+        if value is not None
+    }
+    media, origin = resolve_media(args.model, explicit)
+    if args.json:
+        get_logger(__name__).info("media budget: %s", origin)
+    else:
+        print(f"media budget: {origin}")  # noqa: T201 - CLI output
+    if args.max_new_tokens < 1:
+        raise ConfigError(f"--max-new-tokens must be >= 1, got {args.max_new_tokens}")
     sampling = dataclasses.replace(EVAL_SAMPLING, max_new_tokens=args.max_new_tokens)
     predictor = Predictor(
         args.model,
-        media=media_from_flags(None, args.frames, args.max_pixels, None),
+        media=media,
         sampling=sampling,
         greedy=args.greedy,
         device=args.device,

@@ -23,7 +23,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     defaults = TinyModelConfig()
     sub = parser.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     tiny = sub.add_parser("tiny", help="build a random-init tiny model + processor into --out")
-    tiny.add_argument("--family", choices=["qwen2-vl", "qwen2.5-vl", "qwen3-vl"], default=defaults.family)
+    tiny.add_argument(
+        "--family",
+        choices=["qwen2-vl", "qwen2.5-vl", "qwen3-vl"],
+        default=defaults.family,
+        help=f"architecture; the real transformers class is used (default {defaults.family})",
+    )
     tiny.add_argument("--out", required=True, help="output directory (must be new or empty)")
     tiny.add_argument(
         "--tokenizer",
@@ -31,12 +36,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=defaults.tokenizer,
         help="small: local byte-level BPE (fast on CPU); qwen: the real Qwen vocabulary",
     )
-    tiny.add_argument("--seed", type=int, default=defaults.seed, help="initialisation seed")
     tiny.add_argument(
-        "--vocab-size", type=int, default=defaults.vocab_size, help="small tokenizer size bound"
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        help="initialisation seed; the same seed gives the same weights",
     )
-    tiny.add_argument("--hidden-size", type=int, default=defaults.hidden_size)
-    tiny.add_argument("--num-layers", type=int, default=defaults.num_layers)
+    tiny.add_argument(
+        "--vocab-size",
+        type=int,
+        default=defaults.vocab_size,
+        help=f"size bound of the small tokenizer, ignored for qwen (default {defaults.vocab_size})",
+    )
+    tiny.add_argument(
+        "--hidden-size",
+        type=int,
+        default=defaults.hidden_size,
+        help=f"language model hidden size, a multiple of 4 heads (default {defaults.hidden_size})",
+    )
+    tiny.add_argument(
+        "--num-layers",
+        type=int,
+        default=defaults.num_layers,
+        help=f"language model layers (default {defaults.num_layers})",
+    )
     tiny.add_argument(
         "--corpus",
         help="text file (one document per line) to train the small tokenizer on instead of the built-in corpus",
@@ -69,6 +92,7 @@ def _tiny(args: argparse.Namespace) -> int:
         hidden_size=args.hidden_size,
         num_layers=args.num_layers,
     )
+    cfg.validate("model tiny")
     corpus = None
     if args.corpus:
         path = Path(args.corpus)

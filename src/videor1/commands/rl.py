@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 HELP = "reinforcement learning with GRPO or T-GRPO (temporal contrast on shuffled frames)"
-DESCRIPTION = """Train a policy with GRPO or T-GRPO (REFERENCE §4) from a YAML config.
+DESCRIPTION = """Train a policy with GRPO or T-GRPO (Video-R1, https://arxiv.org/abs/2503.21776) from a YAML config.
 
 Each step rolls out G completions per question (and G/2 on shuffled frames for videos when
 rl.temporal is true), scores them, computes group advantages and updates the policy. The run

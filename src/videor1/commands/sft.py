@@ -38,16 +38,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from videor1.config import load_config
-    from videor1.train.common import CheckpointError
     from videor1.train.sft import train
-    from videor1.utils.logging import get_logger
 
     cfg = load_config(args.config, args.overrides)
-    try:
-        last = train(cfg, resume=args.resume, stop_at_step=args.stop_at_step)
-    except CheckpointError as e:
-        get_logger(__name__).error("%s", e)
-        return 2
+    last = train(cfg, resume=args.resume, stop_at_step=args.stop_at_step)
     if int(os.environ.get("RANK", "0")) == 0:
         print(last)  # noqa: T201 - CLI output: the last checkpoint directory
     return 0

@@ -11,12 +11,12 @@ One call handles a whole batch that mixes images, videos of different lengths an
    ``(T / temporal_patch, H / patch, W / patch)``;
 3. every video's real sampling rate goes in as ``video_metadata`` (``fps = clip.sample_fps``), from
    which the Qwen2.5-VL processor derives ``second_per_grid_ts = temporal_patch_size / sample_fps``
-   (the reference dropped it in training and so assumed 2 fps; REFERENCE §2) and the Qwen3-VL
+   (the reference dropped it in training and so assumed 2 fps; Video-R1's media rules) and the Qwen3-VL
    processor its timestamps;
 4. for generation (``targets=None``) rows are padded on the LEFT so every prompt ends at the last
    column; for SFT (``targets`` given) the assistant turn ``target + "<|im_end|>\\n"`` is appended,
    rows are padded on the right, and ``labels`` keep only the target tokens and the closing
-   ``<|im_end|>`` (the reference computed loss over prompt and video-pad tokens; REFERENCE §6).
+   ``<|im_end|>`` (the reference computed loss over prompt and video-pad tokens; a defect of the Video-R1 code).
 
 Sequences are never cropped: a row longer than ``max_length`` raises an error naming the sample.
 """

@@ -1,4 +1,4 @@
-"""Decode, sample and resize video frames and images (REFERENCE §2), and permute frames.
+"""Decode, sample and resize video frames and images (Video-R1's media rules), and permute frames.
 
 Frame sampling follows the reference's frame utility exactly:
 
@@ -715,10 +715,15 @@ def load_media(
     ``factor`` is the model's pixels per visual token side (``FamilyAdapter.pixel_factor``).
     Errors name the record (``sample.source`` / ``problem_id``); nothing is ever substituted.
     """
-    from videor1.data.records import resolve_media_path
+    from videor1.data.records import MediaPathError, resolve_media_path
 
     record = sample.source or f"problem_id={sample.problem_id}"
-    path = resolve_media_path(sample.path, media_root)
+    try:
+        path = resolve_media_path(sample.path, media_root)
+    except MediaPathError as err:
+        raise MediaPathError(
+            f"record {record} (problem_id={sample.problem_id!r}) field 'path': {err}"
+        ) from err
     try:
         if sample.data_type == "video":
             return load_video(

@@ -1,6 +1,6 @@
 """Prompt text: the one place where every string the model reads is written down.
 
-The released Video-R1 checkpoints were trained with exactly this text (REFERENCE §1), so it is
+The released Video-R1 checkpoints were trained with exactly this text (the Video-R1 data format), so it is
 interoperability data and is reproduced character for character:
 
 * question text: for multiple choice ``problem + "Options:\\n" + one line per option`` (no separator
@@ -12,7 +12,7 @@ interoperability data and is reproduced character for character:
 
 Two template variants exist. ``"train"`` is the RL training prompt ("between the <think> </think>
 tags ... between the <answer> </answer> tags"). ``"eval"`` is the one the reference used at
-evaluation, inference and CoT-annotation time. REFERENCE §1 names it only as the "<think> and
+evaluation, inference and CoT-annotation time. Video-R1 names it only as the "<think> and
 </think>" variant; the reference repository's inference and evaluation scripts show it differs in
 two places: "between the <think> and </think> tags" and "between the <answer> and </answer> tags".
 The per-type suffixes are the same for both variants.

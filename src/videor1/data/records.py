@@ -1,9 +1,10 @@
 """Video-R1 records: load, check, resolve media paths, save.
 
-A record is one JSON object with the fields of REFERENCE §1 (``problem_id``, ``problem``,
+A record is one JSON object with the fields of the Video-R1 data files (``problem_id``, ``problem``,
 ``data_type``, ``problem_type``, ``options``, ``solution``, ``path``, ``data_source`` and, in CoT
-files, ``process``). Sources are a JSON array file, a JSONL file, or any iterable of dicts (a Hugging
-Face ``datasets.Dataset`` is one; the ``datasets`` package is not required).
+files, ``process``). Sources are a JSON array file, a JSONL file, a parquet file, a ``datasets``
+``save_to_disk`` directory (one split: a ``DatasetDict`` directory must be given as its split's
+subdirectory), or any iterable of dicts (a Hugging Face ``datasets.Dataset`` is one).
 
 Two ways in:
 
@@ -21,7 +22,7 @@ letter among the options; for numerical and regression a number), ``process`` wr
 
 Departures from the reference: the reference loads records with no checks at all and finds broken
 records only when training crashes or (worse) silently scores them 0; here they are rejected up front.
-``problem_id`` may be an int (REFERENCE §1) or a string (some evaluation files use string ids).
+``problem_id`` may be an int (as in Video-R1-260k) or a string (some evaluation files use string ids).
 Missing (or null) ``data_source`` reads as ``""``; every other field is required.
 """
 
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from videor1.tags import sole_block, wrapped_in
 from videor1.types import DATA_TYPES, PROBLEM_TYPES, Sample
 
 KNOWN_FIELDS: tuple[str, ...] = (
@@ -59,8 +61,6 @@ REQUIRED_FIELDS: tuple[str, ...] = (
 )
 
 _OPTION_RE = re.compile(r"([A-Z])\.\s*\S")
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
-_THINK_RE = re.compile(r"\s*<think>.*</think>\s*", re.DOTALL)
 _NUMBER_RE = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 CheckLevel = Literal["schema", "types"]
@@ -122,8 +122,14 @@ def iter_raw_records(source: str | os.PathLike | Iterable[Mapping[str, Any]]) ->
     """
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
+        if path.is_dir():
+            yield from _iter_columns(path, _load_datasets_dir(path))
+            return
         if not path.is_file():
             raise RecordError(f"records file not found: {path}")
+        if path.suffix == ".parquet":
+            yield from _iter_columns(path, _load_parquet(path))
+            return
         yield from _iter_file(path)
         return
     if isinstance(source, Mapping):
@@ -134,6 +140,47 @@ def iter_raw_records(source: str | os.PathLike | Iterable[Mapping[str, Any]]) ->
     name = _source_name(source)
     for i, rec in enumerate(source):
         yield f"{name}[{i}]", rec
+
+
+def _load_parquet(path: Path) -> list[dict[str, Any]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as e:  # pragma: no cover - pyarrow is a dependency
+        raise RecordError(f"{path}: reading parquet needs pyarrow (pip install pyarrow)") from e
+    try:
+        return pq.read_table(path).to_pylist()
+    except Exception as e:  # pyarrow raises several types for a corrupt or truncated file
+        raise RecordError(f"{path}: not a readable parquet file ({type(e).__name__}: {e})") from e
+
+
+def _load_datasets_dir(path: Path) -> Iterable[Mapping[str, Any]]:
+    """A directory written by ``datasets.Dataset.save_to_disk`` (a DatasetDict must name its split)."""
+    if not (path / "state.json").is_file() and not (path / "dataset_dict.json").is_file():
+        raise RecordError(
+            f"{path} is a directory but not a Hugging Face datasets save_to_disk directory "
+            "(no state.json or dataset_dict.json); give a JSON, JSONL or parquet file or such a directory"
+        )
+    try:
+        import datasets
+    except ImportError as e:  # pragma: no cover - datasets is a dependency
+        raise RecordError(
+            f"{path}: reading a datasets directory needs datasets (pip install datasets)"
+        ) from e
+    loaded = datasets.load_from_disk(str(path))
+    if isinstance(loaded, datasets.DatasetDict):
+        splits = list(loaded)
+        if len(splits) != 1:
+            raise RecordError(
+                f"{path} holds the splits {', '.join(splits)}; give one of them, e.g. {path / splits[0]}"
+            )
+        loaded = loaded[splits[0]]
+    return loaded
+
+
+def _iter_columns(path: Path, rows: Iterable[Mapping[str, Any]]) -> Iterator[tuple[str, Any]]:
+    # Columnar files fill an optional field a row lacks (``process``, ``data_source``) with null.
+    for i, row in enumerate(rows):
+        yield f"{path}[{i}]", {k: v for k, v in row.items() if v is not None or k in REQUIRED_FIELDS}
 
 
 def _iter_file(path: Path) -> Iterator[tuple[str, Any]]:
@@ -190,11 +237,7 @@ def option_letters(options: list[str]) -> list[str]:
 
 def answer_text(solution: str) -> str | None:
     """The content of the single ``<answer>...</answer>`` that makes up ``solution``, else None."""
-    stripped = solution.strip()
-    blocks = _ANSWER_RE.findall(stripped)
-    if len(blocks) != 1 or _ANSWER_RE.fullmatch(stripped) is None:
-        return None
-    return blocks[0].strip()
+    return sole_block(solution, "answer")
 
 
 def parse_number(text: str) -> float | None:
@@ -274,7 +317,7 @@ def record_problems(rec: Any, *, check: CheckLevel = "schema") -> list[tuple[str
         problems.append(
             ("problem_type", f"unknown problem_type {rec['problem_type']!r} (expected {allowed})")
         )
-    if ok_process and _THINK_RE.fullmatch(rec["process"]) is None:
+    if ok_process and not wrapped_in(rec["process"], "think"):
         problems.append(("process", "process must be wrapped in <think>...</think>"))
     if ok_path:
         reason = path_problem(rec["path"])

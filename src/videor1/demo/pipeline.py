@@ -43,11 +43,13 @@ from typing import Any
 from videor1.config import (
     Config,
     DataConfig,
+    EvalConfig,
     MediaConfig,
     ModelConfig,
     RLConfig,
     SamplingConfig,
     SFTConfig,
+    SynthConfig,
     TinyModelConfig,
     TrainConfig,
     to_dict,
@@ -276,20 +278,23 @@ def evaluate_stage(model_dir: Path, s: DemoSettings, out: Path, name: str) -> di
     views = {}
     for view, shuffled in (("ordered", False), ("shuffled", True)):
         run_dir = out / "eval" / f"{name}-{view}"
-        evaluate(
-            predictor,
-            data_dir / "test.json",
-            data_dir,
-            out_dir=run_dir,
+        ev = EvalConfig(
+            benches=[str(data_dir / "test.json")],
             bench_names=["videor1-synth"],
-            label=f"{name} ({view})",
-            media=_media(s),
+            output_dir=str(run_dir),
             greedy=True,
-            max_new_tokens=s.eval_max_new_tokens,
+            sampling=SamplingConfig(temperature=0.1, top_p=0.001, max_new_tokens=s.eval_max_new_tokens),
             batch_size=s.eval_batch,
             shuffle_frames=shuffled,
             shuffle_unit="frame",
             seed=s.seed,
+        )
+        evaluate(
+            predictor,
+            ev,
+            media=_media(s),
+            media_root=data_dir,
+            label=f"{name} ({view})",
             system_prompt=SYSTEM_PROMPT,
         )
         views[view] = _stage_accuracy(run_dir / "predictions.jsonl")
@@ -323,7 +328,7 @@ def _reward_curve(run_dir: Path) -> list[dict[str, float]]:
 
 def run_demo(out_dir: str | Path, *, quick: bool = False, fresh: bool = False) -> dict[str, Any]:
     """Run every stage into ``out_dir`` and return the results written to ``report.json``."""
-    from videor1.data.synth import generate_dataset
+    from videor1.data.synth import generate_from_config
     from videor1.demo.report import headline_rows, write_report
     from videor1.models.tiny import build_tiny_model
     from videor1.train import rl as rl_recipe
@@ -351,16 +356,15 @@ def run_demo(out_dir: str | Path, *, quick: bool = False, fresh: bool = False) -
     data_dir = out / "data"
     with timed("data"):
         if not (data_dir / "meta.json").exists():
-            generate_dataset(
-                data_dir,
+            synth = SynthConfig(
                 train=s.train_items,
                 test=s.test_items,
                 seed=s.seed,
-                families=s.families or None,
                 size=s.size,
                 frames=s.frames,
-                jobs=2,
+                families=list(s.families),
             )
+            generate_from_config(synth, data_dir, jobs=2)
     meta = json.loads((data_dir / "meta.json").read_text(encoding="utf-8"))
 
     base_dir = out / "model-base"

@@ -1,6 +1,6 @@
 """The benchmarks ``videor1 eval`` knows: how a file is recognised and which record field names a task.
 
-Video-R1 ships its evaluation sets as JSON files in the training schema (REFERENCE §1):
+Video-R1 ships its evaluation sets as JSON files in the training schema (the Video-R1 data format):
 ``eval_vsibench.json``, ``eval_videommmu.json``, ``eval_mmvu.json``, ``eval_mvbench.json``,
 ``eval_tempcompass.json``, ``eval_videomme.json``; Video-Holmes is read in the same schema. A file is
 recognised from its name (``--bench-name`` overrides); any other file (e.g. the procedural

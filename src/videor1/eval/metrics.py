@@ -7,7 +7,7 @@ Mean relative accuracy (MRA, VSI-Bench) of a numeric prediction: the fraction of
   ``np.linspace(0.5, 0.95, 10)``. Departures: we divide by ``|gt|`` where the official code divides by
   ``gt`` (the same for VSI-Bench's positive targets), and ``gt = 0`` gives 1 for an exact 0 and 0
   otherwise (the official code produces nan/inf there, which also scores 0, with a warning).
-- ``convention="video-r1"`` (REFERENCE §5): ``rel < 1 − θ`` in float32 with
+- ``convention="video-r1"`` (Video-R1's evaluation): ``rel < 1 − θ`` in float32 with
   ``rel = |pred − gt| / (|gt| + 1e-8)`` and θ from a float32 ``arange``; returns the float32 mean.
 
 Overall VSI-Bench score: ``vsi_bench_overall`` (official: unweighted mean over task types, the three
@@ -108,7 +108,7 @@ _OPTION_PREFIX_RE = re.compile(r"^\s*\(?([A-Za-z])[.):]\s*")
 def multiple_choice_letter(output: str, options: Sequence[str] | None = None) -> str | None:
     """The option letter a model output chooses, read leniently (official-benchmark style), or None.
 
-    The ``<answer>`` content is used when present, else the whole output (REFERENCE §5). Then, in
+    The ``<answer>`` content is used when present, else the whole output (Video-R1's evaluation). Then, in
     order: ``parse_option_letter`` ("b", "(B)", "B. cat", "Option B"); the option whose text equals
     the prediction after ``normalize_text`` (``options`` like ``"A. cat"``); the first whitespace token
     with trailing "." removed when it is a single letter (the VSI-Bench ``fuzzy_matching`` rule).

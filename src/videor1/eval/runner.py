@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from videor1.config import PIXELS_PER_TOKEN, MediaConfig, SamplingConfig
+from videor1.config import ConfigError, EvalConfig, MediaConfig
 from videor1.eval.benchmarks import Benchmark, detect_benchmark, family_of, task_of
 from videor1.eval.report import write_combined_report, write_summary
 from videor1.eval.scoring import ground_truth, score_item
@@ -265,89 +265,50 @@ def run_benchmark(
     return {"generated": generated, "generate_seconds": seconds}
 
 
-def media_from_flags(
-    media: MediaConfig | None, frames: int | None, max_pixels: int | None, min_pixels: int | None
-) -> MediaConfig:
-    """Evaluation media budgets: ``media`` (default: fps rule, 256·28·28 pixels) with flag overrides.
-
-    ``frames`` fixes the frame count (and raises ``max_frames`` to it), ``max_pixels`` caps the
-    area per video frame (images keep their own budget, 256·28·28 by default); the per-frame minimum
-    is lowered to the maximum when it would exceed it.
-    """
-    cfg = (
-        dataclasses.replace(media)
-        if media is not None
-        else MediaConfig(video_max_pixels=256 * PIXELS_PER_TOKEN)
-    )
-    if frames is not None:
-        cfg.nframes = frames
-        cfg.max_frames = max(cfg.max_frames, frames)
-    if max_pixels is not None:
-        cfg.video_max_pixels = max_pixels
-    if min_pixels is not None:
-        cfg.video_min_pixels = min_pixels
-    cfg.video_min_pixels = min(cfg.video_min_pixels, cfg.video_max_pixels)
-    cfg.validate("eval media")
-    return cfg
-
-
 def evaluate(
     model: str | Path | tuple[Any, Any] | Any,
-    bench_files: str | Path | Sequence[str | Path],
-    media_root: str | Path | None = None,
+    cfg: EvalConfig,
     *,
-    out_dir: str | Path,
-    bench_names: Sequence[str | None] | None = None,
-    label: str | None = None,
     media: MediaConfig | None = None,
-    frames: int | None = None,
-    max_pixels: int | None = None,
-    min_pixels: int | None = None,
-    sampling: SamplingConfig | None = None,
-    greedy: bool = False,
-    max_new_tokens: int | None = None,
-    batch_size: int = 4,
-    limit: int | None = None,
-    shuffle_frames: bool = False,
-    shuffle_unit: str = "frame",
-    seed: int = 0,
-    task_field: str | None = None,
+    media_root: str | Path | None = None,
+    label: str | None = None,
     system_prompt: str | None = None,
     retry_errors: bool = False,
     device: str | torch.device | None = None,
     dtype: str = "float32",
 ) -> dict[str, Any]:
-    """Evaluate one model on benchmark files; writes ``out_dir`` and returns the summary dict.
+    """Evaluate one model on ``cfg.benches``; writes ``cfg.output_dir`` and returns the summary dict.
 
     ``model`` is a checkpoint directory, a ``(model, processor)`` pair, or a ready
-    :class:`videor1.infer.Predictor`. ``media_root`` defaults to each benchmark file's directory.
-    Media budgets come from ``media`` (default: the fps rule, up to 16 frames, 256·28·28 pixels per
-    frame) with ``frames`` / ``max_pixels`` / ``min_pixels`` overriding it. ``sampling`` defaults to
-    the reference's evaluation decoding; ``max_new_tokens`` overrides its length. ``shuffle_frames``
-    permutes every video's frames (``shuffle_unit`` "frame" or "temporal_patch", seeded by ``seed``).
-    A resumed run keeps earlier error lines unless ``retry_errors`` (e.g. after fixing a media file).
-    A ``Predictor`` passed in gets this call's media and decoding settings.
+    :class:`videor1.infer.Predictor`. ``cfg`` (an :class:`~videor1.config.EvalConfig`, validated here)
+    gives the benchmark files and names, batch size, limit, decoding (``cfg.sampling``, ``cfg.greedy``),
+    frame shuffling (``shuffle_frames`` / ``shuffle_unit`` / ``seed``), task field and output directory.
+    ``media`` is the frame and pixel budget; None takes the checkpoint's training budget
+    (:func:`videor1.infer.resolve_media`) or, for a model without one, the evaluation default (the fps
+    rule up to 16 frames, 256·28·28 pixels per frame). ``media_root`` defaults to each benchmark
+    file's directory. A resumed run keeps earlier error lines unless ``retry_errors`` (e.g. after
+    fixing a media file). A ``Predictor`` passed in gets this call's media and decoding settings.
 
     Returns ``{"run": {...settings...}, "benchmarks": {name: summary}}`` (see
     :func:`videor1.eval.summary.summarize`); the same object is written to ``summary.json``, with
     ``summary.md`` and, for several benchmarks, ``combined.md`` and ``combined.png``.
     """
     from videor1.data.records import load_records
-    from videor1.infer import EVAL_SAMPLING, Predictor
+    from videor1.infer import Predictor, resolve_media
 
-    files = [Path(bench_files)] if isinstance(bench_files, (str, Path)) else [Path(f) for f in bench_files]
+    cfg.validate("eval")
+    files = [Path(f) for f in cfg.benches]
     if not files:
-        raise ValueError("evaluate: no benchmark files given")
-    names = list(bench_names) if bench_names is not None else [None] * len(files)
-    if len(names) != len(files):
-        raise ValueError(f"evaluate: {len(names)} bench_names for {len(files)} benchmark files")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    media_cfg = media_from_flags(media, frames, max_pixels, min_pixels)
-    sampling_cfg = dataclasses.replace(sampling or EVAL_SAMPLING)
-    if max_new_tokens is not None:
-        sampling_cfg.max_new_tokens = max_new_tokens
-    sampling_cfg.validate("eval sampling")
+        raise ConfigError("eval.benches is empty: give at least one benchmark file (--bench)")
+    names: list[str | None] = list(cfg.bench_names) or [None] * len(files)
+    if media is None:
+        source = model if isinstance(model, (str, Path)) else getattr(model, "source", None)
+        media, origin = resolve_media(source)
+        log.info("media budget: %s", origin)
+    media_cfg = dataclasses.replace(media)
+    media_cfg.validate("data.media")
+    sampling_cfg = dataclasses.replace(cfg.sampling)
+    greedy, batch_size, limit = cfg.greedy, cfg.batch_size, cfg.limit
 
     if isinstance(model, Predictor):
         predictor = model
@@ -362,7 +323,7 @@ def evaluate(
         model_name = str(model)
         predictor = None  # loaded after the resume checks, which are cheap
 
-    out = Path(out_dir)
+    out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     store_path = out / PREDICTIONS_FILE
     settings = EvalSettings(
@@ -370,11 +331,11 @@ def evaluate(
         media=dataclasses.asdict(media_cfg),
         sampling=dataclasses.asdict(sampling_cfg),
         greedy=greedy,
-        shuffle_frames=shuffle_frames,
-        shuffle_unit=shuffle_unit,
-        seed=seed,
+        shuffle_frames=cfg.shuffle_frames,
+        shuffle_unit=cfg.shuffle_unit,
+        seed=cfg.seed,
         system_prompt=system_prompt,
-        task_field=task_field,
+        task_field=cfg.task_field,
         extra={"batch_size": batch_size, "limit": limit, "label": label or model_name},
     )
     _check_run_file(out, settings, resumed=store_path.exists())
@@ -386,7 +347,7 @@ def evaluate(
     for path, name in zip(files, names):
         bench = detect_benchmark(path, name)
         if any(b.name == bench.name for b, _, _ in benches):
-            raise ValueError(f"benchmark {bench.name!r} given twice ({path}); pass distinct bench_names")
+            raise ValueError(f"benchmark {bench.name!r} given twice ({path}); pass distinct eval.bench_names")
         benches.append((bench, path, load_records(path, limit=limit)))
 
     if predictor is None:

@@ -1,6 +1,6 @@
 """Per-item scoring of one model output, both ways: the reference's rules and the official ones.
 
-Prediction (REFERENCE §5): the content of the first ``<answer>...</answer>``; when the output has no
+Prediction (Video-R1's evaluation): the content of the first ``<answer>...</answer>``; when the output has no
 such block the whole output (stripped) is the prediction, and the item is counted as
 ``missing_answer_tag``.
 
@@ -32,15 +32,13 @@ the reward's parser) or is empty.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 from videor1.data.records import answer_text, option_letters
 from videor1.eval.metrics import mean_relative_accuracy, multiple_choice_letter
 from videor1.rewards import accuracy_reward, score_answer
+from videor1.tags import split_output
 from videor1.types import Sample
-
-_ANSWER_RE = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)
 
 
 @dataclass
@@ -58,10 +56,8 @@ class ItemScore:
 
 def extract_prediction(output: str) -> tuple[str, bool]:
     """``(prediction, has_answer_tag)``: the first ``<answer>`` content, else the whole output stripped."""
-    match = _ANSWER_RE.search(output)
-    if match:
-        return match.group(1).strip(), True
-    return output.strip(), False
+    _, prediction, has_tag = split_output(output)
+    return prediction, has_tag
 
 
 def ground_truth(sample: Sample) -> str:

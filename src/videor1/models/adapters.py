@@ -14,7 +14,7 @@ processor learns the real sampling rate from ``video_metadata`` = ``{total_num_f
 fps: sample_fps, frames_indices: 0..T-1}``; from it the Qwen2.5-VL processor derives
 ``second_per_grid_ts = temporal_patch_size / sample_fps`` and the Qwen3-VL processor writes the
 timestamp of each temporal patch (the mean of its two frames' times, counted from the first sampled
-frame). This fixes the reference's train/eval mismatch (REFERENCE §2): training and evaluation both
+frame). This fixes the reference's train/eval mismatch (Video-R1's media rules): training and evaluation both
 pass the real rate. Qwen2-VL's mRoPE has no notion of seconds, so nothing is passed for it.
 """
 

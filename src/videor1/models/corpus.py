@@ -1,7 +1,7 @@
 """Built-in training text for the ``small`` byte-level BPE tokenizer.
 
 The text covers what a tiny Video-R1 model reads and writes: the reference prompt wording
-(REFERENCE §1, reproduced here so the tokenizer does not change when prompt code is refactored),
+(Video-R1's training prompt, reproduced here so the tokenizer does not change when prompt code is refactored),
 multiple-choice option lines, numbers, ``<think>`` / ``<answer>`` blocks, and plain English about
 objects moving over time (colours, shapes, directions, counts, order words). Sentences are produced
 from fixed word lists in a fixed order, so the corpus, and therefore the tokenizer, is identical on

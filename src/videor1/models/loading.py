@@ -8,7 +8,10 @@ checkpoint directory in the Hugging Face layout works, including the tiny ones b
 Where the checkpoint comes from (``ensure_model``):
 
 1. ``cfg.path`` is a directory with a ``config.json``: use it.
-2. it does not exist and ``cfg.tiny`` is set: build the tiny model there first.
+2. it does not exist (or is an empty directory) and ``cfg.tiny`` is set: build the tiny model there
+   first, unless the path looks like a training checkpoint (``.../checkpoints/...`` or ``step-*``), a
+   mistyped path that must not be replaced by a random-init model. (``model.path`` given on the
+   command line also switches ``model.tiny`` off, see ``videor1.config.load_config``.)
 3. it looks like a hub id (``org/name``) and is not a local path: fetch it with
    ``huggingface_hub.snapshot_download`` (or take it from the local cache when offline); failures
    raise ``ModelNotFoundError`` saying so.
@@ -53,6 +56,10 @@ def _looks_like_hub_id(path: str) -> bool:
     return bool(_HUB_ID.match(path)) and not path.startswith(".")
 
 
+def _looks_like_checkpoint(path: Path) -> bool:
+    return path.name.startswith("step-") or "checkpoints" in path.parts or path.name == "merged"
+
+
 def ensure_model(cfg: ModelConfig) -> Path:
     """Local directory of the configured checkpoint, building a tiny model or fetching from the hub."""
     if not cfg.path:
@@ -60,6 +67,16 @@ def ensure_model(cfg: ModelConfig) -> Path:
     path = Path(cfg.path).expanduser()
     if (path / "config.json").exists():
         return path
+    if cfg.tiny is not None and _looks_like_checkpoint(path):
+        raise ModelNotFoundError(
+            f"model.path {path} does not exist; it looks like a training checkpoint, and model.tiny only "
+            "builds a new random-init model (fix the path)"
+        )
+    if cfg.tiny is not None and path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ModelNotFoundError(
+            f"model.path {path} holds other files but no config.json; model.tiny only builds into a new "
+            "or empty directory"
+        )
     if cfg.tiny is not None:
         from videor1.models.tiny import build_tiny_model
 

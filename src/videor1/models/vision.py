@@ -1,7 +1,7 @@
 """Encode each video once per step, and the mRoPE positions needed when encodings are passed in.
 
 The reference ran the vision tower 18 times per video question per step (1 + 1 generation, 8 policy,
-8 reference forwards). Here (REFERENCE §6):
+8 reference forwards). Here:
 
 - The rollout encodes every prompt's media once (``encode_media``, no grad) and prefills the prompt
   once for all G samples (``hf.py``).

@@ -1,4 +1,4 @@
-"""Rewards: pure functions, string in, number out (REFERENCE §3–4).
+"""Rewards: pure functions, string in, number out (the Video-R1 reward).
 
 ``accuracy_reward`` / ``score_answer`` (five problem types, ``mode="default"`` or ``"video-r1"``),
 ``format_reward``, ``length_bonus`` and ``score_group`` (all components of one group, as a

@@ -1,6 +1,6 @@
 """Accuracy reward: one contract for the five Video-R1 problem types, in two modes.
 
-``mode="video-r1"`` reproduces the reference training reward (REFERENCE §3) exactly, quirks included:
+``mode="video-r1"`` reproduces the reference training reward (the Video-R1 reward) exactly, quirks included:
 
 - multiple choice: the extracted strings are equal (case-sensitive) → 1;
 - numerical: 0 if exactly one of (gt, pred) contains "." or ","; otherwise ``float(s.replace(",", ""))``
@@ -35,15 +35,13 @@ reference does), and ``score_answer`` reports it as a parse failure with its rea
 from __future__ import annotations
 
 import functools
-import re
 from typing import Literal, NamedTuple
 
 from videor1.rewards.parsing import extract_answer, normalize_text, parse_number, parse_option_letter
+from videor1.tags import find_block
 
 RewardMode = Literal["default", "video-r1"]
 REWARD_MODES: tuple[str, ...] = ("default", "video-r1")
-
-_ANSWER_BLOCK_RE = re.compile(r"<answer>.*?</answer>", re.DOTALL)
 
 REGRESSION_ZERO_SCALE = 1.0  # default mode: error scale when the ground truth is 0
 
@@ -103,7 +101,7 @@ def score_answer(completion: str, solution: str, problem_type: str, *, mode: str
 
 
 def _missing_answer_reason(completion: str) -> str:
-    return "empty <answer> block" if _ANSWER_BLOCK_RE.search(completion) else "no <answer> block"
+    return "empty <answer> block" if find_block(completion, "answer") else "no <answer> block"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -245,9 +243,19 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
 
 @functools.cache
 def _rouge_scorer():  # building the scorer (stemmer, tokenizer) costs more than one scoring
-    from rouge_score import rouge_scorer
+    from nltk.stem import porter
+    from rouge_score import rouge_scorer, tokenize, tokenizers
 
-    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    class _CachedStemmer:
+        """The Porter stemmer rouge_score uses, memoised: a long rambling completion repeats its words."""
+
+        stem = staticmethod(functools.lru_cache(maxsize=1 << 16)(porter.PorterStemmer().stem))
+
+    class _Tokenizer(tokenizers.Tokenizer):  # rouge_score's DefaultTokenizer(use_stemmer=True), cached stems
+        def tokenize(self, text: str) -> list[str]:
+            return tokenize.tokenize(text, _CachedStemmer)
+
+    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], tokenizer=_Tokenizer())
 
 
 def rouge_mean_f(reference: str, hypothesis: str) -> float:

@@ -1,6 +1,6 @@
 """Rewards of one group of rollouts (one question): accuracy, format, length, temporal, total.
 
-``score_group`` follows REFERENCE §4 steps 2–5:
+``score_group`` follows steps 2–5 of Video-R1's T-GRPO (https://arxiv.org/abs/2503.21776):
 
 - accuracy (``accuracy_reward``) and format (``format_reward``) of every ordered rollout;
 - temporal: for videos with a shuffled group, ``videor1.algorithms.temporal.temporal_decision`` on
@@ -36,7 +36,7 @@ def length_bonus(
     max_length: int = LENGTH_MAX,
     correct_threshold: float = CORRECT_THRESHOLD,
 ) -> list[float]:
-    """Per-rollout length bonus (REFERENCE §4 step 4).
+    """Per-rollout length bonus (Video-R1, https://arxiv.org/abs/2503.21776).
 
     >>> length_bonus([1, 1, 0, 1], [400, 600, 400, 320])  # 3 correct; 400 and 320 inside [320, 512]
     [0.2, 0.0, 0.0, 0.2]

@@ -2,10 +2,13 @@
 
 Everything here is a pure ``str -> value | None`` function; ``None`` means "could not be parsed" and
 the caller counts it as a parse failure. Regexes are compiled once at import (the reward functions
-sit on the RL hot path).
+sit on the RL hot path), and every run of whitespace is consumed by exactly one quantifier, so no
+input makes them backtrack more than linearly (a degenerate policy's ``"$" + 100 KB of spaces + "x"``
+took minutes with the earlier ``\\s*[$]?\\s*[-+]?\\s*``; ``tests/unit/test_rewards_linear.py``).
 
-Extraction (both modes, REFERENCE §3): the first ``<answer>\\s*(.*?)\\s*</answer>`` (DOTALL),
-stripped; no block gives ``""``. The ground truth goes through the same extraction.
+Extraction (both modes, as the Video-R1 reward): the first ``<answer>\\s*(.*?)\\s*</answer>``
+(DOTALL), stripped; no block gives ``""`` (:mod:`videor1.tags`, the one splitter). The ground truth
+goes through the same extraction.
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ import math
 import re
 import unicodedata
 
-ANSWER_PATTERN = r"<answer>\s*(.*?)\s*</answer>"  # the reference's extraction (DOTALL, first match)
+from videor1.tags import answer_block
 
 # Optional lead-in ("Option", "The answer is", "Answer:"), case-insensitive; then the letter,
 # optionally bracketed; then end of text, punctuation or whitespace followed by anything (the
 # option's text). Only the lead-in ignores case, so the letter class stays ASCII.
 _LETTER_RE = re.compile(
-    r"""^(?i:(?:the\s+)?(?:correct\s+|final\s+)?(?:answer|option|choice)(?:\s+is)?\s*[:：]?\s*)?
+    r"""^(?i:(?:the\s+)?(?:correct\s+|final\s+)?(?:answer|option|choice)(?:\s+is)?\s*(?:[:：]\s*)?)?
         (?P<open>[(\[]?)(?P<letter>[A-Za-z])(?P<close>[)\]]?)
         (?P<punct>[.:,)]?)
         (?P<rest>\s+.*)?$""",
@@ -32,12 +35,14 @@ _CONJUNCTION_HEDGE_RE = re.compile(r"^\s+(?:(?i:or|and)\s+|&\s*)[(\[]?[A-Z](?:[)
 _LETTER_AFTER_COMMA_RE = re.compile(r"^\s+[(\[]?[A-Z](?:[)\].,:]|\s|$)")
 
 # A plain decimal number, optional sign (ASCII or U+2212), currency sign, thousands commas
-# ("1,000,000" but not "1,5"), exponent, and a unit made of letters (and ° ² ³ µ / .) or "%".
+# ("1,000,000" but not "1,5"), exponent, and a unit made of letters (and ° ² ³ µ / . and inner
+# spaces) or "%". Each optional token carries its own trailing whitespace and the unit ends on a
+# non-space, so whitespace is never split between two quantifiers (linear time).
 _NUMBER_RE = re.compile(
-    r"""^\s*[$€£¥]?\s*
-        (?P<sign>[-+\u2212]?)\s*[$€£¥]?\s*
+    r"""^\s*(?:[$€£¥]\s*)?
+        (?:(?P<sign>[-+\u2212])\s*)?(?:[$€£¥]\s*)?
         (?P<number>(?:(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]{1,4})?)
-        \s*(?:%|[A-Za-z°²³µ][A-Za-z°²³µ/. ]*)?\s*$""",
+        \s*(?:%|[A-Za-z°²³µ](?:[A-Za-z°²³µ/. ]*[A-Za-z°²³µ/.])?)?\s*$""",
     re.VERBOSE,
 )
 
@@ -56,13 +61,7 @@ def extract_answer(text: str) -> str:
     >>> extract_answer("no tags at all")
     ''
     """
-    # Same result as ``re.search(ANSWER_PATTERN, text, re.DOTALL)`` (fuzz-tested) without regex backtracking: the first
-    # "<answer>" matches iff a "</answer>" follows it, and the lazy group ends at the first one.
-    start = text.find("<answer>")
-    if start < 0:
-        return ""
-    end = text.find("</answer>", start + 8)
-    return text[start + 8 : end].strip() if end >= 0 else ""
+    return answer_block(text) or ""
 
 
 def parse_option_letter(text: str) -> str | None:

@@ -6,7 +6,7 @@ Colocated: each training process (``torchrun``) owns one engine on its own GPU
 (``distributed_executor_backend="external_launcher"``, tensor parallel 1, in-process with
 ``VLLM_ENABLE_V1_MULTIPROCESSING=0``); ``rl.vllm_gpu_memory_utilization`` caps its share of the GPU.
 After every optimiser update the recipe calls ``sync_weights(policy)``: the policy's weights, gathered
-one tensor at a time under FSDP2 and with LoRA merged (``videor1.train.common.inference_weights``),
+one tensor at a time under FSDP2 and with LoRA merged (``videor1.models.weights.inference_weights``),
 are loaded into vLLM's model in place and its prefix cache is reset (cached prompt states were
 computed with the old weights).
 

@@ -91,6 +91,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from videor1.config import Config, ConfigError, ModelConfig, TrainConfig, save_config
+from videor1.models.budget import write_media_budget
 from videor1.utils.logging import get_logger
 from videor1.utils.rundir import MetricsWriter
 
@@ -513,7 +514,25 @@ def _optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict
     return optimizer.state_dict()
 
 
-def save_checkpoint(
+def save_checkpoint(cfg: Config, step: int, **kwargs: Any) -> Path:
+    """:func:`write_checkpoint`; a failed write (disk full, read-only directory) raises
+    :class:`CheckpointError` naming the checkpoint, and its partial temporary directory is removed."""
+    from videor1.train.guards import NonFiniteError
+
+    final_dir = checkpoints_dir(cfg.train.output_dir) / f"{STEP_PREFIX}{step:08d}"
+    try:
+        return write_checkpoint(cfg, step, **kwargs)
+    except (CheckpointError, NonFiniteError):
+        raise
+    except (OSError, RuntimeError) as e:
+        shutil.rmtree(final_dir.with_name(TMP_PREFIX + final_dir.name), ignore_errors=True)
+        raise CheckpointError(
+            f"writing checkpoint {final_dir} failed ({type(e).__name__}: {e}); check the free disk space "
+            f"and write access there (the earlier checkpoints are untouched)"
+        ) from e
+
+
+def write_checkpoint(
     cfg: Config,
     step: int,
     *,
@@ -533,10 +552,13 @@ def save_checkpoint(
     the ``final`` checkpoint also gets ``merged/``: the adapter merged into a full HF model.
     ``train_state`` (step, sampler position, ...) is stored in ``trainer_state.json``.
     """
+    from videor1.train.guards import check_finite_weights
+
     root = checkpoints_dir(cfg.train.output_dir)
     name = f"{STEP_PREFIX}{step:08d}"
     tmp = root / f"{TMP_PREFIX}{name}"
     final_dir = root / name
+    check_finite_weights(model, dist, where=str(final_dir))
     if dist.is_main:
         if tmp.exists():
             shutil.rmtree(tmp)  # left by a save that was killed
@@ -558,6 +580,7 @@ def save_checkpoint(
             # the HF files hold LoRA weights only, or weights cast to model.dtype: keep the fp32 masters
             save_file(_trainable_state(base, model_state), str(tmp / TRAINABLE_FILE))
         if processor is not None:
+            write_media_budget(processor, cfg.data.media)  # plain transformers / vLLM then resize as trained
             processor.save_pretrained(tmp)
         torch.save(optim_state, tmp / "optimizer.pt")
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")

@@ -31,44 +31,28 @@ log = get_logger(__name__)
 
 
 def ensure_data(data_cfg: DataConfig, dist: Dist | None = None) -> Path:
-    """The training file, generating the procedural dataset into ``media_root`` first when needed.
+    """The training file, generating the procedural dataset of ``data.synth`` first when the config owns it.
 
-    When ``data.train_file`` does not exist and ``data.synth`` is set, rank 0 runs
-    ``videor1.data.synth.generate_dataset`` into ``data.media_root`` (the others wait). Otherwise a
-    missing file raises ``FileNotFoundError`` naming the key.
+    ``videor1.data.procedural.check_generation`` decides (on every rank, so all raise alike): only
+    into a missing or empty ``data.media_root`` and only for a ``data.train_file`` the generator
+    writes; rank 0 generates, the others wait. Any other missing path raises naming the key.
     """
-    train_file = Path(data_cfg.train_file)
+    from videor1.data.procedural import check_generation, generate_for
+
     if not data_cfg.train_file:
         raise ConfigError("data.train_file is required")
-    if not train_file.exists() and data_cfg.synth is not None:
-        if dist is None or dist.is_main:
-            from videor1.data.synth import generate_dataset
-
-            synth = data_cfg.synth
-            log.info(
-                "data.train_file %s does not exist: generating procedural data into %s",
-                train_file,
-                data_cfg.media_root,
-            )
-            generate_dataset(
-                data_cfg.media_root,
-                train=synth.train,
-                test=synth.test,
-                seed=synth.seed,
-                families=synth.families or None,
-                size=synth.size,
-                frames=synth.frames,
-            )
-        if dist is not None:
-            barrier(dist)
-        if not train_file.exists():
-            raise ConfigError(
-                f"data.synth generated {data_cfg.media_root} but data.train_file {train_file} is not one of "
-                "its files (train.json, train_cot.json, test.json under data.media_root)"
-            )
+    train_file = Path(data_cfg.train_file)
+    wanted = {"data.train_file": train_file}
+    generate = check_generation(data_cfg, wanted)
+    if dist is not None:
+        barrier(dist)  # every rank has decided before rank 0 starts writing
+    if generate and (dist is None or dist.is_main):
+        generate_for(data_cfg)
+    if dist is not None:
+        barrier(dist)
     if not train_file.exists():
-        raise FileNotFoundError(
-            f"data.train_file {train_file} does not exist (set data.synth to generate it)"
+        raise ConfigError(
+            f"data.synth generated {data_cfg.media_root} but data.train_file {train_file} is missing"
         )
     return train_file
 

@@ -1,6 +1,6 @@
 """GRPO / T-GRPO recipe (``videor1 rl``): rollout → score → advantage → update → log, per step.
 
-What the reference does (Video-R1, REFERENCE §4 and §6): one question per GPU; G = 8 rollouts on
+What the reference does (Video-R1, https://arxiv.org/abs/2503.21776): one question per GPU; G = 8 rollouts on
 the ordered video and, for videos, G/2 = 4 on one random permutation of single frames; accuracy of
 both groups feeds the temporal decision (``p >= 0.8 * p̃`` → ``+0.3`` on correct ordered rollouts);
 total = accuracy (+ temporal) + format (+ length); std-normalised group advantages; one update per
@@ -75,10 +75,10 @@ from videor1.models.vision import (
 )
 from videor1.rollout.base import RolloutEngine
 from videor1.rollout.hf import HFRolloutEngine
-from videor1.train import common
+from videor1.train import common, guards
 from videor1.train.data import StepSampler, ensure_data
 from videor1.types import Completion, Media, RewardBreakdown, Sample, VideoClip
-from videor1.utils.logging import get_logger, progress
+from videor1.utils.logging import StepLog, get_logger, progress
 from videor1.utils.seed import seed_everything
 
 if TYPE_CHECKING:
@@ -195,6 +195,10 @@ def setup(cfg: Config, *, resume: str | None = None) -> RLState:
         ensure_model(cfg.model)
     common.barrier(dist)
     samples = load_records(cfg.data.train_file, limit=cfg.data.max_samples)
+    if rl.temporal and not any(s.data_type == "video" for s in samples):
+        log.warning(
+            "rl.temporal is true but %s has no video records: this runs as plain GRPO", cfg.data.train_file
+        )
     total = common.total_steps(cfg.train, len(samples), dist.world_size)
     sampler = StepSampler(
         len(samples),
@@ -640,6 +644,7 @@ def update(state: RLState, micro_batches: list[MicroBatch], iteration: int, stat
         "tokens": sum(len(c.token_ids) for mb in micro_batches for g in mb.completions for c in g),
     }
     step_totals = common.all_reduce_metrics(local, dist, op="sum")
+    update_loss = 0.0  # this rank's part of this update's loss
     for m, mb in enumerate(micro_batches):
         positions, next_position = rope_positions(state.policy, mb.prompts)
         seqs = build_sequences(mb.prompts, positions, next_position, mb.completions, state.pad_token_id)
@@ -677,13 +682,23 @@ def update(state: RLState, micro_batches: list[MicroBatch], iteration: int, stat
         with torch.no_grad():
             mask = seqs.completion_mask.float()
             entropy_sum = (token_entropy(logits.detach(), temperature=temperature) * mask).sum()
+        update_loss += float(s["loss"])
         for key, value in (("loss", s["loss"]), ("kl_sum", s["kl_sum"]), ("clip_sum", s["clip_sum"])):
             stats[key] = stats.get(key, 0.0) + float(value)
         stats["entropy_sum"] = stats.get("entropy_sum", 0.0) + float(entropy_sum)
     stats["tokens"] = stats.get("tokens", 0.0) + float(local["tokens"])
-    stats["grad_norm"] = stats.get("grad_norm", 0.0) + common.clip_gradients(
-        state.model, cfg.train.max_grad_norm
+    grad_norm = common.clip_gradients(state.model, cfg.train.max_grad_norm)
+    stats["grad_norm"] = stats.get("grad_norm", 0.0) + grad_norm
+    guards.check_update(
+        state.model,
+        state.optimizer,
+        loss=update_loss,
+        grad_norm=grad_norm,
+        dist=dist,
+        allowed_skips=cfg.train.nonfinite_skip,
+        update=state.scheduler.last_epoch + 1,
     )
+    stats["nonfinite_skipped"] = guards.skipped(state.optimizer)
     state.optimizer.step()
     state.scheduler.step()
     state.optimizer.zero_grad(set_to_none=True)
@@ -701,6 +716,7 @@ def update_stats(stats: dict[str, float], dist: common.Dist, iterations: int) ->
         "clip_fraction": totals["clip_sum"] / tokens,
         "entropy": totals["entropy_sum"] / tokens,
         "grad_norm": stats["grad_norm"] / iterations,  # the same on every rank
+        "nonfinite_skipped": stats["nonfinite_skipped"],  # the same on every rank
     }
 
 
@@ -841,6 +857,7 @@ def train(cfg: Config, *, resume: str | None = None) -> Path:
     state = setup(cfg, resume=resume)
     dist, rl = state.dist, cfg.rl
     final = None
+    step_log = StepLog("rl", state.total_steps, state.start_step)
     try:
         for step in progress(
             range(state.start_step, state.total_steps), "rl", total=state.total_steps - state.start_step
@@ -883,6 +900,8 @@ def train(cfg: Config, *, resume: str | None = None) -> Path:
             record["peak_memory_mb"] = common.peak_memory_mb(dist.device)
             if (step + 1) % cfg.train.log_every == 0 or step + 1 == state.total_steps:
                 state.logger.log(record)
+                if dist.is_main:
+                    step_log(step + 1, reward=record["reward/total"], loss=record["loss"])
             is_last = step + 1 == state.total_steps
             if is_last or (cfg.train.save_every and (step + 1) % cfg.train.save_every == 0):
                 final = common.save_checkpoint(

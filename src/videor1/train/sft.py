@@ -4,7 +4,7 @@ Recipe, top to bottom: ``setup`` (processes, data, model, optimiser, resume) →
 token-weighted loss, clip, step, log, save) → final ``save`` → ``cleanup``. The same code runs in one
 process and under ``torchrun --nproc_per_node N`` (DDP or FSDP2, gloo on CPU, nccl on GPU).
 
-What the reference did (REFERENCE §4 and §6; an HF-Trainer-based SFT script with DeepSpeed):
+What the reference did (Video-R1, https://arxiv.org/abs/2503.21776; an HF-Trainer-based SFT script with DeepSpeed):
 1 epoch of Video-R1-COT-165k, lr 1e-6, global batch 8, bf16, gradient checkpointing, system message
 "You are a helpful assistant", target ``process + "\\n" + solution``. Its loss ran over the prompt as
 well: system and user text and the video/image pad tokens were all predicted. Frame/pixel budgets
@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from videor1.config import Config
+from videor1.train import guards
 from videor1.train.common import (
     Dist,
     RunLogger,
@@ -63,7 +64,7 @@ from videor1.train.common import (
 )
 from videor1.train.data import StepSampler, ensure_data, make_loader
 from videor1.types import ImageInput, Sample, VideoClip
-from videor1.utils.logging import get_logger, make_progress
+from videor1.utils.logging import StepLog, get_logger, make_progress
 from videor1.utils.seed import seed_everything
 
 if TYPE_CHECKING:
@@ -234,6 +235,7 @@ def _train(cfg: Config, dist: Dist, resume: str | None, stop_at_step: int | None
         )
 
     last = s["checkpoint"]
+    step_log = StepLog("sft", total, start)
     model.train()
     with make_progress() as bar:
         task = bar.add_task("sft", total=total, completed=start, visible=dist.is_main)
@@ -241,6 +243,8 @@ def _train(cfg: Config, dist: Dist, resume: str | None, stop_at_step: int | None
             record = train_step(model, optimizer, scheduler, loader, cfg, dist, sampler.steps_per_epoch, step)
             if (step + 1) % t.log_every == 0 or step + 1 == end:
                 logger.log(record)
+                if dist.is_main:
+                    step_log(step + 1, loss=record["loss"], grad_norm=record["grad_norm"])
             bar.update(task, advance=1, description=f"sft loss {record['loss']:.4f}")
             done = step + 1
             if done == end:
@@ -282,6 +286,15 @@ def train_step(
         images += sum(s.data_type == "image" for s in m["samples"])
         videos += sum(s.data_type == "video" for s in m["samples"])
     grad_norm = clip_gradients(model, t.max_grad_norm)
+    guards.check_update(
+        model,
+        optimizer,
+        loss=loss_sum,
+        grad_norm=grad_norm,
+        dist=dist,
+        allowed_skips=t.nonfinite_skip,
+        update=step + 1,
+    )
     lr = scheduler.get_last_lr()[0]
     optimizer.step()
     scheduler.step()
@@ -307,4 +320,5 @@ def train_step(
         "tokens_per_s": sums["tokens"] / peak["time"],
         "samples_per_s": samples / peak["time"],
         "peak_memory_mb": peak["peak"],
+        "nonfinite_skipped": guards.skipped(optimizer),
     }

@@ -5,8 +5,15 @@ twelve task families (``families.FAMILIES``); ``shuffle_sensitivity`` measures h
 a family's frames changes its answer. See ``dataset.py`` for the layout and chance levels.
 """
 
-from videor1.data.synth.dataset import GENERATOR_VERSION, chance_level, generate_dataset
+from videor1.data.synth.dataset import GENERATOR_VERSION, chance_level, generate_dataset, generate_from_config
 from videor1.data.synth.families import FAMILIES
 from videor1.data.synth.sensitivity import shuffle_sensitivity
 
-__all__ = ["FAMILIES", "GENERATOR_VERSION", "chance_level", "generate_dataset", "shuffle_sensitivity"]
+__all__ = [
+    "FAMILIES",
+    "GENERATOR_VERSION",
+    "chance_level",
+    "generate_dataset",
+    "generate_from_config",
+    "shuffle_sensitivity",
+]

@@ -2,7 +2,7 @@
 
 A family module (``direction.py``, ``ocr_reveal.py``, ...) exposes
 
-- ``FAMILY`` (stable name), ``DATA_TYPE`` (``"video"`` / ``"image"``), ``PROBLEM_TYPE`` (REFERENCE §1),
+- ``FAMILY`` (stable name), ``DATA_TYPE`` (``"video"`` / ``"image"``), ``PROBLEM_TYPE`` (the Video-R1 data format),
   ``ORDER_DEPENDENT`` (does shuffling the frames change the answer?) and ``MIN_SHUFFLE_SENSITIVITY``
   (the fraction of shuffled copies whose answer must change, checked by the tests),
 - ``generate(rng, slot, *, size, frames) -> TaskItem``: ``slot`` is the item's position in a seeded
@@ -81,7 +81,7 @@ def pair_blocks(num_pairs: int, num_blocks: int, rng: np.random.Generator) -> li
     """Split ``num_pairs`` frame pairs into ``num_blocks`` contiguous non-empty runs, as even as possible.
 
     Returns ``(first_pair, end_pair)`` per block. Events are aligned to frame pairs because the
-    Qwen ViT encodes two frames per temporal patch (REFERENCE §2): an event that starts mid-pair is
+    Qwen ViT encodes two frames per temporal patch (Video-R1's media rules): an event that starts mid-pair is
     blurred into its neighbour. The larger blocks are placed at random positions.
     """
     if not 1 <= num_blocks <= num_pairs:

@@ -9,7 +9,7 @@ process pool and written in index order.
 
 Outputs under ``out_dir``: ``videos/*.mp4`` (2 fps, one frame pair = one second) and
 ``images/*.png``; ``train.json``, ``test.json``, ``train_cot.json`` (train records plus
-``process`` = ``"<think>...</think>"``) and ``meta.json``. Records carry the REFERENCE §1 fields
+``process`` = ``"<think>...</think>"``) and ``meta.json``. Records carry the Video-R1 record fields
 plus ``family`` and ``order_dependent``. ``meta.json`` also holds each family's measured shuffle
 sensitivity (``sensitivity.py``, 100 fresh items, single-frame shuffles) next to its required minimum.
 
@@ -17,7 +17,7 @@ Chance levels (``meta.json``, per family, for a model that ignores the media):
 - multiple choice: mean of 1 / number of options, or the best constant letter's accuracy if higher,
 - numerical and OCR: accuracy of the best constant answer = 1 / number of (balanced) answer values,
 - regression: best constant answer's mean MRA (official VSI-Bench thresholds 0.50 .. 0.95, ``<=``),
-- free-form: best constant answer's mean ROUGE (mean of ROUGE-1/2/L F, stemming; REFERENCE §3),
+- free-form: best constant answer's mean ROUGE (mean of ROUGE-1/2/L F, stemming; the Video-R1 reward),
   the constant chosen among the family's possible references (precomputed as the family's
   ``CHANCE_ROUGE``; :func:`best_constant_rouge` recomputes it).
 The last three assume answers uniform over ``answer_values`` (the generator balances them).
@@ -31,7 +31,7 @@ import os
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +48,9 @@ SLOT_CYCLE = 24
 """Slot offsets are drawn from ``[0, SLOT_CYCLE)`` (a multiple of the families' answer cycles)."""
 SENSITIVITY_ITEMS = 100
 """Items per family behind ``meta.json``'s measured ``shuffle_sensitivity`` (single-frame shuffles)."""
+
+if TYPE_CHECKING:
+    from videor1.config import SynthConfig
 
 logger = get_logger(__name__)
 
@@ -103,6 +106,20 @@ def generate_dataset(
     _write_json(out / "meta.json", _meta(names, by_split, seed, size, frames, cot_detail))
     logger.info("wrote %d train and %d test items (%d families) to %s", train, test, len(names), out)
     return out
+
+
+def generate_from_config(cfg: SynthConfig, out_dir: str | Path, *, jobs: int | None = None) -> Path:
+    """:func:`generate_dataset` with the settings of a ``data.synth`` section (the one path from config)."""
+    return generate_dataset(
+        out_dir,
+        train=cfg.train,
+        test=cfg.test,
+        seed=cfg.seed,
+        families=cfg.families or None,
+        size=cfg.size,
+        frames=cfg.frames,
+        jobs=jobs,
+    )
 
 
 def _plan(names, counts, seed, size, frames, cot_detail) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 Frames are solid shapes on a black background. Videos are H.264 (yuv420p, CRF 12, GOP 2, no
 B-frames, one encoder thread) at :data:`VIDEO_FPS` frames per second, so the reference's 2 fps frame
-sampling (REFERENCE §2) keeps every frame and each pair of frames (one ViT temporal patch) is one
+sampling (Video-R1's media rules) keeps every frame and each pair of frames (one ViT temporal patch) is one
 second. One encoder thread keeps the encoded bytes, and so the decoded frames, identical for the
 same input. Letters use Pillow's bundled default TrueType font.
 """
