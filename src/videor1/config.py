@@ -171,6 +171,8 @@ class TinyModelConfig:
     """Vision tower layers."""
     vision_heads: int = 4
     """Vision tower attention heads."""
+    rope_theta: float | None = None
+    """Language-model RoPE base; None = the tiny default of the family (see ``videor1.models.tiny``)."""
     seed: int = 0
     """Initialisation seed; the same seed gives identical weights."""
 
