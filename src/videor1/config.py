@@ -334,6 +334,8 @@ class RLConfig:
     """Bonus fires when p >= mu * p_shuffled."""
     temporal_alpha: float = 0.3
     """Temporal bonus size."""
+    temporal_margin: float | None = None
+    """None: the reference rule (p >= mu * p_shuffled); a number d: fire only when p >= p_shuffled + d."""
     correct_threshold: float = 0.1
     """Accuracy above which a rollout counts as correct for the temporal and length bonuses."""
     length_reward: bool = True
