@@ -21,12 +21,12 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench experiments
+	$(VENV)/bin/ruff format --check src tests bench experiments
 
 format: $(STAMP)
-	$(VENV)/bin/ruff check --fix src tests bench
-	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench experiments
+	$(VENV)/bin/ruff format src tests bench experiments
 
 # Default suite: unit + integration (slow and gpu tests excluded by pyproject addopts).
 test: lint

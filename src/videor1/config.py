@@ -204,6 +204,8 @@ class TinyModelConfig:
     """Vision tower layers."""
     vision_heads: int = 4
     """Vision tower attention heads."""
+    rope_theta: float | None = None
+    """Language-model RoPE base; None = the tiny default of the family (see ``videor1.models.tiny``)."""
     seed: int = 0
     """Initialisation seed; the same seed gives identical weights."""
 
@@ -389,6 +391,8 @@ class RLConfig:
     """Bonus fires when p >= mu * p_shuffled."""
     temporal_alpha: float = 0.3
     """Temporal bonus size."""
+    temporal_margin: float | None = None
+    """None: the reference rule (p >= mu * p_shuffled); a number d: fire only when p >= p_shuffled + d."""
     correct_threshold: float = 0.1
     """Accuracy above which a rollout counts as correct for the temporal and length bonuses."""
     length_reward: bool = True
@@ -723,6 +727,18 @@ def explicit_section(raw: dict[str, Any], dotted: str) -> dict[str, Any]:
     for part in dotted.split("."):
         node = node.get(part) if isinstance(node, dict) else None
     return dict(node) if isinstance(node, dict) else {}
+
+
+def load_dataclass(cls: type, path: str | Path, overrides: list[str] | None = None) -> Any:
+    """Load a YAML mapping into any config dataclass ``cls``, as strictly as ``load_config``.
+
+    Unknown keys, wrong types and dotted overrides (``key=value``) behave as for ``Config``; errors
+    name the file and the dotted key.
+    """
+    try:
+        return from_dict(cls, load_raw(path, overrides))
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
 
 
 def _apply_override(data: dict[str, Any], item: str) -> None:

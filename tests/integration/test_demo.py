@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from videor1.cli import main
-from videor1.demo.report import STAGES
+from videor1.demo.report import FIXED_STAGES
 
 
 def test_quick_demo_runs_every_stage_and_writes_the_report(tmp_path):
@@ -13,53 +15,99 @@ def test_quick_demo_runs_every_stage_and_writes_the_report(tmp_path):
     assert main(["-q", "demo", "--quick", "--out", str(out)]) == 0
 
     report = json.loads((out / "report.json").read_text())
-    assert set(report["stages"]) == set(STAGES)
+    variants = report["variants"]
+    assert variants == ["grpo", "tgrpo-reference", "tgrpo-advantage"]
+    stages = [*FIXED_STAGES, *variants]
+    assert set(report["stages"]) == set(stages)
     held_out = report["held_out_items"]
     assert held_out == len(json.loads((out / "data" / "test.json").read_text()))
-    families = set(json.loads((out / "data" / "meta.json").read_text())["families"])
-    for stage in STAGES:
+    meta = json.loads((out / "data" / "meta.json").read_text())
+    families = set(meta["families"])
+    assert (
+        report["shortcut_families"] == ["quarter_shortcut"]
+        and meta["families"]["quarter_shortcut"]["shortcut"]
+    )
+    for stage in stages:
         r = report["stages"][stage]
         assert 0.0 <= r["accuracy_ordered"] <= 1.0 and 0.0 <= r["accuracy_shuffled"] <= 1.0
         assert set(r["per_family"]) <= families and r["per_family"]
         assert sum(f["n"] for f in r["per_family"].values()) == held_out
         assert r["errors"] == 0
-        # each stage evaluated its own checkpoint, twice (ordered and shuffled frames)
+    # each stage evaluated its own checkpoint, twice (ordered and shuffled frames)
+    for name in ("base", "sft", *(f"{v}-seed0" for v in variants)):
         for view in ("ordered", "shuffled"):
-            lines = (out / "eval" / f"{stage}-{view}" / "predictions.jsonl").read_text().splitlines()
+            lines = (out / "eval" / f"{name}-{view}" / "predictions.jsonl").read_text().splitlines()
             assert len(lines) == held_out
     assert 0.0 < report["chance"] < 1.0
-    for stage in ("data", "model", "sft", "grpo", "tgrpo", "eval"):
+    for stage in ("data", "model", "sft", *variants, "eval", "total"):
         assert report["seconds"][stage] >= 0.0
-    assert {"sft_images", "sft", "grpo", "tgrpo", "settings"} <= set(report["config"])
+    config = report["config"]
     # SFT curriculum: the image records from the base model, then everything from that checkpoint
     image_records = json.loads((out / "data" / "train_cot_images.json").read_text())
     assert image_records and all(r["data_type"] == "image" for r in image_records)
-    assert report["config"]["sft_images"]["data"]["train_file"].endswith("train_cot_images.json")
-    assert report["config"]["sft_images"]["model"]["path"] == str(out / "model-base")
-    assert report["config"]["sft"]["data"]["train_file"].endswith("train_cot.json")
-    assert report["config"]["sft"]["model"]["path"].startswith(str(out / "sft-images"))
-    assert report["config"]["tgrpo"]["rl"]["temporal"] is True
-    assert report["config"]["grpo"]["rl"]["temporal"] is False
-    # both RL runs trained from the SFT checkpoint and logged every step
+    assert config["sft_images"]["data"]["train_file"].endswith("train_cot_images.json")
+    assert config["sft_images"]["model"]["path"] == str(out / "model-base")
+    assert config["sft"]["data"]["train_file"].endswith("train_cot.json")
+    assert config["sft"]["model"]["path"].startswith(str(out / "sft-images"))
+    # the learning curve: every curve_every (2) steps of the 2 + 3 SFT steps, the last from the SFT eval
+    assert [p["step"] for p in report["sft_curve"]] == [2, 4, 5]
+    assert all(set(p["per_family"]) == families for p in report["sft_curve"])
+    # RL: the three variants differ only in the temporal settings, from the same SFT checkpoint,
+    # on the RL families' training records only
+    rl = {v: config[v]["rl"] for v in variants}
+    assert rl["grpo"]["temporal"] is False
+    assert rl["tgrpo-reference"]["temporal"] and rl["tgrpo-reference"]["temporal_form"] == "reference"
+    assert rl["tgrpo-advantage"]["temporal"] and rl["tgrpo-advantage"]["temporal_form"] == "advantage"
+    assert all(r["temporal_margin"] is None for r in rl.values())
     sft_ckpt = report["stages"]["sft"]["model"]
-    assert report["config"]["grpo"]["model"]["path"] == sft_ckpt == report["config"]["tgrpo"]["model"]["path"]
-    steps = report["config"]["settings"]["rl_steps"]
-    assert [p["step"] for p in report["reward_curves"]["grpo"]] == list(range(1, steps + 1))
-    assert [p["step"] for p in report["reward_curves"]["tgrpo"]] == list(range(1, steps + 1))
-    tgrpo_metrics = [json.loads(x) for x in (out / "tgrpo" / "metrics.jsonl").read_text().splitlines()]
-    assert any(m.get("temporal/p") is not None for m in tgrpo_metrics), (
-        "T-GRPO never rolled out on shuffled frames"
+    assert all(config[v]["model"]["path"] == sft_ckpt for v in variants)
+    rl_records = json.loads((out / "data" / "train_rl.json").read_text())
+    assert (
+        {r["family"] for r in rl_records} == {"quarter_shortcut", "direction"} == set(report["rl_families"])
     )
-    for png in ("ordered_vs_shuffled.png", "accuracy_by_family.png", "reward_curves.png"):
+    steps = report["config"]["settings"]["rl"]["steps"]
+    for v in variants:
+        (run,) = report["rl_runs"][v]
+        assert run["seed"] == 0 and [p["step"] for p in run["curve"]] == list(range(1, steps + 1))
+        summary = report["rl_summary"][v]
+        assert summary["seeds"] == [0] and "quarter_shortcut/gap" in summary and "all/ordered" in summary
+    tgrpo = report["rl_runs"]["tgrpo-advantage"][0]["curve"]
+    assert any(p["fire_rate"] is not None for p in tgrpo), "T-GRPO never rolled out on shuffled frames"
+    assert all(p["fire_rate"] is None for p in report["rl_runs"]["grpo"][0]["curve"])
+    for png in ("sft_curve.png", "rl_curves.png", "ordered_vs_shuffled.png", "accuracy_by_family.png"):
         assert (out / png).stat().st_size > 0
     md = (out / "report.md").read_text()
-    assert "| stage | ordered | shuffled |" in md and "tgrpo" in md
+    assert "| stage | ordered | shuffled |" in md and "tgrpo-advantage" in md
+    assert "## What this run shows" in md and "Shortcut control quarter_shortcut" in md
+
+
+def test_demo_settings_are_strict(tmp_path):
+    from videor1.config import ConfigError
+    from videor1.demo.settings import load_demo_settings
+
+    full = load_demo_settings("full")
+    assert "quarter_shortcut" in full.data.families and full.rl.variants[0] == "grpo"
+    with pytest.raises(ConfigError, match="sft.stepz"):
+        load_demo_settings("quick", ["sft.stepz=3"])
+    with pytest.raises(ConfigError, match=r"rl.variants\[0\]: 'ppo' is not allowed"):
+        load_demo_settings("quick", ["rl.variants=[ppo]"])
+    with pytest.raises(ConfigError, match=r"data.families\[1\]: unknown synth family 'spin'"):
+        load_demo_settings("quick", ["data.families=[direction, spin]"])
+    with pytest.raises(ConfigError, match=r"rl.families\[0\]: 'image_count' is not in data.families"):
+        load_demo_settings("quick", ["rl.families=[image_count]"])
+    with pytest.raises(ConfigError, match="data.frames must be a positive multiple of 8"):
+        load_demo_settings("quick", ["data.frames=12"])
+    with pytest.raises(ConfigError, match="model.seed"):
+        load_demo_settings("quick", ["model.seed=3"])
+    with pytest.raises(ConfigError, match="demo settings file not found"):
+        load_demo_settings(tmp_path / "nope.yaml")
+    assert main(["-q", "demo", "--quick", "--config", "full", "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
 
 
 def test_image_phase_needs_image_records(tmp_path):
-    import pytest
-
-    from videor1.demo.pipeline import DemoSettings, sft_config, write_image_train_file
+    from videor1.demo.pipeline import sft_config, write_image_train_file
+    from videor1.demo.settings import load_demo_settings
 
     records = [{"problem_id": 0, "data_type": "video", "path": "./videos/a.mp4"}]
     (tmp_path / "train_cot.json").write_text(json.dumps(records))
@@ -70,4 +118,4 @@ def test_image_phase_needs_image_records(tmp_path):
     assert write_image_train_file(tmp_path) == 1
     assert json.loads((tmp_path / "train_cot_images.json").read_text()) == records[1:]
     with pytest.raises(ValueError, match="phase"):
-        sft_config(DemoSettings.quick(), tmp_path, tmp_path, phase="video")
+        sft_config(load_demo_settings("quick"), tmp_path, tmp_path, phase="video")

@@ -26,6 +26,7 @@ EXPECTED_METRICS = [
     "temporal/p",
     "temporal/p_shuffled",
     "temporal/fire_rate",
+    "temporal/advantage_shift",
     "accuracy/ordered",
     "accuracy/shuffled",
     "completion_length",
@@ -99,6 +100,9 @@ def test_every_parameter_trains_and_metrics_are_logged(tgrpo_run, tiny_model_dir
     videos = [r for r in records if r["temporal/p"] is not None]
     assert videos, "no step had a video question"
     assert all(r["vit_passes_per_video_question"] == 4 for r in videos)
+    # the bonus moves advantages only on steps where it fired
+    assert all(r["temporal/advantage_shift"] >= 0 for r in videos)
+    assert all(r["temporal/advantage_shift"] == 0 for r in videos if r["temporal/fire_rate"] == 0)
     assert all(0 <= r["zero_variance_rate"] <= 1 for r in records)
 
 

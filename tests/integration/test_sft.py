@@ -322,3 +322,25 @@ def test_fsdp2_two_processes_resume_matches_uninterrupted(tmp_path, tiny_model_d
     assert wa.keys() == wb.keys() and len(wa) == len(initial)
     for k in wa:
         torch.testing.assert_close(wb[k], wa[k], rtol=1e-5, atol=1e-6)
+
+
+def test_target_token_loss_equals_the_full_logits_loss(tiny_model_dir):
+    """Logits only at target-predicting positions give the same loss as projecting every position."""
+    import torch.nn.functional as F
+    from transformers import AutoModelForImageTextToText
+
+    from videor1.train.sft import target_token_loss
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
+    ids = torch.randint(10, 300, (3, 40), generator=torch.Generator().manual_seed(0))
+    labels = torch.full_like(ids, -100)
+    labels[0, 30:38], labels[1, 10:20], labels[2, 35:40] = ids[0, 30:38], ids[1, 10:20], ids[2, 35:40]
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
+    loss, n = target_token_loss(model, inputs)
+    logits = model(input_ids=ids, attention_mask=inputs["attention_mask"]).logits  # [3, 40, V]
+    shifted = labels[:, 1:]
+    mask = shifted != -100
+    expected = F.cross_entropy(logits[:, :-1][mask].float(), shifted[mask], reduction="sum")
+    # targets at 30..37, 10..19, 35..39 are predicted from positions 29..36, 9..18, 34..38
+    assert n == 8 + 10 + 5 == int(mask.sum())
+    torch.testing.assert_close(loss, expected)

@@ -9,7 +9,8 @@ import pytest
 from videor1.config import PIXELS_PER_TOKEN, load_config, save_config, to_dict
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+DEMO = sorted((ROOT / "configs" / "demo").glob("*.yaml"))  # DemoSettings, not stage configs
+CONFIGS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if p not in DEMO)
 TRAINING = ("sft", "grpo", "tgrpo")  # file stems of training recipes
 
 
@@ -20,6 +21,25 @@ def ids(paths):
 def test_configs_exist():
     names = set(ids(CONFIGS))
     assert {"tiny/sft.yaml", "qwen2_5_vl_7b/sft.yaml"} <= names
+    assert set(ids(DEMO)) == {"demo/full.yaml", "demo/quick.yaml"}
+    assert not set((ROOT / "configs").rglob("*.yml")), "use the .yaml extension (the tests glob for it)"
+
+
+@pytest.mark.parametrize("path", DEMO, ids=ids(DEMO))
+def test_demo_settings_load_validate_and_round_trip(path, tmp_path):
+    import yaml
+
+    from videor1.demo.settings import DemoSettings, load_demo_settings, preset_path
+
+    settings = load_demo_settings(path)
+    # the preset of that name is this very file: the package ships configs/demo/
+    assert preset_path(path.stem).resolve() == path.resolve()
+    assert to_dict(load_demo_settings(path.stem)) == to_dict(settings)
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(yaml.safe_dump(to_dict(settings)), encoding="utf-8")
+    assert load_demo_settings(copy) == settings
+    # every key of the file is a field (nothing silently ignored), checked by the strict loader
+    assert isinstance(settings, DemoSettings) and settings.data.families
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=ids(CONFIGS))
@@ -57,6 +77,7 @@ def test_training_config_sections(path):
         assert media.image_max_pixels == 256 * PIXELS_PER_TOKEN
         assert cfg.train.precision == "bf16" and cfg.model.gradient_checkpointing
         assert cfg.model.tiny is None and cfg.data.synth is None
+        assert cfg.rl.temporal_margin is None  # the paper's firing rule (p >= mu * p_shuffled)
 
 
 def test_reference_sft_settings():

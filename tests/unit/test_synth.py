@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from collections import Counter
 
 import numpy as np
 import pytest
 
-from videor1.data.synth import FAMILIES, chance_level, generate_dataset, shuffle_sensitivity
+from videor1.data.synth import (
+    ALL_FAMILIES,
+    CONTROL_FAMILIES,
+    FAMILIES,
+    chance_level,
+    generate_dataset,
+    shuffle_sensitivity,
+)
 from videor1.data.synth.base import Shape, pair_blocks
 from videor1.data.synth.cot import build_think, select_evidence
 from videor1.data.synth.dataset import _plan, _with_process, best_constant_rouge
 from videor1.types import DATA_TYPES, PROBLEM_TYPES
 
-ORDER_DEPENDENT = [name for name, m in FAMILIES.items() if m.ORDER_DEPENDENT]
+ORDER_DEPENDENT = [name for name, m in ALL_FAMILIES.items() if m.ORDER_DEPENDENT]
 STATIC = [name for name, m in FAMILIES.items() if not m.ORDER_DEPENDENT]
 
 
 def _items(name: str, n: int, frames: int = 16, size: int = 112):
-    module = FAMILIES[name]
+    module = ALL_FAMILIES[name]
     return [module.generate(np.random.default_rng([3, s]), s, size=size, frames=frames) for s in range(n)]
 
 
@@ -30,9 +39,9 @@ def test_every_answer_type_and_both_media_appear():
 
 
 @pytest.mark.parametrize("frames", [8, 16])
-@pytest.mark.parametrize("name", list(FAMILIES))
+@pytest.mark.parametrize("name", list(ALL_FAMILIES))
 def test_items_are_consistent(name, frames):
-    module = FAMILIES[name]
+    module = ALL_FAMILIES[name]
     for item in _items(name, 24, frames=frames):
         assert item.family == name and item.problem_type == module.PROBLEM_TYPE
         assert len(item.states) == (frames if module.DATA_TYPE == "video" else 1)
@@ -46,9 +55,9 @@ def test_items_are_consistent(name, frames):
         assert len(item.problem.split()) <= 14
 
 
-@pytest.mark.parametrize("name", list(FAMILIES))
+@pytest.mark.parametrize("name", list(ALL_FAMILIES))
 def test_answers_cycle_evenly_over_slots(name):
-    module = FAMILIES[name]
+    module = ALL_FAMILIES[name]
     answers = [item.answer for item in _items(name, 48)]
     if name == "motion_caption":  # the turn cycles; colour and shape are random distractors
         answers = [a.split(" moves ")[1] for a in answers]
@@ -86,7 +95,7 @@ def test_dataset_plan_balances_answers_within_each_family():
 
 @pytest.mark.parametrize("name", ORDER_DEPENDENT)
 def test_order_dependent_families_are_shuffle_sensitive(name):
-    threshold = FAMILIES[name].MIN_SHUFFLE_SENSITIVITY
+    threshold = ALL_FAMILIES[name].MIN_SHUFFLE_SENSITIVITY
     assert threshold >= 0.35
     assert shuffle_sensitivity(name, 200, seed=0) >= threshold
     assert shuffle_sensitivity(name, 200, seed=1, unit="temporal_patch", frames=16) >= threshold
@@ -137,11 +146,12 @@ def test_cot_detail_keeps_first_middle_last():
     assert text.startswith("<think>") and text.endswith("So X.</think>") and "e5." in text
     with pytest.raises(ValueError, match="cot_detail"):
         select_evidence(evidence, "long")
+    assert build_think(evidence, "So X.", np.random.default_rng(0), "none") == "<think></think>"
 
 
-@pytest.mark.parametrize("name", list(FAMILIES))
+@pytest.mark.parametrize("name", list(ALL_FAMILIES))
 def test_cot_states_the_answer_and_stays_short(name):
-    module = FAMILIES[name]
+    module = ALL_FAMILIES[name]
     wordings = set()
     for item in _items(name, 16):
         rng = np.random.default_rng(0)
@@ -182,3 +192,52 @@ def test_render_draws_solid_shapes():
     assert frame.shape == (112, 112, 3) and frame.dtype == np.uint8
     assert tuple(frame[35, 25]) == (235, 40, 40) and tuple(frame[100, 100]) == (0, 0, 0)
     assert (frame[:50, 60:110] == 255).all(axis=-1).sum() > 100  # the letter is big and white
+
+
+def _cue_accuracy(items) -> float:
+    """Accuracy of a policy that reads only the shape's colour (the shortcut) and ignores frame order."""
+    module = CONTROL_FAMILIES["quarter_shortcut"]
+    by_colour = {colour: quarter for quarter, colour in module.CUE_COLORS.items()}
+    guesses = [
+        "ABCD"[module.VALUES.index(by_colour[next(s for s in item.states if s)[0].color])] for item in items
+    ]
+    return float(np.mean([g == item.answer for g, item in zip(guesses, items)]))
+
+
+def test_quarter_shortcut_cue_gives_training_answers_away_but_not_held_out_ones():
+    module = CONTROL_FAMILIES["quarter_shortcut"]
+    assert "quarter_shortcut" not in FAMILIES  # only generated when named
+
+    def items(split: str, n: int = 400):
+        return [
+            module.generate(np.random.default_rng([9, s]), s, size=112, frames=16, split=split)
+            for s in range(n)
+        ]
+
+    train, test = items("train"), items("test")
+    # 400 draws: the binomial standard deviation is 1.8 points at 0.85 and 2.2 points at 0.25
+    assert 0.79 <= _cue_accuracy(train) <= 0.91
+    assert 0.17 <= _cue_accuracy(test) <= 0.33
+    assert np.mean([i.params["cue"] for i in train]) == _cue_accuracy(train)
+    # held out: every colour appears in every quarter (the cue is independent of the answer)
+    assert {(i.answer, i.params["color"]) for i in test} == {
+        (a, c) for a in "ABCD" for c in module.CUE_COLORS.values()
+    }
+    # the cue survives shuffling (a shortcut policy scores the same on shuffled frames) ...
+    rng = np.random.default_rng(0)
+    shuffled = [dataclasses.replace(i, states=[i.states[k] for k in rng.permutation(16)]) for i in train]
+    assert _cue_accuracy(shuffled) == _cue_accuracy(train)
+    # ... while the answer itself follows the frame order
+    assert np.mean([module.answer(s.states, s) != s.answer for s in shuffled]) >= 0.6
+    with pytest.raises(ValueError, match="unknown split 'val'"):
+        module.generate(np.random.default_rng(0), 0, size=112, frames=16, split="val")
+
+
+def test_dataset_reports_the_shortcut_cue_per_split(tmp_path):
+    generate_dataset(tmp_path, train=40, test=40, seed=0, families=["quarter_shortcut"], frames=8, jobs=1)
+    meta = json.loads((tmp_path / "meta.json").read_text())["families"]["quarter_shortcut"]
+    train = json.loads((tmp_path / "train.json").read_text())
+    test = json.loads((tmp_path / "test.json").read_text())
+    assert meta["shortcut"] is True and meta["cue_rate"] == {"train": 0.85, "test": None}
+    assert meta["cue_agreement"]["train"] == np.mean([r["shortcut_cue"] for r in train]) > 0.6
+    assert meta["cue_agreement"]["test"] == np.mean([r["shortcut_cue"] for r in test]) < 0.5

@@ -176,3 +176,46 @@ def test_score_group_video_r1_mode() -> None:
 def test_score_group_length_mismatch() -> None:
     with pytest.raises(ValueError, match="2 completions but 1 lengths"):
         score_group([GOOD, GOOD], SOLUTION, "multiple choice", lengths=[4], is_video=False)
+
+
+def test_margin_rule_does_not_fire_when_order_is_ignored() -> None:
+    # The reference rule fires on p = p_shuffled (0.75 >= 0.8 * 0.75 = 0.6): a model that ignores order
+    # gets the bonus. With margin 0.25 it needs p >= 0.75 + 0.25 = 1.0: 0.75 does not fire, 1.0 does.
+    same = ([1, 1, 1, 0, 1, 1, 1, 0], [1, 1, 1, 0])
+    assert temporal_decision(*same).record["fired"]
+    assert not temporal_decision(*same, margin=0.25).record["fired"]
+    bonuses, record = temporal_decision([1] * 8, [1, 1, 1, 0], margin=0.25)
+    assert record["fired"] and bonuses == [0.3] * 8
+    # p = 4/8 = 0.5 vs p_shuffled = 0: 0.5 >= 0 + 0.25 fires; margin 0.6 does not (0.5 < 0.6)
+    assert temporal_decision([1] * 4 + [0] * 4, [0] * 4, margin=0.25).record["fired"]
+    assert not temporal_decision([1] * 4 + [0] * 4, [0] * 4, margin=0.6).record["fired"]
+
+
+def test_bonus_effect_hand_derived() -> None:
+    import torch
+
+    from videor1.algorithms.temporal import bonus_effect
+
+    # group [2, 2, 1, 1] (accuracy 1,1,0,0 + format 1): mean 1.5, unbiased std sqrt(1/3) = 0.57735
+    #   A without bonus = +-0.5 / (0.57735 + 1e-4) = +-0.865876
+    # with +0.3 on the two correct ones -> [2.3, 2.3, 1, 1]: mean 1.65, std 1.3 / sqrt(3) = 0.750555
+    #   A = +-0.65 / (0.750555 + 1e-4) = +-0.865910; |diff| = 3.4e-5 on every rollout (divided out)
+    rewards = torch.tensor([[2.0, 2.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0]])
+    bonuses = torch.tensor([[0.3, 0.3, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    ref = bonus_effect(rewards, bonuses, form="reference")
+    assert ref[0].item() == pytest.approx(0.65 / (1.3 / 3**0.5 + 1e-4) - 0.5 / (1 / 3**0.5 + 1e-4), abs=1e-5)
+    assert ref[1].item() == 0.0  # not fired
+    # advantage form: +0.3 on 2 of 4 rollouts -> mean |diff| = 0.15
+    assert bonus_effect(rewards, bonuses, form="advantage").tolist() == pytest.approx([0.15, 0.0])
+    # dr-grpo (no std division): the reference form keeps part of the bonus, 0.3 - mean 0.15 = +-0.15
+    assert bonus_effect(rewards, bonuses, form="reference", kind="dr-grpo").tolist() == pytest.approx(
+        [0.15, 0.0]
+    )
+
+
+def test_score_group_passes_the_margin() -> None:
+    done = "<think>x</think><answer>B</answer>"
+    kwargs = dict(lengths=[10, 10], shuffled_completions=[done], is_video=True, length_reward=False)
+    assert score_group([done, done], "<answer>B</answer>", "multiple choice", **kwargs).temporal == [0.3, 0.3]
+    strict = score_group([done, done], "<answer>B</answer>", "multiple choice", margin=0.25, **kwargs)
+    assert strict.temporal == [0.0, 0.0] and strict.temporal_record["fired"] is False

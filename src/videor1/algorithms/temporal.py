@@ -17,7 +17,12 @@ Reference algorithm (Video-R1's T-GRPO), per question on a video:
   0/1 rewards) ``p`` is a multiple of 1/8 and ``mu * p̃`` a multiple of 0.2, and no such pair is equal
   except 0 = 0, so the decision is the same; with continuous rewards a tie at the last float bit
   could differ;
-- an empty shuffled group (images, temporal mode off) never fires, with ``reason`` in the record.
+- an empty shuffled group (images, temporal mode off) never fires, with ``reason`` in the record;
+- an optional stricter rule (``margin``, off by default). The reference rule fires whenever
+  ``p >= 0.8 * p̃``, so it also fires when the model ignores frame order altogether (then
+  ``p ≈ p̃``; with ``p = p̃`` it always fires): on a question answerable from one frame, a shortcut
+  earns the same bonus as reading the order. With ``margin = d`` the bonus fires only when
+  ``p >= p̃ + d``, i.e. when the ordered frames did measurably better than shuffled ones.
 
 Note (Video-R1, https://arxiv.org/abs/2503.21776): added before std-normalisation, a uniform ``+alpha``
 on every correct answer of a 0/1 group is largely divided out of the advantages.
@@ -52,14 +57,19 @@ def temporal_decision(
     mu: float = TEMPORAL_MU,
     alpha: float = TEMPORAL_ALPHA,
     correct_threshold: float = CORRECT_THRESHOLD,
+    margin: float | None = None,
 ) -> TemporalDecision:
-    """The reference's T-GRPO decision for one question.
+    """The reference's T-GRPO decision for one question (``margin``: the stricter rule, see above).
 
     >>> decision = temporal_decision([1, 1, 0, 0], [0, 0])  # p = 0.5 >= 0.8 * 0: fires
     >>> decision.bonuses, decision.record["p"], decision.record["fired"], decision.record["num_correct"]
     ([0.3, 0.3, 0.0, 0.0], 0.5, True, 2)
     >>> temporal_decision([1, 0, 0, 0], [1, 1]).bonuses  # p = 0.25 < 0.8 * 1
     [0.0, 0.0, 0.0, 0.0]
+    >>> temporal_decision([1, 1], [1, 1]).record["fired"]  # order ignored (p = p̃ = 1): still fires
+    True
+    >>> temporal_decision([1, 1], [1, 1], margin=0.25).record["fired"]  # 1 < 1 + 0.25
+    False
     """
     num_correct = sum(1 for acc in ordered_acc if acc > correct_threshold)
     record: dict[str, Any] = {
@@ -74,7 +84,10 @@ def temporal_decision(
     if not ordered_acc or not shuffled_acc:
         record["reason"] = "empty ordered group" if not ordered_acc else "no shuffled rollouts"
         return TemporalDecision([0.0] * len(ordered_acc), record)
-    record["fired"] = record["p"] >= mu * record["p_shuffled"]
+    if margin is None:
+        record["fired"] = record["p"] >= mu * record["p_shuffled"]
+    else:
+        record["fired"] = record["p"] >= record["p_shuffled"] + margin
     if not record["fired"]:
         return TemporalDecision([0.0] * len(ordered_acc), record)
     bonuses = [alpha if acc > correct_threshold else 0.0 for acc in ordered_acc]
@@ -134,3 +147,28 @@ def temporal_advantages(
     if form == "advantage":
         return group_advantages(rewards, kind=kind) + bonuses.float()
     raise ValueError(f"unknown temporal form {form!r}; choose 'reference' or 'advantage'")
+
+
+def bonus_effect(
+    rewards: torch.Tensor,  # [Q, G] total reward of each ordered rollout WITHOUT the temporal bonus
+    bonuses: torch.Tensor,  # [Q, G] temporal bonus per rollout
+    *,
+    form: Literal["reference", "advantage"] = "reference",
+    kind: Literal["grpo", "dr-grpo"] = "grpo",
+) -> torch.Tensor:  # [Q] mean over each group of |A_with_bonus - A_without|
+    """How much the temporal bonus moved each group's advantages: ``mean_i |A(r, b)_i - A(r, 0)_i|``.
+
+    0 for a group where the bonus did not fire; for a fired group under ``reference`` it is small
+    whenever the bonus is divided out by the normalisation (see ``temporal_advantages``), under
+    ``advantage`` it is ``alpha`` times the fraction of correct rollouts.
+
+    >>> r = torch.tensor([[2.0, 2.0, 1.0, 1.0], [2.0, 2.0, 1.0, 1.0]])
+    >>> b = torch.tensor([[0.3, 0.3, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])  # fired, not fired
+    >>> [round(x, 4) for x in bonus_effect(r, b, form="reference").tolist()]  # divided out (up to 1e-4)
+    [0.0, 0.0]
+    >>> bonus_effect(r, b, form="advantage")  # 0.3 on two of four rollouts
+    tensor([0.1500, 0.0000])
+    """
+    with_bonus = temporal_advantages(rewards, bonuses, form=form, kind=kind)  # [Q, G]
+    without = temporal_advantages(rewards, torch.zeros_like(bonuses), form=form, kind=kind)  # [Q, G]
+    return (with_bonus - without).abs().mean(dim=1)

@@ -92,9 +92,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: every core)")
     p.add_argument(
         "--cot-detail",
-        choices=("short", "full"),
+        choices=("none", "short", "full"),
         default="short",
-        help="length of the reasoning written to train_cot.json (default short)",
+        help="length of the reasoning written to train_cot.json: none (empty <think>), short (default), full",
     )
 
 

@@ -1,42 +1,45 @@
 """The end-to-end demo: procedural data → tiny model → SFT → GRPO and T-GRPO → evaluation → report.
 
 Every stage is the real one (``videor1.data.synth``, ``videor1.models.tiny``, ``videor1.train.sft``,
-``videor1.train.rl``, ``videor1.eval.runner``); the demo only chooses sizes that fit a 2-core CPU and
-wires the stages together:
+``videor1.train.rl``, ``videor1.eval.runner``); the demo only chooses sizes that fit a 2-core CPU
+(``configs/demo/full.yaml``, loaded by ``videor1.demo.settings``) and wires the stages together:
 
-1. generate a procedural temporal dataset (train with CoT traces, held-out test);
+1. generate a procedural temporal dataset (train with CoT traces, held-out test), including the
+   shortcut-control family ``quarter_shortcut`` whose training items give the answer away by
+   colour 85% of the time while its held-out items do not;
 2. build a random-init tiny Qwen2.5-VL-architecture model with the small BPE tokenizer;
-3. SFT on the templated CoT traces, in two phases: the image records alone, then every record;
-4. RL twice from the same SFT checkpoint with the same budget and seed: GRPO (no temporal contrast)
-   and T-GRPO (shuffled-frame rollouts + temporal bonus);
-5. evaluate base, SFT, GRPO and T-GRPO on the held-out items, once with ordered frames and once
-   with the frames of every video shuffled;
+3. SFT on the templated CoT traces, in two phases: the image records alone, then every record,
+   evaluating per-family held-out accuracy every ``sft.curve_every`` steps for the learning curve;
+4. RL from the same SFT checkpoint with the same budget, once per variant (GRPO, T-GRPO with the
+   paper's rule and the bonus in the reward, T-GRPO with the bonus in the advantage, optionally
+   T-GRPO with a stricter firing rule) and per seed, on the ``rl.families`` training items;
+5. evaluate base, SFT and every RL run on the held-out items, once with ordered frames and once
+   with the frames of every video shuffled (the same permutations for every stage);
 6. write ``report.json``, ``report.md`` and plots.
 
 Departures from the reference, all deliberate for a model trained from scratch in minutes: every
 stage uses the evaluation prompt wording and the same system message (so the tiny model sees one
-prompt distribution), frames are small (112 px, 16 visual tokens per frame pair) and evaluation is
-greedy with a short token budget. Accuracy is the mean accuracy reward (default mode) over the
-held-out items: exact for multiple choice and numerical answers, MRA-like for regression,
-1 − WER for OCR and ROUGE for free-form.
+prompt distribution), frames are small (112 px, 16 visual tokens per frame pair), the tiny model's
+RoPE base is small (see ``videor1.models.tiny``) and evaluation is greedy with a short token
+budget. Accuracy is the mean accuracy reward (default mode) over the held-out items: exact for
+multiple choice and numerical answers, MRA-like for regression, 1 − WER for OCR and ROUGE for
+free-form.
 
 SFT runs in two phases (a curriculum): first on the image records only, then on all records from
 that checkpoint. Measured on this data (4 families, batch 8): trained on everything from the start,
 the from-scratch model fitted the CoT wording but answered every family at chance after 600 steps
-(lr 1e-3 or 3e-3, with or without a frozen ViT), its visual tokens growing from the text-embedding
-scale (0.02 RMS) to 31 while their spread across images fell from 55% to 23% of that; on images
-alone it learns to look in 75-200 steps, and keeps the skill (colour 75% held-out) when the videos
-join.
+(lr 1e-3 or 3e-3, with or without a frozen ViT); on images alone it learns to look in 75-200 steps,
+and keeps the skill when the videos join (``docs/tiny_model_ablation.md`` has the measurements).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shutil
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,107 +52,33 @@ from videor1.config import (
     RLConfig,
     SamplingConfig,
     SFTConfig,
-    SynthConfig,
-    TinyModelConfig,
     TrainConfig,
     to_dict,
 )
+from videor1.demo.settings import VARIANTS, DemoSettings, load_demo_settings
 from videor1.utils.logging import get_logger
 
 log = get_logger(__name__)
 
 SYSTEM_PROMPT = "You are a helpful assistant"
-STAGE_NAMES = ("base", "sft", "grpo", "tgrpo")
+IMAGE_TRAIN_FILE = "train_cot_images.json"
+"""The image records of ``train_cot.json``: what the first SFT phase trains on."""
+RL_TRAIN_FILE = "train_rl.json"
+"""The records of ``train.json`` from the families RL trains on."""
 
 
-@dataclass
-class DemoSettings:
-    """Sizes of one demo run. ``full()`` is ``make demo``; ``quick()`` is the test suite's toy size."""
-
-    train_items: int
-    test_items: int
-    frames: int
-    size: int
-    tiny: TinyModelConfig
-    sft_image_steps: int
-    sft_steps: int
-    sft_batch: int
-    sft_lr: float
-    rl_steps: int
-    rl_batch: int
-    rl_lr: float
-    num_generations: int
-    rl_max_new_tokens: int
-    eval_max_new_tokens: int
-    eval_batch: int
-    seed: int = 0
-    families: list[str] = field(default_factory=list)
-
-    @classmethod
-    def full(cls) -> DemoSettings:
-        return cls(
-            train_items=1500,
-            test_items=120,
-            frames=16,
-            size=112,
-            tiny=TinyModelConfig(
-                family="qwen2.5-vl",
-                tokenizer="small",
-                hidden_size=192,
-                num_layers=3,
-                num_heads=4,
-                num_kv_heads=2,
-                intermediate_size=512,
-                vision_hidden_size=96,
-                vision_depth=2,
-                vision_heads=4,
-            ),
-            sft_image_steps=300,
-            sft_steps=400,
-            sft_batch=8,
-            sft_lr=1e-3,
-            rl_steps=20,
-            rl_batch=4,
-            rl_lr=2e-5,
-            num_generations=8,
-            rl_max_new_tokens=80,
-            eval_max_new_tokens=80,
-            eval_batch=16,
-            # Four families with four options each, two image and two order-dependent video ones. Runs
-            # over all twelve families (400 SFT steps), six (600 steps) and these four (600 steps at
-            # lr 1e-3 or 3e-3, with or without a frozen ViT) left every family at chance; images alone
-            # are learned in 75-200 steps, and the skill survives when the videos join (see module doc).
-            families=["image_color", "image_position", "event_quarter", "direction"],
-        )
-
-    @classmethod
-    def quick(cls) -> DemoSettings:
-        return cls(
-            train_items=24,
-            test_items=12,
-            frames=8,
-            size=56,
-            tiny=TinyModelConfig(family="qwen2.5-vl", tokenizer="small"),
-            sft_image_steps=2,
-            sft_steps=3,
-            sft_batch=4,
-            sft_lr=1e-3,
-            rl_steps=2,
-            rl_batch=2,
-            rl_lr=1e-5,
-            num_generations=4,
-            rl_max_new_tokens=16,
-            eval_max_new_tokens=16,
-            eval_batch=12,
-        )
+# --------------------------------------------------------------------------------------------------
+# Stage configs, derived from the settings
+# --------------------------------------------------------------------------------------------------
 
 
-def _media(s: DemoSettings) -> MediaConfig:
-    pixels = s.size * s.size
+def media_config(s: DemoSettings) -> MediaConfig:
+    """Every stage samples all ``data.frames`` frames at exactly ``data.size``² pixels."""
+    pixels = s.data.size * s.data.size
     return MediaConfig(
         fps=2.0,
         min_frames=4,
-        max_frames=s.frames,
+        max_frames=s.data.frames,
         video_min_pixels=pixels,
         video_max_pixels=pixels,
         image_min_pixels=pixels,
@@ -162,18 +91,18 @@ def _data(s: DemoSettings, data_dir: Path, train_file: str) -> DataConfig:
         train_file=str(data_dir / train_file),
         eval_file=str(data_dir / "test.json"),
         media_root=str(data_dir),
-        media=_media(s),
+        media=media_config(s),
         prompt_variant="eval",
         system_prompt=SYSTEM_PROMPT,
     )
 
 
 def _train(
-    s: DemoSettings, output_dir: Path, *, batch: int, steps: int, lr: float, warmup: int
+    s: DemoSettings, output_dir: Path, *, batch: int, steps: int, lr: float, warmup: int, seed: int
 ) -> TrainConfig:
     return TrainConfig(
         output_dir=str(output_dir),
-        seed=s.seed,
+        seed=seed,
         per_device_batch_size=batch,
         max_steps=steps,
         lr=lr,
@@ -186,61 +115,102 @@ def _train(
     )
 
 
-IMAGE_TRAIN_FILE = "train_cot_images.json"
-"""The image records of ``train_cot.json``: what the first SFT phase trains on."""
-
-
 def sft_config(s: DemoSettings, out: Path, base_model: Path, *, phase: str = "all") -> Config:
     """SFT config of one phase: ``"images"`` (image records only, from the base model) or ``"all"``
-    (every record, from the images phase's checkpoint)."""
+    (every record, from the images phase's checkpoint, or from the base model without curriculum)."""
     if phase not in ("images", "all"):
         raise ValueError(f"phase must be 'images' or 'all', got {phase!r}")
     images = phase == "images"
-    steps = s.sft_image_steps if images else s.sft_steps
+    steps = s.sft.image_steps if images else s.sft.steps
     return Config(
         model=ModelConfig(path=str(base_model)),
         data=_data(s, out / "data", IMAGE_TRAIN_FILE if images else "train_cot.json"),
         train=_train(
             s,
             out / ("sft-images" if images else "sft"),
-            batch=s.sft_batch,
+            batch=s.sft.batch,
             steps=steps,
-            lr=s.sft_lr,
-            warmup=min(20, steps // 10),
+            lr=s.sft.lr,
+            warmup=min(s.sft.warmup_steps, steps // 10),
+            seed=s.seed,
         ),
         sft=SFTConfig(system_prompt=SYSTEM_PROMPT),
     )
 
 
-def write_image_train_file(data_dir: Path) -> int:
-    """Write ``IMAGE_TRAIN_FILE`` (the image records of ``train_cot.json``); returns their count."""
-    records = json.loads((data_dir / "train_cot.json").read_text(encoding="utf-8"))
-    images = [r for r in records if r.get("data_type") == "image"]
-    if not images:
-        raise ValueError(f"{data_dir / 'train_cot.json'}: no image records for the images SFT phase")
-    tmp = data_dir / (IMAGE_TRAIN_FILE + ".tmp")
-    tmp.write_text(json.dumps(images, ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(data_dir / IMAGE_TRAIN_FILE)
-    return len(images)
-
-
-def rl_config(s: DemoSettings, out: Path, sft_model: Path, *, temporal: bool) -> Config:
-    name = "tgrpo" if temporal else "grpo"
+def rl_config(s: DemoSettings, out: Path, sft_model: Path, *, variant: str, seed: int) -> Config:
+    """RL config of one variant and seed (``VARIANTS`` says what each variant changes)."""
+    spec = VARIANTS[variant]
     return Config(
         model=ModelConfig(path=str(sft_model)),
-        data=_data(s, out / "data", "train.json"),
-        train=_train(s, out / name, batch=s.rl_batch, steps=s.rl_steps, lr=s.rl_lr, warmup=0),
+        data=_data(s, out / "data", RL_TRAIN_FILE),
+        train=_train(
+            s, rl_dir(out, variant, seed), batch=s.rl.batch, steps=s.rl.steps, lr=s.rl.lr, warmup=0, seed=seed
+        ),
         rl=RLConfig(
-            num_generations=s.num_generations,
-            temporal=temporal,
+            num_generations=s.rl.num_generations,
+            temporal=bool(spec["temporal"]),
             shuffle_unit="temporal_patch",
-            temporal_form="advantage",
+            temporal_form=spec.get("temporal_form", "reference"),  # type: ignore[arg-type]
+            temporal_margin=s.rl.margin if spec.get("margin") else None,
             length_reward=False,
-            beta=0.04,
+            beta=s.rl.beta,
             max_prompt_length=4096,
-            sampling=SamplingConfig(temperature=1.0, top_p=1.0, max_new_tokens=s.rl_max_new_tokens),
+            sampling=SamplingConfig(
+                temperature=s.rl.temperature, top_p=1.0, max_new_tokens=s.rl.max_new_tokens
+            ),
         ),
     )
+
+
+def rl_dir(out: Path, variant: str, seed: int) -> Path:
+    return out / "rl" / f"{variant}-seed{seed}"
+
+
+def rl_seeds(s: DemoSettings) -> list[int]:
+    return [s.seed + k for k in range(s.rl.seeds)]
+
+
+# --------------------------------------------------------------------------------------------------
+# Data files of the stages
+# --------------------------------------------------------------------------------------------------
+
+
+def _write_subset(source: Path, target: Path, keep, what: str) -> int:
+    records = json.loads(source.read_text(encoding="utf-8"))
+    chosen = [r for r in records if keep(r)]
+    if not chosen:
+        raise ValueError(f"{source}: no {what} records")
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps(chosen, ensure_ascii=False, indent=1), encoding="utf-8")
+    tmp.replace(target)
+    return len(chosen)
+
+
+def write_image_train_file(data_dir: Path) -> int:
+    """Write ``IMAGE_TRAIN_FILE`` (the image records of ``train_cot.json``); returns their count."""
+    return _write_subset(
+        data_dir / "train_cot.json",
+        data_dir / IMAGE_TRAIN_FILE,
+        lambda r: r.get("data_type") == "image",
+        "image records for the images SFT phase: no",
+    )
+
+
+def write_rl_train_file(data_dir: Path, families: list[str]) -> int:
+    """Write ``RL_TRAIN_FILE`` (the records of ``train.json`` from ``families``); returns their count."""
+    wanted = set(families)
+    return _write_subset(
+        data_dir / "train.json",
+        data_dir / RL_TRAIN_FILE,
+        lambda r: r.get("family") in wanted,
+        f"RL training: no {', '.join(sorted(wanted))}",
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------------
 
 
 def _stage_accuracy(pred_file: Path) -> dict[str, Any]:
@@ -267,152 +237,301 @@ def _stage_accuracy(pred_file: Path) -> dict[str, Any]:
     }
 
 
-def evaluate_stage(model_dir: Path, s: DemoSettings, out: Path, name: str) -> dict[str, Any]:
-    """Evaluate one checkpoint with ordered and with shuffled frames."""
+def _evaluate(model_dir: Path, s: DemoSettings, out: Path, run_name: str, *, shuffled: bool) -> dict:
     from videor1.eval.runner import evaluate
     from videor1.infer import Predictor
 
     data_dir = out / "data"
-    predictor = Predictor(str(model_dir), media=_media(s))
-    result: dict[str, Any] = {"model": str(model_dir)}
-    views = {}
-    for view, shuffled in (("ordered", False), ("shuffled", True)):
-        run_dir = out / "eval" / f"{name}-{view}"
-        ev = EvalConfig(
-            benches=[str(data_dir / "test.json")],
-            bench_names=["videor1-synth"],
-            output_dir=str(run_dir),
-            greedy=True,
-            sampling=SamplingConfig(temperature=0.1, top_p=0.001, max_new_tokens=s.eval_max_new_tokens),
-            batch_size=s.eval_batch,
-            shuffle_frames=shuffled,
-            shuffle_unit="frame",
-            seed=s.seed,
-        )
-        evaluate(
-            predictor,
-            ev,
-            media=_media(s),
-            media_root=data_dir,
-            label=f"{name} ({view})",
-            system_prompt=SYSTEM_PROMPT,
-        )
-        views[view] = _stage_accuracy(run_dir / "predictions.jsonl")
-    families = sorted(set(views["ordered"]["per_family"]) | set(views["shuffled"]["per_family"]))
-    result["accuracy_ordered"] = views["ordered"]["accuracy"]
-    result["accuracy_shuffled"] = views["shuffled"]["accuracy"]
-    result["errors"] = views["ordered"]["errors"] + views["shuffled"]["errors"]
-    result["per_family"] = {
-        f: {
-            "ordered": views["ordered"]["per_family"].get(f, 0.0),
-            "shuffled": views["shuffled"]["per_family"].get(f, 0.0),
-            "n": views["ordered"]["counts"].get(f, 0),
-        }
-        for f in families
+    run_dir = out / "eval" / run_name
+    settings = EvalConfig(
+        benches=[str(data_dir / "test.json")],
+        bench_names=["videor1-synth"],
+        output_dir=str(run_dir),
+        greedy=True,
+        sampling=SamplingConfig(temperature=0.1, top_p=0.001, max_new_tokens=s.eval.max_new_tokens),
+        batch_size=s.eval.batch,
+        shuffle_frames=shuffled,
+        shuffle_unit="frame",
+        seed=s.seed,
+    )
+    evaluate(
+        Predictor(str(model_dir), media=media_config(s)),
+        settings,
+        media=media_config(s),
+        media_root=data_dir,
+        label=run_name,
+        system_prompt=SYSTEM_PROMPT,
+    )
+    return _stage_accuracy(run_dir / "predictions.jsonl")
+
+
+def evaluate_stage(model_dir: Path, s: DemoSettings, out: Path, name: str) -> dict[str, Any]:
+    """Evaluate one checkpoint with ordered and with shuffled frames."""
+    views = {
+        view: _evaluate(model_dir, s, out, f"{name}-{view}", shuffled=view == "shuffled")
+        for view in ("ordered", "shuffled")
     }
-    return result
+    families = sorted(set(views["ordered"]["per_family"]) | set(views["shuffled"]["per_family"]))
+    return {
+        "model": str(model_dir),
+        "accuracy_ordered": views["ordered"]["accuracy"],
+        "accuracy_shuffled": views["shuffled"]["accuracy"],
+        "errors": views["ordered"]["errors"] + views["shuffled"]["errors"],
+        "per_family": {
+            f: {
+                "ordered": views["ordered"]["per_family"].get(f, 0.0),
+                "shuffled": views["shuffled"]["per_family"].get(f, 0.0),
+                "n": views["ordered"]["counts"].get(f, 0),
+            }
+            for f in families
+        },
+    }
 
 
-def _reward_curve(run_dir: Path) -> list[dict[str, float]]:
+# --------------------------------------------------------------------------------------------------
+# SFT with its learning curve
+# --------------------------------------------------------------------------------------------------
+
+
+def _curve_stops(phase_steps: int, offset: int, every: int) -> list[int]:
+    """Steps within a phase (starting at global step ``offset``) that are multiples of ``every`` globally.
+
+    >>> _curve_stops(300, 0, 100), _curve_stops(400, 300, 100), _curve_stops(5, 0, 0)
+    ([100, 200, 300], [100, 200, 300, 400], [])
+    """
+    if not every:
+        return []
+    first = (offset // every + 1) * every
+    return [g - offset for g in range(first, offset + phase_steps + 1, every)]
+
+
+def run_sft(
+    s: DemoSettings, out: Path, base_dir: Path
+) -> tuple[Path, list[dict[str, Any]], dict[str, Config]]:
+    """Both SFT phases; returns the final checkpoint, the learning curve (global step, per family)
+    and the config of each phase (``images``, ``all``)."""
+    from videor1.train import sft as sft_recipe
+
+    curve_file = out / "sft_curve.json"
+    curve: dict[str, Any] = json.loads(curve_file.read_text(encoding="utf-8")) if curve_file.exists() else {}
+    phases = [("images", s.sft.image_steps)] if s.sft.image_steps else []
+    phases.append(("all", s.sft.steps))
+    model, offset, total = base_dir, 0, s.sft.image_steps + s.sft.steps
+    configs: dict[str, Config] = {}
+    for phase, steps in phases:
+        cfg = configs[phase] = sft_config(s, out, model, phase=phase)
+        for stop in _curve_stops(steps, offset, s.sft.curve_every):
+            checkpoint = sft_recipe.train(cfg, resume="auto", stop_at_step=stop)
+            key = str(offset + stop)
+            if key not in curve and offset + stop < total:  # the last point is the SFT stage's own eval
+                curve[key] = _evaluate(Path(checkpoint), s, out, f"sft-step{key}", shuffled=False)
+                curve_file.write_text(json.dumps(curve, indent=1), encoding="utf-8")
+        model = sft_recipe.train(cfg, resume="auto")
+        offset += steps
+    points = [{"step": int(k), **v} for k, v in sorted(curve.items(), key=lambda kv: int(kv[0]))]
+    return Path(model), points, configs
+
+
+# --------------------------------------------------------------------------------------------------
+# RL curves and summaries
+# --------------------------------------------------------------------------------------------------
+
+CURVE_KEYS = {
+    "reward": "reward/total",
+    "accuracy": "reward/accuracy",
+    "accuracy_shuffled": "accuracy/shuffled",
+    "fire_rate": "temporal/fire_rate",
+    "advantage_shift": "temporal/advantage_shift",
+}
+
+
+def _rl_curve(run_dir: Path) -> list[dict[str, float | None]]:
     from videor1.utils.rundir import read_metrics
 
     points = []
     for rec in read_metrics(run_dir / "metrics.jsonl"):
-        acc = rec.get("reward/accuracy", rec.get("accuracy_ordered"))
-        total = rec.get("reward/total")
-        if acc is None:
-            continue
-        points.append({"step": rec["step"], "accuracy": acc, "reward": total if total is not None else acc})
+        point: dict[str, float | None] = {"step": rec["step"]}
+        for name, key in CURVE_KEYS.items():
+            value = rec.get(key)
+            point[name] = None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+        points.append(point)
     return points
 
 
-def run_demo(out_dir: str | Path, *, quick: bool = False, fresh: bool = False) -> dict[str, Any]:
-    """Run every stage into ``out_dir`` and return the results written to ``report.json``."""
-    from videor1.data.synth import generate_from_config
+def _mean_std(values: list[float]) -> dict[str, Any]:
+    n = len(values)
+    mean = sum(values) / n if n else float("nan")
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    return {"mean": mean, "std": std, "values": values}
+
+
+def _run_mean(points: list[dict[str, Any]], key: str) -> float | None:
+    values = [p[key] for p in points if p.get(key) is not None]
+    return sum(values) / len(values) if values else None
+
+
+def rl_summary(runs: dict[str, list[dict[str, Any]]], focus: list[str]) -> dict[str, Any]:
+    """Per variant: mean ± std over seeds of held-out accuracy (all items and ``focus`` families),
+    ordered and shuffled, the gap, the bonus firing rate and the advantage shift (means over steps)."""
+    summary: dict[str, Any] = {}
+    for variant, seeds in runs.items():
+        row: dict[str, Any] = {"seeds": [r["seed"] for r in seeds]}
+        for scope in ["all", *focus]:
+            for view in ("ordered", "shuffled"):
+                if scope == "all":
+                    vals = [r["eval"][f"accuracy_{view}"] for r in seeds]
+                else:
+                    vals = [r["eval"]["per_family"][scope][view] for r in seeds]
+                row[f"{scope}/{view}"] = _mean_std(vals)
+            row[f"{scope}/gap"] = _mean_std(
+                [a - b for a, b in zip(row[f"{scope}/ordered"]["values"], row[f"{scope}/shuffled"]["values"])]
+            )
+        for key in ("fire_rate", "advantage_shift", "reward", "accuracy"):
+            vals = [_run_mean(r["curve"], key) for r in seeds]
+            row[key] = (
+                _mean_std([v for v in vals if v is not None]) if any(v is not None for v in vals) else None
+            )
+        summary[variant] = row
+    return summary
+
+
+# --------------------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------------------
+
+
+class _Timer:
+    def __init__(self, seconds: dict[str, float], stage: str) -> None:
+        self.seconds, self.stage = seconds, stage
+
+    def __enter__(self) -> None:
+        log.info("demo stage: %s", self.stage)
+        self.t = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds[self.stage] = round(self.seconds.get(self.stage, 0.0) + time.perf_counter() - self.t, 1)
+        log.info("demo stage %s took %.0f s", self.stage, self.seconds[self.stage])
+
+
+def run_demo(
+    out_dir: str | Path,
+    *,
+    settings: DemoSettings | str | Path = "full",
+    fresh: bool = False,
+    seeds: int | None = None,
+) -> dict[str, Any]:
+    """Run every stage into ``out_dir`` and return the results written to ``report.json``.
+
+    ``settings``: a ``DemoSettings``, a preset name (``full``, ``quick``) or a YAML path. ``seeds``
+    overrides ``rl.seeds`` (RL and its evaluation repeated from the one SFT checkpoint).
+    """
+    import torch
+
+    from videor1.data.synth import generate_dataset
     from videor1.demo.report import headline_rows, write_report
     from videor1.models.tiny import build_tiny_model
     from videor1.train import rl as rl_recipe
-    from videor1.train import sft as sft_recipe
 
-    s = DemoSettings.quick() if quick else DemoSettings.full()
+    s = settings if isinstance(settings, DemoSettings) else load_demo_settings(settings)
+    if seeds is not None:
+        s = dataclasses.replace(s, rl=dataclasses.replace(s.rl, seeds=seeds))
+    s.validate()
+    if s.threads:
+        torch.set_num_threads(s.threads)
     out = Path(out_dir)
     if fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
-
-    def timed(stage: str):
-        class _Timer:
-            def __enter__(self):
-                log.info("demo stage: %s", stage)
-                self.t = time.perf_counter()
-
-            def __exit__(self, *exc):
-                seconds[stage] = round(time.perf_counter() - self.t, 1)
-                log.info("demo stage %s took %.0f s", stage, seconds[stage])
-
-        return _Timer()
+    started = time.perf_counter()
 
     data_dir = out / "data"
-    with timed("data"):
+    with _Timer(seconds, "data"):
         if not (data_dir / "meta.json").exists():
-            synth = SynthConfig(
-                train=s.train_items,
-                test=s.test_items,
+            generate_dataset(
+                data_dir,
+                train=s.data.train_items,
+                test=s.data.test_items,
                 seed=s.seed,
-                size=s.size,
-                frames=s.frames,
-                families=list(s.families),
+                families=s.data.families,
+                size=s.data.size,
+                frames=s.data.frames,
+                jobs=2,
+                cot_detail=s.data.cot_detail,
             )
-            generate_from_config(synth, data_dir, jobs=2)
+        if s.sft.image_steps:
+            write_image_train_file(data_dir)
+        write_rl_train_file(data_dir, s.rl_families)
     meta = json.loads((data_dir / "meta.json").read_text(encoding="utf-8"))
 
     base_dir = out / "model-base"
-    with timed("model"):
+    with _Timer(seconds, "model"):
         if not (base_dir / "config.json").exists():
-            build_tiny_model(s.tiny, base_dir)
+            build_tiny_model(dataclasses.replace(s.model, seed=s.seed), base_dir)
 
-    with timed("sft"):
-        write_image_train_file(data_dir)
-        image_ckpt = sft_recipe.train(sft_config(s, out, base_dir, phase="images"), resume="auto")
-        sft_ckpt = sft_recipe.train(sft_config(s, out, Path(image_ckpt), phase="all"), resume="auto")
-    with timed("grpo"):
-        grpo_ckpt = rl_recipe.train(rl_config(s, out, sft_ckpt, temporal=False), resume="auto")
-    with timed("tgrpo"):
-        tgrpo_ckpt = rl_recipe.train(rl_config(s, out, sft_ckpt, temporal=True), resume="auto")
+    with _Timer(seconds, "sft"):
+        sft_ckpt, sft_curve, sft_configs = run_sft(s, out, base_dir)
+
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in s.rl.variants}
+    checkpoints: dict[tuple[str, int], Path] = {}
+    for seed in rl_seeds(s):
+        for variant in s.rl.variants:
+            with _Timer(seconds, variant if seed == s.seed else f"{variant} (other seeds)"):
+                cfg = rl_config(s, out, sft_ckpt, variant=variant, seed=seed)
+                checkpoints[variant, seed] = Path(rl_recipe.train(cfg, resume="auto"))
 
     stages: dict[str, Any] = {}
-    with timed("eval"):
-        for name, model_dir in (
-            ("base", base_dir),
-            ("sft", sft_ckpt),
-            ("grpo", grpo_ckpt),
-            ("tgrpo", tgrpo_ckpt),
-        ):
-            stages[name] = evaluate_stage(Path(model_dir), s, out, name)
+    with _Timer(seconds, "eval"):
+        stages["base"] = evaluate_stage(base_dir, s, out, "base")
+        stages["sft"] = evaluate_stage(sft_ckpt, s, out, "sft")
+        for (variant, seed), ckpt in checkpoints.items():
+            result = evaluate_stage(ckpt, s, out, f"{variant}-seed{seed}")
+            runs[variant].append(
+                {"seed": seed, "eval": result, "curve": _rl_curve(rl_dir(out, variant, seed))}
+            )
+            if seed == s.seed:
+                stages[variant] = result
+    sft_curve.append({"step": s.sft.image_steps + s.sft.steps, **_final_point(stages["sft"])})
 
     test_records = json.loads((data_dir / "test.json").read_text(encoding="utf-8"))
     chance_per_family = {f: info["chance"] for f, info in meta["families"].items()}
     chance = sum(chance_per_family[r["family"]] for r in test_records) / max(1, len(test_records))
+    shortcut = sorted(f for f, i in meta["families"].items() if i.get("shortcut"))
+    seconds["total"] = round(time.perf_counter() - started, 1)
     results: dict[str, Any] = {
         "stages": stages,
+        "variants": list(s.rl.variants),
         "chance": chance,
         "chance_per_family": chance_per_family,
         "order_dependent_families": sorted(f for f, i in meta["families"].items() if i["order_dependent"]),
+        "shortcut_families": shortcut,
+        "shortcut_cue_agreement": {f: meta["families"][f]["cue_agreement"] for f in shortcut},
+        "rl_families": s.rl_families,
         "held_out_items": len(test_records),
         "seconds": seconds,
+        "sft_curve": sft_curve,
+        "sft_phase_steps": [s.sft.image_steps, s.sft.steps],
+        "rl_runs": runs,
+        "rl_summary": rl_summary(runs, shortcut),
         "config": {
             "settings": dataclasses.asdict(s),
-            "sft_images": to_dict(sft_config(s, out, base_dir, phase="images")),
-            "sft": to_dict(sft_config(s, out, Path(image_ckpt), phase="all")),
-            "grpo": to_dict(rl_config(s, out, Path(sft_ckpt), temporal=False)),
-            "tgrpo": to_dict(rl_config(s, out, Path(sft_ckpt), temporal=True)),
+            "sft_images": to_dict(sft_configs["images"]) if "images" in sft_configs else None,
+            "sft": to_dict(sft_configs["all"]),
+            **{v: to_dict(rl_config(s, out, Path(sft_ckpt), variant=v, seed=s.seed)) for v in s.rl.variants},
         },
-        "reward_curves": {"grpo": _reward_curve(out / "grpo"), "tgrpo": _reward_curve(out / "tgrpo")},
-        "quick": quick,
+        "torch_threads": torch.get_num_threads(),
     }
-    seconds["total"] = round(sum(v for k, v in seconds.items() if k != "total"), 1)
     report = write_report(results, out)
     log.info("report: %s", report)
     results["_headline"] = headline_rows(results)
     return results
+
+
+def _final_point(stage: dict[str, Any]) -> dict[str, Any]:
+    """The SFT stage's ordered evaluation in the learning curve's shape."""
+    return {
+        "accuracy": stage["accuracy_ordered"],
+        "per_family": {f: v["ordered"] for f, v in stage["per_family"].items()},
+        "counts": {f: v["n"] for f, v in stage["per_family"].items()},
+        "errors": stage["errors"],
+    }

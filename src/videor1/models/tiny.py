@@ -63,6 +63,17 @@ def _mrope_section(head_dim: int, family: str) -> list[int]:
     return [t, h, half - t - h]
 
 
+REAL_ROPE_THETA = {"qwen2-vl": 1e6, "qwen2.5-vl": 1e6, "qwen3-vl": 5e6}
+"""The released checkpoints' language-model RoPE base per family."""
+TINY_ROPE_THETA = dict(REAL_ROPE_THETA)
+"""The tiny factory's RoPE base per family when ``TinyModelConfig.rope_theta`` is None."""
+
+
+def rope_theta(cfg: TinyModelConfig) -> float:
+    """The RoPE base the tiny model gets: ``cfg.rope_theta`` or the family's tiny default."""
+    return float(cfg.rope_theta) if cfg.rope_theta is not None else TINY_ROPE_THETA[cfg.family]
+
+
 def _check(cfg: TinyModelConfig) -> None:
     if cfg.family not in FAMILIES:
         raise ValueError(f"model.tiny.family: {cfg.family!r} is not one of {', '.join(FAMILIES)}")
@@ -81,6 +92,8 @@ def _check(cfg: TinyModelConfig) -> None:
         )
     if (cfg.hidden_size // cfg.num_heads) % 2:
         raise ValueError("model.tiny.hidden_size / num_heads must be even (rotary embeddings)")
+    if cfg.rope_theta is not None and not cfg.rope_theta > 1:
+        raise ValueError(f"model.tiny.rope_theta must be > 1 (a RoPE base), got {cfg.rope_theta}")
 
 
 def _token_ids(tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
@@ -129,7 +142,7 @@ def tiny_model_config(cfg: TinyModelConfig, tokenizer: PreTrainedTokenizerBase):
 
         text["rope_parameters"] = {
             "rope_type": "default",
-            "rope_theta": 1000000.0,
+            "rope_theta": rope_theta(cfg),
             "mrope_section": _mrope_section(head_dim, cfg.family),
         }
         vision = {
@@ -148,7 +161,7 @@ def tiny_model_config(cfg: TinyModelConfig, tokenizer: PreTrainedTokenizerBase):
 
         text["rope_parameters"] = {
             "rope_type": "default",
-            "rope_theta": 1000000.0,
+            "rope_theta": rope_theta(cfg),
             "mrope_section": _mrope_section(head_dim, cfg.family),
         }
         vision = {
@@ -170,7 +183,7 @@ def tiny_model_config(cfg: TinyModelConfig, tokenizer: PreTrainedTokenizerBase):
     text["head_dim"] = head_dim
     text["rope_parameters"] = {
         "rope_type": "default",
-        "rope_theta": 5000000.0,
+        "rope_theta": rope_theta(cfg),
         "mrope_section": _mrope_section(head_dim, cfg.family),
         "mrope_interleaved": True,
     }

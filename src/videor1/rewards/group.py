@@ -69,12 +69,14 @@ def score_group(
     length_min: int = LENGTH_MIN,
     length_max: int = LENGTH_MAX,
     correct_threshold: float = CORRECT_THRESHOLD,
+    margin: float | None = None,
 ) -> RewardBreakdown:
     """Named reward components of one group, each a list over the ordered rollouts.
 
     ``shuffled_completions`` (None or empty: no temporal decision) are scored for accuracy only and
     feed the decision; their parse failures are recorded in ``temporal_record`` but not in
-    ``parse_failures`` (which counts the ordered rollouts).
+    ``parse_failures`` (which counts the ordered rollouts). ``margin`` selects the stricter temporal
+    rule of ``temporal_decision`` (None = the reference's).
 
     >>> done = "<think>" + "x" * 10 + "</think><answer>B</answer>"
     >>> out = score_group([done, "<answer>A</answer>"], "<answer>B</answer>", "multiple choice",
@@ -97,6 +99,7 @@ def score_group(
             mu=mu,
             alpha=alpha,
             correct_threshold=correct_threshold,
+            margin=margin,
         )
         record["shuffled_parse_failures"] = sum(not score.parse_ok for score in shuffled_scores)
     else:

@@ -24,7 +24,10 @@ What we do, and why:
   ``vit_passes_per_video_question`` logs the count (reference 18; here 3, or 1 frozen, +1 for
   ``shuffle_unit=frame``).
 - The temporal bonus acts before normalisation (``rl.temporal_form: reference``) or on the
-  normalised advantage (``advantage``), see ``videor1.algorithms.temporal.temporal_advantages``.
+  normalised advantage (``advantage``), see ``videor1.algorithms.temporal.temporal_advantages``;
+  it fires by the reference rule, or with ``rl.temporal_margin`` only when the ordered group beats
+  the shuffled one by that margin. ``temporal/advantage_shift`` logs the mean
+  ``|A_with_bonus - A_without|`` over video groups (how much the bonus moved the advantages).
 - Ratio clipping with ``rl.num_iterations`` updates per rollout batch (old log-probs = the first
   pass's, exact since no update happened yet), three loss aggregations, optional Dr.GRPO
   advantages and dynamic sampling (DAPO), all in ``videor1.algorithms``. The aggregations are over
@@ -63,7 +66,7 @@ from torch import nn
 from videor1.algorithms.advantages import zero_variance_groups
 from videor1.algorithms.losses import policy_loss, token_entropy, token_logprobs
 from videor1.algorithms.sampling import GroupFiller
-from videor1.algorithms.temporal import temporal_advantages
+from videor1.algorithms.temporal import bonus_effect, temporal_advantages
 from videor1.config import IMAGE_FACTOR, Config
 from videor1.models.vision import (
     MediaFeatures,
@@ -115,6 +118,7 @@ class MicroBatch:
     shuffled: list[list[Completion]]  # [question][G_s] shuffled rollouts (empty for images)
     rewards: list[RewardBreakdown] = field(default_factory=list)
     advantages: torch.Tensor | None = None  # [Q, G]
+    bonus_effect: list[float] = field(default_factory=list)  # [Q] mean |A_with_bonus - A_without|
     old_logp: torch.Tensor | None = None  # [Q*G, C] first-pass log-probs
     ref_logp: torch.Tensor | None = None  # [Q*G, C]
 
@@ -538,15 +542,16 @@ def _score_group(
         length_min=rl.length_min,
         length_max=rl.length_max,
         correct_threshold=rl.correct_threshold,
+        margin=rl.temporal_margin,
     )
 
 
 def advantages(cfg: Config, mb: MicroBatch) -> None:
     totals = torch.tensor([r.total for r in mb.rewards])  # [Q, G]
     bonuses = torch.tensor([r.temporal for r in mb.rewards])  # [Q, G]
-    mb.advantages = temporal_advantages(
-        totals - bonuses, bonuses, form=cfg.rl.temporal_form, kind=cfg.rl.advantage
-    )
+    form, kind = cfg.rl.temporal_form, cfg.rl.advantage
+    mb.advantages = temporal_advantages(totals - bonuses, bonuses, form=form, kind=kind)
+    mb.bonus_effect = bonus_effect(totals - bonuses, bonuses, form=form, kind=kind).tolist()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -737,13 +742,14 @@ def step_metrics(micro_batches: list[MicroBatch], *, zero_variance: int, groups:
         "sum_p": 0.0,
         "sum_p_shuffled": 0.0,
         "sum_acc_shuffled": 0.0,
+        "sum_bonus_effect": 0.0,
         "sum_tokens": 0.0,
         "sum_parse_failures": 0.0,
     }
     for name in ("accuracy", "format", "length", "temporal", "total"):
         sums[f"sum_{name}"] = 0.0
     for mb in micro_batches:
-        for q, r, group in zip(mb.questions, mb.rewards, mb.completions):
+        for k, (q, r, group) in enumerate(zip(mb.questions, mb.rewards, mb.completions)):
             sums["n_rollouts"] += len(group)
             sums["sum_tokens"] += sum(len(c.token_ids) for c in group)
             sums["sum_parse_failures"] += r.parse_failures
@@ -757,6 +763,7 @@ def step_metrics(micro_batches: list[MicroBatch], *, zero_variance: int, groups:
                 sums["sum_p_shuffled"] += rec["p_shuffled"]
                 sums["n_shuffled"] += rec["num_shuffled"]
                 sums["sum_acc_shuffled"] += rec["p_shuffled"] * rec["num_shuffled"]
+                sums["sum_bonus_effect"] += mb.bonus_effect[k]
     return sums
 
 
@@ -773,6 +780,7 @@ def finish_metrics(totals: dict[str, float]) -> dict[str, float]:
             "temporal/p": ratio("sum_p", "n_video"),
             "temporal/p_shuffled": ratio("sum_p_shuffled", "n_video"),
             "temporal/fire_rate": ratio("n_fired", "n_video"),
+            "temporal/advantage_shift": ratio("sum_bonus_effect", "n_video"),
             "accuracy/ordered": ratio("sum_accuracy", "n_rollouts"),
             "accuracy/shuffled": ratio("sum_acc_shuffled", "n_shuffled"),
             "completion_length": ratio("sum_tokens", "n_rollouts"),

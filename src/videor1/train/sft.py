@@ -107,15 +107,19 @@ def target_token_loss(model: torch.nn.Module, inputs: dict[str, Any]) -> tuple[t
     """Sum of next-token cross-entropy over target tokens, and their count.
 
     ``labels[b, t]`` is the id to predict at position t (-100 = masked); position t is predicted from
-    logits at t - 1, hence the shift.
+    logits at t - 1, hence the shift. Logits are computed only at the positions that predict a target
+    in some row (``logits_to_keep``): the prompt and the vision tokens, most of the sequence, never
+    reach the LM head.
     """
     labels = inputs["labels"]  # [B, L]
     model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
-    logits = model(**model_inputs, use_cache=False).logits  # [B, L, V]
     shift_labels = labels[:, 1:]  # [B, L-1]
     mask = shift_labels != -100  # [B, L-1]
-    picked = logits[:, :-1][mask].float()  # [N, V]
-    loss_sum = F.cross_entropy(picked, shift_labels[mask], reduction="sum")
+    keep = mask.any(dim=0).nonzero().squeeze(1)  # [K] positions whose logits predict a target
+    logits = model(**model_inputs, use_cache=False, logits_to_keep=keep).logits  # [B, K, V]
+    kept = mask[:, keep]  # [B, K]
+    picked = logits[kept].float()  # [N, V]
+    loss_sum = F.cross_entropy(picked, shift_labels[:, keep][kept], reduction="sum")
     return loss_sum, int(mask.sum())
 
 

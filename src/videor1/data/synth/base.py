@@ -13,6 +13,10 @@ A family module (``direction.py``, ``ocr_reveal.py``, ...) exposes
 - ``think(item, rng, detail) -> str``: evidence sentences for the templated chain of thought,
 - ``answer_values(frames) -> list[str]`` (for numerical / OCR / regression / free-form chance levels).
 
+A shortcut-control family also defines ``CUE_RATE`` (split -> how often a static cue gives the answer
+away; None = never more than chance) and its ``generate`` takes ``split=`` (default ``"test"``, the
+uninformative one); see ``quarter_shortcut.py``.
+
 States are plain tuples of :class:`Shape`, so they can be shuffled, compared and rendered without
 knowing the family.
 """

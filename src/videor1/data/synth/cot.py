@@ -3,9 +3,10 @@
 Each family turns an item into an ordered list of evidence sentences ("In frame 1 the square is at
 the left.") and one conclusion that restates the answer; :func:`build_think` wraps them with an
 opener and a closer drawn from small template lists by the item's seeded RNG, so wording varies
-while the reasoning always matches the answer. ``detail`` sets the length: ``"short"`` (default,
-about 30-80 tokens of the small tokenizer) keeps at most three evidence sentences (first, middle,
-last), ``"full"`` keeps them all.
+while the reasoning always matches the answer. ``detail`` sets the length: ``"none"`` writes an
+empty ``<think></think>`` (answer-only targets), ``"short"`` (default, about 30-80 tokens of the
+small tokenizer) keeps at most three evidence sentences (first, middle, last), ``"full"`` keeps them
+all.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 CotDetail = str  # "short" | "full"
-COT_DETAILS: tuple[str, ...] = ("short", "full")
+COT_DETAILS: tuple[str, ...] = ("none", "short", "full")
 
 OPENERS: tuple[str, ...] = (
     "Let me look at the frames.",
@@ -31,15 +32,21 @@ def pick(rng: np.random.Generator, templates: tuple[str, ...] | list[str]) -> st
 
 
 def select_evidence(evidence: list[str], detail: CotDetail) -> list[str]:
-    """All sentences for ``"full"``; first, middle and last for ``"short"``."""
+    """All sentences for ``"full"``; first, middle and last for ``"short"``; none for ``"none"``."""
     if detail not in COT_DETAILS:
         raise ValueError(f"cot_detail must be one of {COT_DETAILS}, got {detail!r}")
+    if detail == "none":
+        return []
     if detail == "full" or len(evidence) <= 3:
         return list(evidence)
     return [evidence[0], evidence[len(evidence) // 2], evidence[-1]]
 
 
 def build_think(evidence: list[str], conclusion: str, rng: np.random.Generator, detail: CotDetail) -> str:
-    """``"<think>opener evidence... closer conclusion</think>"``."""
+    """``"<think>opener evidence... closer conclusion</think>"`` (``"<think></think>"`` for ``"none"``)."""
+    if detail not in COT_DETAILS:
+        raise ValueError(f"cot_detail must be one of {COT_DETAILS}, got {detail!r}")
+    if detail == "none":
+        return "<think></think>"
     parts = [pick(rng, OPENERS), *select_evidence(evidence, detail), pick(rng, CLOSERS), conclusion]
     return "<think>" + " ".join(p for p in parts if p) + "</think>"

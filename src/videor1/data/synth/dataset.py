@@ -10,7 +10,10 @@ process pool and written in index order.
 Outputs under ``out_dir``: ``videos/*.mp4`` (2 fps, one frame pair = one second) and
 ``images/*.png``; ``train.json``, ``test.json``, ``train_cot.json`` (train records plus
 ``process`` = ``"<think>...</think>"``) and ``meta.json``. Records carry the Video-R1 record fields
-plus ``family`` and ``order_dependent``. ``meta.json`` also holds each family's measured shuffle
+plus ``family`` and ``order_dependent`` (and ``shortcut_cue`` for shortcut-control families: does
+the item's static cue give its answer away). A shortcut-control family (``CUE_RATE`` in its module)
+generates each split with its own cue rate; ``meta.json`` reports the agreement measured per split.
+``meta.json`` also holds each family's measured shuffle
 sensitivity (``sensitivity.py``, 100 fresh items, single-frame shuffles) next to its required minimum.
 
 Chance levels (``meta.json``, per family, for a model that ignores the media):
@@ -173,7 +176,8 @@ def _make_item(arg: tuple[dict[str, Any], str]) -> tuple[dict[str, Any], str]:
     task, out = arg
     module = get_family(task["family"])
     rng = np.random.default_rng(task["seed"])
-    item = module.generate(rng, task["slot"], size=task["size"], frames=task["frames"])
+    split_kwargs = {"split": task["split"]} if is_shortcut(module) else {}
+    item = module.generate(rng, task["slot"], size=task["size"], frames=task["frames"], **split_kwargs)
     recomputed = module.answer(item.states, item)
     assert recomputed == item.answer, f"{item.family}: answer {item.answer!r} but states give {recomputed!r}"
     stem = f"{task['split']}_{task['index']:06d}"
@@ -197,7 +201,14 @@ def _make_item(arg: tuple[dict[str, Any], str]) -> tuple[dict[str, Any], str]:
         "family": item.family,
         "order_dependent": item.order_dependent,
     }
+    if is_shortcut(module):
+        record["shortcut_cue"] = bool(item.params["cue"])
     return record, process
+
+
+def is_shortcut(module) -> bool:
+    """A shortcut-control family: its training items carry a static cue (``CUE_RATE`` per split)."""
+    return hasattr(module, "CUE_RATE")
 
 
 def _with_process(record: dict[str, Any], process: str) -> dict[str, Any]:
@@ -230,7 +241,12 @@ def _meta(names, by_split, seed, size, frames, cot_detail) -> dict[str, Any]:
             ),
             "min_shuffle_sensitivity": module.MIN_SHUFFLE_SENSITIVITY,
             "counts": {s: sum(r["family"] == name for r in by_split[s]) for s in SPLITS},
+            "shortcut": is_shortcut(module),
         }
+        if is_shortcut(module):
+            cues = {s: [r["shortcut_cue"] for r in by_split[s] if r["family"] == name] for s in SPLITS}
+            families[name]["cue_rate"] = dict(module.CUE_RATE)
+            families[name]["cue_agreement"] = {s: sum(c) / len(c) if c else None for s, c in cues.items()}
     return {
         "generator": "videor1-synth",
         "generator_version": GENERATOR_VERSION,

@@ -15,6 +15,7 @@ from videor1.data.synth import (
     image_position,
     motion_caption,
     ocr_reveal,
+    quarter_shortcut,
     reversal,
     transitions,
 )
@@ -36,10 +37,17 @@ FAMILIES: dict[str, ModuleType] = {
         image_position,
     )
 }
-"""Every family, in the order items are interleaved in the generated files."""
+"""The task families, in the order items are interleaved when no families are named ("all")."""
+
+CONTROL_FAMILIES: dict[str, ModuleType] = {quarter_shortcut.FAMILY: quarter_shortcut}
+"""Shortcut-control families (a static cue gives most training answers away): generated only when
+named in ``families``, never part of the default "all"."""
+
+ALL_FAMILIES: dict[str, ModuleType] = {**FAMILIES, **CONTROL_FAMILIES}
+"""Every family that can be named."""
 
 
 def get_family(name: str) -> ModuleType:
-    if name not in FAMILIES:
-        raise ValueError(f"unknown synth family {name!r}; known: {', '.join(FAMILIES)}")
-    return FAMILIES[name]
+    if name not in ALL_FAMILIES:
+        raise ValueError(f"unknown synth family {name!r}; known: {', '.join(ALL_FAMILIES)}")
+    return ALL_FAMILIES[name]

@@ -1,0 +1,89 @@
+"""Which quarter, with a shortcut: like ``event_quarter``, but the shape's colour gives the answer away
+in most *training* items (multiple choice; a shortcut-control family).
+
+A shape flashes for one frame pair inside one of the clip's four quarters; the answer is that
+quarter, exactly as in ``event_quarter``. The static cue: in the ``train`` split the shape has the
+quarter's cue colour (``CUE_COLORS``: first red, second green, third blue, fourth yellow) with
+probability ``CUE_RATE["train"]`` = 0.85 and one of the other three colours otherwise; in the
+``test`` split the colour is uniform and independent of the quarter, so the cue is worth exactly
+chance there. The question does not name the colour, so the cue has to be read from the pixels.
+
+Why: a policy can reach 85% reward on the training items by reading one frame's colour and
+ignoring frame order, and shuffled frames keep the colour, so a shortcut policy scores the same on
+ordered and shuffled clips. Held-out accuracy (cue uninformative) then measures how much of the
+answer comes from *when* the shape appears. T-GRPO's temporal contrast exists for this case; the
+demo's RL stage trains on this family's items and reports it apart from the other families.
+
+Order-dependent: in a shuffled copy the first visible frame lands in a random quarter (expected
+sensitivity ~0.75, as ``event_quarter``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from videor1.data.synth.base import COLOR_NAMES, SHAPE_KINDS, Shape, TaskItem, option_letter, option_list
+from videor1.data.synth.cot import pick
+from videor1.data.synth.event_quarter import first_visible
+
+FAMILY = "quarter_shortcut"
+DATA_TYPE = "video"
+PROBLEM_TYPE = "multiple choice"
+ORDER_DEPENDENT = True
+MIN_SHUFFLE_SENSITIVITY = 0.6
+"""Shuffle sensitivity the tests require."""
+VALUES = ["first", "second", "third", "fourth"]
+CUE_COLORS = dict(zip(VALUES, COLOR_NAMES))
+"""The colour that gives each quarter away in training items."""
+CUE_RATE = {"train": 0.85, "test": None}
+"""Per split: probability that the shape has its quarter's cue colour (None = uniform, independent)."""
+
+
+def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int, split: str = "test") -> TaskItem:
+    if split not in CUE_RATE:
+        raise ValueError(f"{FAMILY}: unknown split {split!r}; expected one of {', '.join(CUE_RATE)}")
+    quarter = slot % 4
+    pairs_per_quarter = frames // 8
+    pair = quarter * pairs_per_quarter + int(rng.integers(pairs_per_quarter))
+    cue, rate = CUE_COLORS[VALUES[quarter]], CUE_RATE[split]
+    if rate is None:
+        color = COLOR_NAMES[int(rng.integers(len(COLOR_NAMES)))]
+    elif rng.random() < rate:
+        color = cue
+    else:
+        others = [c for c in COLOR_NAMES if c != cue]
+        color = others[int(rng.integers(len(others)))]
+    kind = SHAPE_KINDS[int(rng.integers(len(SHAPE_KINDS)))]
+    side = size * 0.6
+    shape = Shape(kind, color, (size - side) / 2, (size - side) / 2, side, side)
+    states = [(shape,) if t // 2 == pair else () for t in range(frames)]
+    return TaskItem(
+        family=FAMILY,
+        data_type=DATA_TYPE,
+        problem_type=PROBLEM_TYPE,
+        problem="In which quarter of the video does the shape flash?",
+        options=option_list(VALUES),
+        answer=option_letter(VALUES, VALUES[quarter]),
+        states=states,
+        order_dependent=ORDER_DEPENDENT,
+        params={"kind": kind, "color": color, "cue": color == cue},
+    )
+
+
+def answer(states, item: TaskItem) -> str:
+    return option_letter(VALUES, VALUES[first_visible(states) * 4 // len(states)])
+
+
+def think(item: TaskItem, rng: np.random.Generator) -> tuple[list[str], str]:
+    n, t, kind = len(item.states), first_visible(item.states), item.params["kind"]
+    evidence = [
+        pick(
+            rng, (f"There are {n} frames, {n // 4} per quarter.", f"{n} frames, four quarters of {n // 4}.")
+        ),
+        pick(rng, (f"The {kind} flashes in frame {t + 1}.", f"Frame {t + 1} shows the {kind}.")),
+    ]
+    quarter = VALUES[t * 4 // n]
+    conclusion = pick(
+        rng, (f"That is the {quarter} quarter, answer {item.answer}.", f"So it is the {quarter} quarter.")
+    )
+    return evidence, conclusion
