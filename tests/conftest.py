@@ -84,8 +84,8 @@ def rank_split_file(synth_dir):
 
     import torch
 
-    from videor1.train.common import Dist
     from videor1.train.data import StepSampler
+    from videor1.train.distributed import Dist
 
     def make(out: Path, *, source: str = "train.json", per_device: int, steps: int, seed: int) -> Path:
         records = json.loads((synth_dir / source).read_text())

@@ -111,7 +111,7 @@ USER_ERRORS: tuple[tuple[str, str, str], ...] = (
     ("videor1.data.records", "RecordError", "record error"),
     ("videor1.data.media", "MediaError", "media error"),
     ("videor1.models.loading", "ModelNotFoundError", "model error"),
-    ("videor1.train.common", "CheckpointError", "checkpoint error"),
+    ("videor1.train.checkpoint", "CheckpointError", "checkpoint error"),
     ("videor1.train.guards", "NonFiniteError", "training diverged"),
     ("videor1.eval.runner", "EvalResumeError", "eval error"),
     ("videor1.utils.rundir", "MetricsError", "run directory error"),

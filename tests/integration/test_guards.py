@@ -11,7 +11,7 @@ from test_rl import tiny_cfg
 from test_sft import make_cfg
 from torch import nn
 
-from videor1.train.common import Dist
+from videor1.train.distributed import Dist
 from videor1.train.guards import NonFiniteError, check_finite_weights, check_update, skipped
 from videor1.utils.rundir import MetricsWriter, read_metrics
 

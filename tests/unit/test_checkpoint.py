@@ -15,19 +15,17 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from videor1.config import Config, TrainConfig
-from videor1.train import common
-from videor1.train.common import (
+from videor1.train import checkpoint as checkpoint_module
+from videor1.train.checkpoint import (
     CheckpointError,
-    Dist,
-    all_reduce_metrics,
-    build_optimizer,
-    build_scheduler,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
     resolve_resume,
     save_checkpoint,
 )
+from videor1.train.distributed import Dist, all_reduce_metrics
+from videor1.train.optim import build_optimizer, build_scheduler
 
 DIST = Dist(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 
@@ -152,12 +150,12 @@ def test_failure_mid_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
             raise OSError("disk full (injected)")
         return real_save(obj, f, *a, **kw)
 
-    monkeypatch.setattr(common.torch, "save", failing_save)
+    monkeypatch.setattr(checkpoint_module.torch, "save", failing_save)
     with pytest.raises(
-        common.CheckpointError, match=r"step-00000002 failed \(OSError: disk full \(injected\)\)"
+        checkpoint_module.CheckpointError, match=r"step-00000002 failed \(OSError: disk full \(injected\)\)"
     ):
         save(cfg, 2, model, opt, sched)
-    monkeypatch.setattr(common.torch, "save", real_save)
+    monkeypatch.setattr(checkpoint_module.torch, "save", real_save)
 
     assert latest_checkpoint(cfg.train.output_dir) == first
     assert not (first.parent / "step-00000002").exists()
@@ -175,7 +173,7 @@ KILL_SCRIPT = textwrap.dedent(
     import os, signal, sys, torch
     sys.path.insert(0, {tests!r})
     from unit.test_checkpoint import make_run, save, train_one
-    from videor1.train import common
+    from videor1.train import checkpoint as checkpoint_module
     from pathlib import Path
 
     cfg, model, opt, sched = make_run(Path({tmp!r}))
@@ -187,7 +185,7 @@ KILL_SCRIPT = textwrap.dedent(
             real_save(obj, f, *a, **kw)
             os.kill(os.getpid(), signal.SIGKILL)  # die with half a checkpoint on disk
         return real_save(obj, f, *a, **kw)
-    common.torch.save = killing_save
+    checkpoint_module.torch.save = killing_save
     save(cfg, 2, model, opt, sched)
     """
 )

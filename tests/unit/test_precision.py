@@ -13,7 +13,8 @@ import torch
 
 from videor1.config import ModelConfig, TrainConfig
 from videor1.models.loading import load_model_and_processor
-from videor1.train.common import Dist, autocast, build_optimizer
+from videor1.train.distributed import Dist, autocast
+from videor1.train.optim import build_optimizer
 
 CPU = Dist(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
 

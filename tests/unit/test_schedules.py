@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from videor1.config import ConfigError, TrainConfig
-from videor1.train.common import (
+from videor1.train.optim import (
     build_optimizer,
     build_scheduler,
     global_batch_size,

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from videor1.config import ConfigError
-from videor1.train.common import Dist
 from videor1.train.data import StepSampler
+from videor1.train.distributed import Dist
 
 
 def dist(rank: int, world: int) -> Dist:

@@ -215,7 +215,7 @@ def encode_media(model: Any, batch: Mapping[str, Any]) -> MediaFeatures:
     Keeps everything of ``get_image_features`` / ``get_video_features`` that the forward reads:
     the merged tokens and, for Qwen3-VL, the per-layer deepstack features. The methods are called on
     the outermost module given (the ``*ForConditionalGeneration`` or its peft wrapper): under FSDP2
-    that is where ``videor1.train.common.wrap_model`` registers them as forward methods, so the
+    that is where ``videor1.train.distributed.wrap_model`` registers them as forward methods, so the
     root's shards (patch embedding, merger) are gathered first, as in a forward.
     """
     core = core_model(model)

@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from videor1.config import IMAGE_FACTOR, Config, ConfigError, DataConfig, MediaConfig
-from videor1.train.common import Dist, barrier
+from videor1.train.distributed import Dist, barrier
 from videor1.types import ImageInput, Sample, VideoClip
 from videor1.utils.logging import get_logger
 

@@ -19,7 +19,7 @@ import weakref
 import torch
 from torch import nn
 
-from videor1.train.common import Dist, all_reduce_metrics
+from videor1.train.distributed import Dist, all_reduce_metrics
 
 _SKIPPED: weakref.WeakKeyDictionary[torch.optim.Optimizer, int] = weakref.WeakKeyDictionary()
 

@@ -35,7 +35,7 @@ What we do, and why:
   (counts all-reduced before the update), ``seq-mean`` by all their sequences.
 - Precision: the policy trains float32 master weights with bf16 compute (``train.precision``); the
   reference model is loaded in ``model.dtype``. Under FSDP2 both are sharded; rollouts gather the
-  policy's shards once (``common.full_weights``), so generation runs no collectives and ranks may
+  policy's shards once (``full_weights``), so generation runs no collectives and ranks may
   finish their rows after different numbers of tokens.
 - Videos are passed with their real fps (``second_per_grid_ts`` from the clip's sample rate via
   collate); the reference trained assuming 2 fps.
@@ -78,8 +78,30 @@ from videor1.models.vision import (
 )
 from videor1.rollout.base import RolloutEngine
 from videor1.rollout.hf import HFRolloutEngine
-from videor1.train import common, guards
+from videor1.train import guards
+from videor1.train.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    load_trainable_state,
+    model_source_for_resume,
+    resolve_resume,
+    save_checkpoint,
+)
 from videor1.train.data import StepSampler, ensure_data
+from videor1.train.distributed import (
+    Dist,
+    all_reduce_metrics,
+    autocast,
+    barrier,
+    cleanup_distributed,
+    full_weights,
+    gradient_sync,
+    init_distributed,
+    peak_memory_mb,
+    wrap_model,
+)
+from videor1.train.optim import build_optimizer, build_scheduler, clip_gradients, total_steps
+from videor1.train.runlog import RunLogger
 from videor1.types import Completion, Media, RewardBreakdown, Sample, VideoClip
 from videor1.utils.logging import StepLog, get_logger, progress
 from videor1.utils.seed import seed_everything
@@ -160,7 +182,7 @@ class RLState:
     """What ``setup`` builds and ``train`` uses."""
 
     cfg: Config
-    dist: common.Dist
+    dist: Dist
     samples: list[Sample]
     sampler: StepSampler
     model: nn.Module  # possibly DDP-wrapped policy
@@ -172,7 +194,7 @@ class RLState:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     total_steps: int
     start_step: int
-    logger: common.RunLogger
+    logger: RunLogger
     counter: VisionCounter
     pad_token_id: int
     adapter: FamilyAdapter  # the policy's family: pixel factor (media sizes) and video processor kwargs
@@ -190,20 +212,20 @@ def setup(cfg: Config, *, resume: str | None = None) -> RLState:
     from videor1.models.loading import ensure_model, load_model_and_processor
 
     rl = cfg.rl
-    dist = common.init_distributed()
+    dist = init_distributed()
     seed_everything(cfg.train.seed + dist.rank)
 
     # rank 0 prepares the (procedural) data and the tiny model; the others wait for it
     ensure_data(cfg.data, dist)
     if dist.is_main:
         ensure_model(cfg.model)
-    common.barrier(dist)
+    barrier(dist)
     samples = load_records(cfg.data.train_file, limit=cfg.data.max_samples)
     if rl.temporal and not any(s.data_type == "video" for s in samples):
         log.warning(
             "rl.temporal is true but %s has no video records: this runs as plain GRPO", cfg.data.train_file
         )
-    total = common.total_steps(cfg.train, len(samples), dist.world_size)
+    total = total_steps(cfg.train, len(samples), dist.world_size)
     sampler = StepSampler(
         len(samples),
         per_device=cfg.train.per_device_batch_size,
@@ -214,23 +236,23 @@ def setup(cfg: Config, *, resume: str | None = None) -> RLState:
         end_step=total,
     )
 
-    checkpoint = common.resolve_resume(resume, cfg.train.output_dir)
-    model_cfg = common.model_source_for_resume(cfg.model, checkpoint)
+    checkpoint = resolve_resume(resume, cfg.train.output_dir)
+    model_cfg = model_source_for_resume(cfg.model, checkpoint)
     policy, processor = load_model_and_processor(model_cfg, for_training=True)
     if checkpoint is not None:
-        common.load_trainable_state(policy, checkpoint)  # the exact fp32 masters
+        load_trainable_state(policy, checkpoint)  # the exact fp32 masters
     adapter = get_adapter(policy)
     ref_model = None
     if rl.beta > 0:
         ref_model, _ = load_model_and_processor(cfg.model, for_training=False)
-        ref_model = common.wrap_model(ref_model, dist, cfg.train, trainable=False)
-    model = common.wrap_model(policy, dist, cfg.train)
-    optimizer = common.build_optimizer(model, cfg.train)
+        ref_model = wrap_model(ref_model, dist, cfg.train, trainable=False)
+    model = wrap_model(policy, dist, cfg.train)
+    optimizer = build_optimizer(model, cfg.train)
     updates = total * rl.num_iterations
-    scheduler = common.build_scheduler(optimizer, cfg.train, updates)
+    scheduler = build_scheduler(optimizer, cfg.train, updates)
     start_step = 0
     if checkpoint is not None:
-        state = common.load_checkpoint(
+        state = load_checkpoint(
             checkpoint,
             model=model,
             optimizer=optimizer,
@@ -267,7 +289,7 @@ def setup(cfg: Config, *, resume: str | None = None) -> RLState:
     counter = VisionCounter().install(policy)
     if ref_model is not None:
         counter.install(ref_model)
-    logger = common.RunLogger(cfg, dist, resume_step=start_step)
+    logger = RunLogger(cfg, dist, resume_step=start_step)
     return RLState(
         cfg=cfg,
         dist=dist,
@@ -443,7 +465,7 @@ def _rollout_hf(
 ) -> tuple[MicroBatch, int, float]:
     """The transformers engine: encode once, reuse the encodings, prefill once per prompt."""
     cfg, rl = state.cfg, state.cfg.rl
-    with common.full_weights(state.model), common.autocast(state.dist, cfg.train.precision):
+    with full_weights(state.model), autocast(state.dist, cfg.train.precision):
         with torch.no_grad():
             features = encode_media(state.policy, prompts)
             twin_q, twin_features, twin_meta = shuffled_video_features(
@@ -648,21 +670,21 @@ def update(state: RLState, micro_batches: list[MicroBatch], iteration: int, stat
         "sequences": sum(len(g) for mb in micro_batches for g in mb.completions),
         "tokens": sum(len(c.token_ids) for mb in micro_batches for g in mb.completions for c in g),
     }
-    step_totals = common.all_reduce_metrics(local, dist, op="sum")
+    step_totals = all_reduce_metrics(local, dist, op="sum")
     update_loss = 0.0  # this rank's part of this update's loss
     for m, mb in enumerate(micro_batches):
         positions, next_position = rope_positions(state.policy, mb.prompts)
         seqs = build_sequences(mb.prompts, positions, next_position, mb.completions, state.pad_token_id)
         if not train_vit and mb.features is None:  # vLLM rollouts: encode the frozen ViT's inputs once
-            with torch.no_grad(), common.autocast(dist, cfg.train.precision):
+            with torch.no_grad(), autocast(dist, cfg.train.precision):
                 mb.features = encode_media(state.policy, mb.prompts)
         if rl.beta > 0 and mb.ref_logp is None:
-            with torch.no_grad(), common.autocast(dist, cfg.train.precision):
+            with torch.no_grad(), autocast(dist, cfg.train.precision):
                 ref_feats = encode_media(state.ref_model, mb.prompts) if train_vit else mb.features
                 mb.ref_logp, _ = sequence_logprobs(
                     state.ref_model, seqs, row_features(ref_feats, mb.questions, seqs.question), temperature
                 )
-        with common.gradient_sync(state.model, m == n_mb - 1), common.autocast(dist, cfg.train.precision):
+        with gradient_sync(state.model, m == n_mb - 1), autocast(dist, cfg.train.precision):
             feats = encode_media(state.policy, mb.prompts) if train_vit else mb.features
             logp, logits = sequence_logprobs(
                 state.model, seqs, row_features(feats, mb.questions, seqs.question), temperature
@@ -692,7 +714,7 @@ def update(state: RLState, micro_batches: list[MicroBatch], iteration: int, stat
             stats[key] = stats.get(key, 0.0) + float(value)
         stats["entropy_sum"] = stats.get("entropy_sum", 0.0) + float(entropy_sum)
     stats["tokens"] = stats.get("tokens", 0.0) + float(local["tokens"])
-    grad_norm = common.clip_gradients(state.model, cfg.train.max_grad_norm)
+    grad_norm = clip_gradients(state.model, cfg.train.max_grad_norm)
     stats["grad_norm"] = stats.get("grad_norm", 0.0) + grad_norm
     guards.check_update(
         state.model,
@@ -709,9 +731,9 @@ def update(state: RLState, micro_batches: list[MicroBatch], iteration: int, stat
     state.optimizer.zero_grad(set_to_none=True)
 
 
-def update_stats(stats: dict[str, float], dist: common.Dist, iterations: int) -> dict[str, float]:
+def update_stats(stats: dict[str, float], dist: Dist, iterations: int) -> dict[str, float]:
     """Step means of the update's sums: loss (summed over ranks), per-token kl / clip / entropy."""
-    totals = common.all_reduce_metrics(
+    totals = all_reduce_metrics(
         {k: stats[k] for k in ("loss", "kl_sum", "clip_sum", "entropy_sum", "tokens")}, dist, op="sum"
     )
     tokens = max(totals["tokens"], 1.0)
@@ -884,7 +906,7 @@ def train(cfg: Config, *, resume: str | None = None) -> Path:
                 micro_batches, zero_variance=int(timing["n_zero"]), groups=int(timing["n_groups"])
             )
             sums.update(vit_videos=float(state.counter.videos), n_video_questions=timing["video_questions"])
-            reduced = common.all_reduce_metrics(sums, dist, op="sum")
+            reduced = all_reduce_metrics(sums, dist, op="sum")
             record = {"step": step + 1, **finish_metrics(reduced)}
             record["vit_passes_per_video_question"] = (
                 reduced["vit_videos"] / reduced["n_video_questions"]
@@ -892,7 +914,7 @@ def train(cfg: Config, *, resume: str | None = None) -> Path:
                 else float("nan")
             )
             record.update(update_stats(stats, dist, rl.num_iterations))
-            local = common.all_reduce_metrics(
+            local = all_reduce_metrics(
                 {
                     "time/rollout": timing["rollout"],
                     "time/score": timing["score"],
@@ -905,14 +927,14 @@ def train(cfg: Config, *, resume: str | None = None) -> Path:
             )
             record.update(local)
             record["lr"] = lr
-            record["peak_memory_mb"] = common.peak_memory_mb(dist.device)
+            record["peak_memory_mb"] = peak_memory_mb(dist.device)
             if (step + 1) % cfg.train.log_every == 0 or step + 1 == state.total_steps:
                 state.logger.log(record)
                 if dist.is_main:
                     step_log(step + 1, reward=record["reward/total"], loss=record["loss"])
             is_last = step + 1 == state.total_steps
             if is_last or (cfg.train.save_every and (step + 1) % cfg.train.save_every == 0):
-                final = common.save_checkpoint(
+                final = save_checkpoint(
                     cfg,
                     step + 1,
                     model=state.model,
@@ -929,7 +951,7 @@ def train(cfg: Config, *, resume: str | None = None) -> Path:
     finally:
         state.counter.remove()
         state.logger.close()
-        common.cleanup_distributed()
+        cleanup_distributed()
     if final is None:  # resumed at the last step: nothing left to run
-        final = common.latest_checkpoint(cfg.train.output_dir)
+        final = latest_checkpoint(cfg.train.output_dir)
     return final

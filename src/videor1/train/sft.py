@@ -41,28 +41,27 @@ import torch.nn.functional as F
 
 from videor1.config import Config
 from videor1.train import guards
-from videor1.train.common import (
-    Dist,
-    RunLogger,
-    all_reduce_metrics,
-    autocast,
-    barrier,
-    build_optimizer,
-    build_scheduler,
-    cleanup_distributed,
-    clip_gradients,
-    gradient_sync,
-    init_distributed,
+from videor1.train.checkpoint import (
     load_checkpoint,
     load_trainable_state,
     model_source_for_resume,
-    peak_memory_mb,
     resolve_resume,
     save_checkpoint,
-    total_steps,
-    wrap_model,
 )
 from videor1.train.data import StepSampler, ensure_data, make_loader
+from videor1.train.distributed import (
+    Dist,
+    all_reduce_metrics,
+    autocast,
+    barrier,
+    cleanup_distributed,
+    gradient_sync,
+    init_distributed,
+    peak_memory_mb,
+    wrap_model,
+)
+from videor1.train.optim import build_optimizer, build_scheduler, clip_gradients, total_steps
+from videor1.train.runlog import RunLogger
 from videor1.types import ImageInput, Sample, VideoClip
 from videor1.utils.logging import StepLog, get_logger, make_progress
 from videor1.utils.seed import seed_everything

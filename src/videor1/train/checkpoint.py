@@ -1,0 +1,423 @@
+"""Checkpoints: atomic writes with full resume state, exact resume, and plain HF model directories.
+
+Layout (one directory per optimiser step, written to ``checkpoints/.tmp-*`` and renamed into place,
+so a kill during a save leaves the previous checkpoints untouched)::
+
+    <output_dir>/checkpoints/step-00000040/
+        config.json, model.safetensors, ...   HF model (full fine-tune) in ``model.dtype`` - ``from_pretrained`` loads it
+        adapter_config.json, adapter_model.safetensors   LoRA runs: the peft adapter instead
+        trainable.safetensors                 every trained tensor by name in float32 (the master weights;
+                                              used to resume) - LoRA runs, and full fine-tunes whose
+                                              ``model.dtype`` is not float32
+        merged/                               LoRA runs, final checkpoint only: adapter merged into the base
+        tokenizer*, preprocessor_config.json, chat_template*   the processor (with the training media budget)
+        config.yaml                           the full videor1 Config (media budgets included)
+        trainer_state.json                    step, total steps, sampler position, world size
+        optimizer.pt, scheduler.pt            full (unsharded) optimiser state, keyed by parameter name
+        rng/rank-00000.pt ...                 Python, NumPy, torch (and CUDA) generator states per rank
+
+The HF files are cast to ``model.dtype`` for other tools; ``trainable.safetensors`` keeps the exact
+fp32 masters. Resuming loads the model (:func:`model_source_for_resume`: the checkpoint itself when
+it is a complete float32 model, else the original ``model.path``), overwrites the trained tensors
+with their masters (:func:`load_trainable_state`), then restores optimiser, scheduler, sampler
+position and RNG states (:func:`load_checkpoint`). A resume must use the same number of processes
+(the sampler and the per-rank RNG states depend on it) and the same total step count (otherwise the
+schedule would silently change); both are checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from videor1.config import Config, ModelConfig, save_config
+from videor1.models.budget import write_media_budget
+from videor1.train.distributed import Dist, barrier, is_fsdp, unwrap_model
+from videor1.utils.logging import get_logger
+
+log = get_logger(__name__)
+
+CHECKPOINTS = "checkpoints"
+STEP_PREFIX = "step-"
+TMP_PREFIX = ".tmp-"
+TRAINER_STATE = "trainer_state.json"
+TRAINABLE_FILE = "trainable.safetensors"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, incomplete or does not match the run being resumed."""
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+# RNG state
+# --------------------------------------------------------------------------------------------------
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy, torch CPU (and CUDA) generator states of this process."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------------
+
+
+def checkpoints_dir(output_dir: str | os.PathLike) -> Path:
+    return Path(output_dir) / CHECKPOINTS
+
+
+def checkpoint_step(path: Path) -> int:
+    return int(path.name[len(STEP_PREFIX) :])
+
+
+def list_checkpoints(output_dir: str | os.PathLike) -> list[Path]:
+    """Complete checkpoints (``step-*`` directories with a trainer state), oldest first."""
+    root = checkpoints_dir(output_dir)
+    if not root.is_dir():
+        return []
+    found = [
+        p
+        for p in root.iterdir()
+        if p.is_dir() and p.name.startswith(STEP_PREFIX) and (p / TRAINER_STATE).is_file()
+    ]
+    return sorted(found, key=checkpoint_step)
+
+
+def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
+    found = list_checkpoints(output_dir)
+    return found[-1] if found else None
+
+
+def resolve_resume(resume: str | None, output_dir: str | os.PathLike) -> Path | None:
+    """``None`` → start fresh; ``"auto"`` → the newest complete checkpoint of the run, if any; else a path.
+
+    Starting fresh in an ``output_dir`` that already holds checkpoints raises: the new run would
+    overwrite some of them and leave others behind, and a later ``auto`` resume could pick a stale one.
+    """
+    if resume is None:
+        found = latest_checkpoint(output_dir)
+        if found is not None:
+            raise CheckpointError(
+                f"{output_dir} already holds checkpoints (newest: {found.name}); pass --resume auto to "
+                "continue that run, or choose a new train.output_dir (or delete the old one) to start fresh"
+            )
+        return None
+    if resume == "auto":
+        found = latest_checkpoint(output_dir)
+        if found is None:
+            log.info(
+                "resume=auto: no checkpoint under %s yet, starting from step 0", checkpoints_dir(output_dir)
+            )
+        return found
+    path = Path(resume)
+    if not (path / TRAINER_STATE).is_file():
+        raise CheckpointError(f"--resume {path}: not a complete checkpoint (no {TRAINER_STATE} in it)")
+    return path
+
+
+def read_trainer_state(path: str | os.PathLike) -> dict[str, Any]:
+    file = Path(path) / TRAINER_STATE
+    if not file.is_file():
+        raise CheckpointError(f"{path}: not a complete checkpoint (no {TRAINER_STATE})")
+    return json.loads(file.read_text(encoding="utf-8"))
+
+
+def _full_model_state(model: nn.Module) -> dict[str, torch.Tensor] | None:
+    """Unsharded CPU state dict; a collective under FSDP2 (every rank calls, rank 0 gets the tensors)."""
+    if is_fsdp(model):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    return None  # save_pretrained reads the module's own state dict
+
+
+def _optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    if is_fsdp(model):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+        return get_optimizer_state_dict(
+            model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+        )
+    return optimizer.state_dict()
+
+
+def save_checkpoint(cfg: Config, step: int, **kwargs: Any) -> Path:
+    """:func:`write_checkpoint`; a failed write (disk full, read-only directory) raises
+    :class:`CheckpointError` naming the checkpoint, and its partial temporary directory is removed."""
+    from videor1.train.guards import NonFiniteError
+
+    final_dir = checkpoints_dir(cfg.train.output_dir) / f"{STEP_PREFIX}{step:08d}"
+    try:
+        return write_checkpoint(cfg, step, **kwargs)
+    except (CheckpointError, NonFiniteError):
+        raise
+    except (OSError, RuntimeError) as e:
+        shutil.rmtree(final_dir.with_name(TMP_PREFIX + final_dir.name), ignore_errors=True)
+        raise CheckpointError(
+            f"writing checkpoint {final_dir} failed ({type(e).__name__}: {e}); check the free disk space "
+            f"and write access there (the earlier checkpoints are untouched)"
+        ) from e
+
+
+def write_checkpoint(
+    cfg: Config,
+    step: int,
+    *,
+    model: nn.Module,
+    processor: Any,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    dist: Dist,
+    train_state: dict[str, Any],
+    final: bool = False,
+) -> Path:
+    """Write ``checkpoints/step-<step>`` atomically on every rank's behalf; returns its path.
+
+    Every rank must call this (gathering FSDP2 shards and writing per-rank RNG states are
+    collective). Files go to ``checkpoints/.tmp-step-<step>`` first; rank 0 renames the directory into
+    place only after every rank finished, then prunes to ``train.keep_last`` checkpoints. For LoRA runs
+    the ``final`` checkpoint also gets ``merged/``: the adapter merged into a full HF model.
+    ``train_state`` (step, sampler position, ...) is stored in ``trainer_state.json``.
+    """
+    from videor1.train.guards import check_finite_weights
+
+    root = checkpoints_dir(cfg.train.output_dir)
+    name = f"{STEP_PREFIX}{step:08d}"
+    tmp = root / f"{TMP_PREFIX}{name}"
+    final_dir = root / name
+    check_finite_weights(model, dist, where=str(final_dir))
+    if dist.is_main:
+        if tmp.exists():
+            shutil.rmtree(tmp)  # left by a save that was killed
+        (tmp / "rng").mkdir(parents=True)
+    barrier(dist)
+
+    model_state = _full_model_state(model)
+    optim_state = _optimizer_state(model, optimizer)
+    torch.save(rng_state(), tmp / "rng" / f"rank-{dist.rank:05d}.pt")
+    if dist.is_main:
+        from videor1.models.loading import storage_dtype
+
+        base = unwrap_model(model)
+        dtype = storage_dtype(cfg.model)
+        full_state = model_state if model_state is not None else base.state_dict()
+        base.save_pretrained(tmp, state_dict=_cast_floats(full_state, dtype))
+        _record_dtype(tmp, dtype)
+        if _is_peft(base) or dtype != torch.float32:
+            # the HF files hold LoRA weights only, or weights cast to model.dtype: keep the fp32 masters
+            save_file(_trainable_state(base, model_state), str(tmp / TRAINABLE_FILE))
+        if processor is not None:
+            write_media_budget(processor, cfg.data.media)  # plain transformers / vLLM then resize as trained
+            processor.save_pretrained(tmp)
+        torch.save(optim_state, tmp / "optimizer.pt")
+        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+        save_config(cfg, tmp / "config.yaml")
+        if final and _is_peft(base):
+            _save_merged(base, full_state, processor, tmp / "merged", dtype=dtype)
+        state = {**train_state, "step": step, "world_size": dist.world_size, "saved_at": time.time()}
+        # trainer_state.json marks a complete checkpoint: it is written last, then the directory is renamed.
+        (tmp / TRAINER_STATE).write_text(json.dumps(state, indent=2), encoding="utf-8")
+    barrier(dist)
+    if dist.is_main:
+        if final_dir.exists():  # re-saving a step (e.g. after resuming from it): swap, then delete
+            old = root / f"{TMP_PREFIX}old-{name}"
+            os.replace(final_dir, old)
+            os.replace(tmp, final_dir)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, final_dir)
+        _prune(root, cfg.train.keep_last, keep=final_dir)
+        log.info("saved checkpoint %s", final_dir)
+    barrier(dist)
+    return final_dir
+
+
+def _cast_floats(state: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """``state`` with floating tensors in ``dtype``; tensors shared by several keys (tied weights) stay shared."""
+    cast: dict[tuple[int, torch.Size], torch.Tensor] = {}
+    out = {}
+    for key, value in state.items():
+        if value.is_floating_point() and value.dtype != dtype:
+            memo = (value.data_ptr(), value.shape)
+            if memo not in cast:
+                cast[memo] = value.to(dtype)
+            value = cast[memo]
+        out[key] = value
+    return out
+
+
+def _record_dtype(directory: Path, dtype: torch.dtype) -> None:
+    """Write ``dtype`` into a saved ``config.json`` (``save_pretrained`` records the fp32 masters')."""
+    file = directory / "config.json"
+    if not file.is_file():  # a peft adapter directory has no model config
+        return
+    data = json.loads(file.read_text(encoding="utf-8"))
+    name = str(dtype).removeprefix("torch.")
+    for section in [data, *(v for v in data.values() if isinstance(v, dict) and "dtype" in v)]:
+        section["dtype"] = name
+    file.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _save_merged(
+    peft_model: nn.Module,
+    full_state: dict[str, torch.Tensor],
+    processor: Any,
+    out: Path,
+    *,
+    dtype: torch.dtype,
+) -> None:
+    """Save the adapter merged into the base weights, as a plain HF model in ``dtype``.
+
+    Works from the (gathered) state dict, so it needs no second copy of the model and also runs under
+    FSDP2, where modules can't be deep-copied.
+    """
+    from videor1.models.weights import inference_weights
+
+    merged = {
+        name: t.to("cpu").contiguous() for name, t in inference_weights(peft_model, full_state, dtype=dtype)
+    }
+    peft_model.get_base_model().save_pretrained(out, state_dict=merged)
+    _record_dtype(out, dtype)
+    if processor is not None:
+        processor.save_pretrained(out)
+
+
+def _prune(root: Path, keep_last: int, *, keep: Path) -> None:
+    if keep_last <= 0:
+        return
+    found = sorted(
+        (p for p in root.iterdir() if p.is_dir() and p.name.startswith(STEP_PREFIX)), key=checkpoint_step
+    )
+    for old in found[:-keep_last]:
+        if old != keep:
+            shutil.rmtree(old)
+            log.info("removed old checkpoint %s (keep_last=%d)", old, keep_last)
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    dist: Dist,
+    expected_total_steps: int | None = None,
+) -> dict[str, Any]:
+    """Restore optimiser, scheduler and this rank's RNG states; returns ``trainer_state.json``.
+
+    The model weights are not touched here: the recipe builds the model from the checkpoint directory
+    (an HF model, or base + adapter for LoRA) before wrapping it. Raises :class:`CheckpointError` when
+    the world size or the total step count differ from the saved run.
+    """
+    path = Path(path)
+    state = read_trainer_state(path)
+    if state.get("world_size") != dist.world_size:
+        raise CheckpointError(
+            f"{path}: saved by {state.get('world_size')} process(es), resumed with {dist.world_size}; "
+            "resume with the same number of processes"
+        )
+    if expected_total_steps is not None and state.get("total_steps") != expected_total_steps:
+        raise CheckpointError(
+            f"{path}: the run was planned for {state.get('total_steps')} steps but this config gives "
+            f"{expected_total_steps}; the LR schedule would change - keep train.max_steps/epochs and the batch shape"
+        )
+    optim_state = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False)
+    if is_fsdp(model):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+        set_optimizer_state_dict(
+            model, optimizer, optim_state, options=StateDictOptions(full_state_dict=True)
+        )
+    else:
+        optimizer.load_state_dict(optim_state)
+    scheduler.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu", weights_only=False))
+    rng_file = path / "rng" / f"rank-{dist.rank:05d}.pt"
+    if not rng_file.is_file():
+        raise CheckpointError(f"{path}: no RNG state for rank {dist.rank} ({rng_file})")
+    set_rng_state(torch.load(rng_file, map_location="cpu", weights_only=False))
+    log.info("resumed from %s (step %d)", path, state["step"])
+    return state
+
+
+def model_source_for_resume(model_cfg: ModelConfig, checkpoint: Path | None) -> ModelConfig:
+    """The model section to load from when resuming.
+
+    A checkpoint with ``trainable.safetensors`` (LoRA, or weights stored in a dtype other than
+    float32) resumes from the original ``model.path``, whose trained tensors
+    :func:`load_trainable_state` then overwrites with the exact fp32 masters. Any other checkpoint
+    is a complete float32 model: load the checkpoint directory itself.
+    """
+    import dataclasses
+
+    if checkpoint is None or (checkpoint / TRAINABLE_FILE).is_file():
+        return model_cfg
+    if model_cfg.lora.enabled:
+        raise CheckpointError(f"{checkpoint}: LoRA run but no {TRAINABLE_FILE} in the checkpoint")
+    return dataclasses.replace(model_cfg, path=str(checkpoint), tiny=None)
+
+
+def _is_peft(model: nn.Module) -> bool:
+    return hasattr(model, "peft_config") and hasattr(model, "get_base_model")
+
+
+def _trainable_state(model: nn.Module, full_state: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    source = full_state if full_state is not None else dict(model.named_parameters())
+    return {n: source[n].detach().to("cpu").contiguous() for n in names}
+
+
+def load_trainable_state(model: nn.Module, checkpoint: Path) -> None:
+    """Overwrite every trainable tensor with its fp32 master from the checkpoint's ``trainable.safetensors``.
+
+    Written by LoRA runs (the peft adapter file is for users; this holds adapters and a fully
+    trained ViT, if any) and by full fine-tunes whose HF files were cast to a ``model.dtype`` other
+    than float32. Those resume from the original ``model.path`` plus this file
+    (:func:`model_source_for_resume`), so frozen weights are the original ones too. A float32 full
+    fine-tune has no such file: the model was loaded from the checkpoint itself.
+    """
+    from safetensors.torch import load_file
+
+    file = checkpoint / TRAINABLE_FILE
+    if not file.is_file():
+        if _is_peft(model):
+            raise CheckpointError(f"{checkpoint}: LoRA run but no {TRAINABLE_FILE} in the checkpoint")
+        return
+    saved = load_file(str(file))
+    params = dict(model.named_parameters())
+    expected = {n for n, p in params.items() if p.requires_grad}
+    if set(saved) != expected:
+        missing, extra = sorted(expected - set(saved)), sorted(set(saved) - expected)
+        raise CheckpointError(
+            f"{file}: trainable parameters differ from this model's (missing {missing[:3]}, "
+            f"unexpected {extra[:3]}); resume with the same model.lora / model.freeze_vision settings"
+        )
+    with torch.no_grad():
+        for name, tensor in saved.items():
+            params[name].copy_(tensor)
+
+
+# --------------------------------------------------------------------------------------------------

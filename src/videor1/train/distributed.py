@@ -1,0 +1,237 @@
+"""Processes and model wrapping: what runs the same recipe on 1 CPU, 2 CPU processes or 8 GPUs.
+
+- processes: ``Dist`` (rank, world size, device), ``init_distributed`` (the process group ``torchrun``
+  describes: gloo on CPU, nccl on GPU), ``cleanup_distributed``, ``barrier``, ``all_reduce_metrics``
+  (sum / mean / max of a dict of scalars in one collective);
+- model: ``wrap_model`` (DDP, or FSDP2 ``fully_shard`` per ``_no_split_modules`` block; also shards a
+  frozen reference model), ``unwrap_model``, ``is_fsdp``, ``gradient_sync`` (skip the all-reduce on
+  non-final micro-batches), ``full_weights`` (FSDP2: gather every shard once for generation),
+  ``autocast``, ``peak_memory_mb``.
+
+Precision: trainable parameters are float32 master weights throughout training (loaded so by
+``videor1.models.loading.load_model_and_processor(..., for_training=True)``); with
+``train.precision: bf16`` the compute is bf16: FSDP2's ``MixedPrecisionPolicy`` gathers the
+parameters in bf16 and reduces gradients in fp32, otherwise autocast runs over the fp32 parameters.
+
+Both DDP and FSDP2 run on CPU with gloo (tests launch 2 processes with torchrun) and on GPU with
+nccl; FSDP2 (plain PyTorch) gives the ZeRO-3-style sharding of parameters, gradients and optimiser
+states the reference got from DeepSpeed, so DeepSpeed is not a dependency.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.distributed as torch_dist
+from torch import nn
+
+from videor1.config import ConfigError, TrainConfig
+from videor1.utils.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Dist:
+    """Where this process sits: its rank among ``world_size`` processes and its device."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device: str | None = None) -> Dist:
+    """Join the process group that ``torchrun`` describes in the environment, if any.
+
+    Backend: ``nccl`` when the device is CUDA, ``gloo`` otherwise. Without ``torchrun`` (or with one
+    process) no process group is created. ``device`` defaults to ``cuda:<LOCAL_RANK>`` when CUDA is
+    available, else ``cpu``.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device is None:
+        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    if world_size > 1 and not torch_dist.is_initialized():
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        torch_dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+        log.info("rank %d/%d joined the %s process group on %s", rank, world_size, backend, dev)
+    return Dist(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
+
+
+def cleanup_distributed() -> None:
+    """Leave the process group (call once at exit, also after errors)."""
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
+
+
+def barrier(dist: Dist) -> None:
+    if dist.distributed:
+        torch_dist.barrier()
+
+
+def all_reduce_metrics(
+    values: dict[str, float], dist: Dist, op: Literal["sum", "mean", "max"] = "sum"
+) -> dict[str, float]:
+    """Reduce scalar metrics over ranks in one collective (every rank must call it with the same keys)."""
+    if not values:
+        return {}
+    keys = sorted(values)
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
+    if dist.distributed:
+        if torch_dist.get_backend() == "nccl":
+            t = t.to(dist.device)
+        reduce_op = torch_dist.ReduceOp.MAX if op == "max" else torch_dist.ReduceOp.SUM
+        torch_dist.all_reduce(t, op=reduce_op)
+        if op == "mean":
+            t = t / dist.world_size
+    return dict(zip(keys, t.cpu().tolist()))
+
+
+# --------------------------------------------------------------------------------------------------
+# Model preparation and wrapping
+# --------------------------------------------------------------------------------------------------
+
+
+def wrap_model(model: nn.Module, dist: Dist, train_cfg: TrainConfig, *, trainable: bool = True) -> nn.Module:
+    """Move the model to ``dist.device`` and wrap it for ``train.distributed`` when world_size > 1.
+
+    ``ddp``: ``DistributedDataParallel`` (gradients all-reduced); a frozen model (``trainable=False``,
+    the RL reference) is only moved. ``fsdp2``: ``fully_shard`` on every block listed in the HF model's
+    ``_no_split_modules`` (decoder layers, ViT blocks), then on the root; the root's
+    ``get_image_features`` / ``get_video_features`` are registered as forward methods, so encoding
+    media outside the model's forward (``videor1.models.vision.encode_media``) gathers the root's
+    shards (patch embedding, merger) like a forward does. A trainable model with
+    ``precision: bf16`` gets ``MixedPrecisionPolicy(param_dtype=bf16, reduce_dtype=fp32)`` over its
+    fp32 masters; a frozen one keeps its own dtype.
+    """
+    model.to(dist.device)
+    if not dist.distributed:
+        return model
+    engine = train_cfg.distributed
+    if engine == "ddp":
+        if not trainable:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(
+            model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None
+        )
+    if engine == "fsdp2":
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard, register_fsdp_forward_method
+
+        mp = (
+            MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+            if trainable and train_cfg.precision == "bf16"
+            else MixedPrecisionPolicy()
+        )
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        block_names = set(getattr(base, "_no_split_modules", None) or [])
+        if not block_names:
+            raise ConfigError(
+                f"{type(base).__name__} lists no _no_split_modules; fsdp2 can't find its blocks"
+            )
+        for module in model.modules():
+            if type(module).__name__ in block_names:
+                fully_shard(module, mp_policy=mp)
+        fully_shard(model, mp_policy=mp)
+        for method in ("get_image_features", "get_video_features"):
+            register_fsdp_forward_method(model, method)
+        if not trainable:  # no backward will come: free the root's gathered weights after each forward too
+            model.set_reshard_after_forward(True)
+        return model
+    raise ConfigError(f"train.distributed: unknown engine {engine!r}; choose ddp or fsdp2")
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The module under a DDP wrapper (FSDP2 shards in place, so it is returned as is)."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def is_fsdp(model: nn.Module) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
+
+
+@contextlib.contextmanager
+def gradient_sync(model: nn.Module, enabled: bool) -> Iterator[None]:
+    """Skip the gradient all-reduce on micro-batches that are not the last of an accumulation step."""
+    if enabled:
+        yield
+    elif isinstance(model, nn.parallel.DistributedDataParallel):
+        with model.no_sync():
+            yield
+    elif is_fsdp(model):
+        model.set_requires_gradient_sync(False)
+        try:
+            yield
+        finally:
+            model.set_requires_gradient_sync(True)
+    else:
+        yield
+
+
+@contextlib.contextmanager
+def full_weights(model: nn.Module) -> Iterator[None]:
+    """FSDP2: gather every shard once and keep the full weights until the block ends (no-op otherwise).
+
+    Generation runs one forward per token; with sharded weights each forward would all-gather the
+    whole model, and ranks whose rows finish early would run fewer forwards than the others and hang
+    the collectives. Inside this block forwards communicate nothing, so each rank can stop when its
+    own rows are done. Costs one full copy of the weights in ``param_dtype`` (bf16) while it lasts.
+    """
+    from torch.distributed.fsdp import FSDPModule
+
+    modules = [m for m in model.modules() if isinstance(m, FSDPModule)]
+    if not modules:
+        yield
+        return
+    # FSDP2 picks its root (and sets up its streams) at the first forward; generation may come first
+    modules[0]._get_fsdp_state()._lazy_init()
+    for m in modules:
+        m.unshard()
+        m.set_reshard_after_forward(False, recurse=False)
+    try:
+        yield
+    finally:
+        root = modules[0]
+        for m in modules:
+            if m is not root:  # the root never reshards after forward (FSDP2's default for it)
+                m.set_reshard_after_forward(True, recurse=False)
+            m.reshard()
+
+
+def autocast(dist: Dist, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast when ``precision: bf16`` (fp32 weights stay the optimiser's master copy)."""
+    return torch.autocast(dist.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory of this process in MiB: CUDA allocator peak on GPU, peak resident set on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kib / 1024 if sys.platform != "darwin" else kib / 2**20
+
+
+# --------------------------------------------------------------------------------------------------
