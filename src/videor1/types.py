@@ -90,12 +90,18 @@ class Completion:
 
 @dataclass
 class RewardBreakdown:
-    """Reward components of one group of rollouts (one question), each a list over rollouts."""
+    """Reward components of one group of rollouts (one question), each a list over its ordered rollouts.
+
+    ``total`` = accuracy + format + length. The T-GRPO bonus is not a reward component here: it is
+    decided from ``accuracy`` and ``shuffled_accuracy`` by ``videor1.algorithms.temporal``.
+    """
 
     accuracy: list[float]
     format: list[float]
     length: list[float]
-    temporal: list[float]
     total: list[float]
-    parse_failures: int = 0  # completions whose answer could not be parsed for the problem type
-    temporal_record: dict[str, Any] = field(default_factory=dict)  # p, p_shuffled, fired, ...
+    shuffled_accuracy: list[float] = field(default_factory=list)  # [G_s] accuracy of the shuffled rollouts
+    parse_failures: int = 0  # ordered completions whose answer could not be read for the problem type
+    shuffled_parse_failures: int = 0
+    scorer_errors: int = 0  # completions (ordered or shuffled) whose scoring raised; scored 0
+    scorer_error: str = ""  # the first such error, for the log

@@ -27,6 +27,9 @@ EXPECTED_METRICS = [
     "temporal/p_shuffled",
     "temporal/fire_rate",
     "temporal/advantage_shift",
+    "temporal/still_clips",
+    "reward/scorer_error_rate",
+    "dynamic_sampling/dropped",
     "accuracy/ordered",
     "accuracy/shuffled",
     "completion_length",
@@ -38,6 +41,7 @@ EXPECTED_METRICS = [
     "time/rollout",
     "time/score",
     "time/update",
+    "time/step",
     "vit_passes_per_video_question",
     "loss",
     "grad_norm",
@@ -163,7 +167,7 @@ def test_prompts_with_the_policy_adapter_keep_qwen25_inputs(tmp_path, tiny_model
 
     from videor1.data.records import load_records
     from videor1.models.adapters import get_adapter
-    from videor1.train.rl import collate_prompts, load_questions
+    from videor1.train.rl_rollout import collate_prompts, load_questions
 
     cfg = tiny_cfg(tmp_path, tiny_model_dir, synth_dir / "train.json", synth_dir)
     records = load_records(synth_dir / "train.json")
@@ -244,15 +248,16 @@ def test_token_mean_divides_by_every_completion_token_of_the_step(
     tmp_path, tiny_model_dir, synth_dir, monkeypatch
 ):
     import videor1.train.rl as recipe
+    import videor1.train.rl_update as update_phase
 
     calls = []
-    real = recipe.policy_loss
+    real = update_phase.policy_loss
 
     def spy(logp, old_logp, advantages, mask, **kwargs):
         calls.append({"tokens": int(mask.sum()), "rows": mask.shape[0], **kwargs})
         return real(logp, old_logp, advantages, mask, **kwargs)
 
-    monkeypatch.setattr(recipe, "policy_loss", spy)
+    monkeypatch.setattr(update_phase, "policy_loss", spy)
     cfg = tiny_cfg(
         tmp_path,
         tiny_model_dir,
@@ -277,7 +282,7 @@ def test_token_mean_divides_by_every_completion_token_of_the_step(
 
 
 def test_step_generators_live_where_they_draw():
-    from videor1.train.rl import step_generators
+    from videor1.train.rl_rollout import step_generators
 
     gens = step_generators(0, 3, 1, torch.device("cpu"))
     assert gens.data.device == torch.device("cpu") and gens.sampling.device == torch.device("cpu")

@@ -53,7 +53,7 @@ def rl_state(tmp_path, tiny_model_dir, synth_dir):
 
 def _questions(state, kinds: str):
     """Questions of the given kinds in order, e.g. "ivi" = image, video, image."""
-    from videor1.train.rl import load_questions
+    from videor1.train.rl_rollout import load_questions
 
     pools = {
         k: iter([s for s in state.samples if s.data_type == name])
@@ -64,7 +64,7 @@ def _questions(state, kinds: str):
 
 def test_build_sequences_joins_left_padded_prompts_and_right_padded_completions():
     """Planted defect caught: completion positions not continuing from each prompt's next position."""
-    from videor1.train.rl import build_sequences
+    from videor1.train.rl_update import build_sequences
 
     prompts = {
         "input_ids": torch.tensor([[0, 0, 5, 6], [7, 8, 9, 10]]),
@@ -98,7 +98,8 @@ def test_build_sequences_joins_left_padded_prompts_and_right_padded_completions(
 def test_row_features_repeat_each_questions_media_for_its_rows():
     """Planted defect caught: counting image and video slots together."""
     from videor1.models.vision import MediaFeatures
-    from videor1.train.rl import Question, row_features
+    from videor1.train.rl_rollout import Question
+    from videor1.train.rl_update import row_features
     from videor1.types import ImageInput, VideoClip
 
     image = ImageInput(pixels=torch.zeros(3, 28, 28, dtype=torch.uint8))
@@ -121,7 +122,8 @@ def test_sequence_logprobs_equal_a_plain_forward(rl_state):
     """Planted defect caught: completion log-probs shifted by one token (logits of the wrong position)."""
     from videor1.algorithms.losses import token_logprobs
     from videor1.models.vision import encode_media, rope_positions
-    from videor1.train.rl import build_sequences, collate_prompts, row_features, sequence_logprobs
+    from videor1.train.rl_rollout import collate_prompts
+    from videor1.train.rl_update import build_sequences, row_features, sequence_logprobs
 
     state = rl_state()
     questions = _questions(state, "vi")
@@ -166,9 +168,9 @@ def test_sequence_logprobs_equal_a_plain_forward(rl_state):
 
 
 def test_subset_keeps_the_chosen_questions_rows_and_pixels(rl_state):
-    """Planted defect caught: taking pixel chunks by question index instead of per media kind."""
+    """Planted defect caught: taking encodings (or pixel chunks) by question index instead of per media kind."""
     from videor1.models.vision import encode_media
-    from videor1.train.rl import MicroBatch, collate_prompts
+    from videor1.train.rl_rollout import MicroBatch, advantages, collate_prompts, subset
 
     state = rl_state()
     questions = _questions(state, "ivi")
@@ -182,9 +184,10 @@ def test_subset_keeps_the_chosen_questions_rows_and_pixels(rl_state):
     )
     with torch.no_grad():
         feats = encode_media(state.policy, prompts)
-    rewards = [RewardBreakdown([float(i)], [0.0], [0.0], [0.0], [float(i)]) for i in range(3)]
-    mb = MicroBatch(questions, prompts, feats, [[Completion("", [1])]] * 3, [[]] * 3, rewards=rewards)
-    sub = mb.subset([1, 2])
+    rewards = [RewardBreakdown([float(i), 0.0], [0.0] * 2, [0.0] * 2, [float(i), 0.0]) for i in range(3)]
+    mb = MicroBatch(questions, prompts, feats, [[Completion("", [1])] * 2] * 3, [[]] * 3, rewards=rewards)
+    advantages(state.cfg, mb)
+    sub = subset(state, mb, [1, 2])
     alone = collate_prompts(
         *args,
         [questions[k].sample for k in (1, 2)],
@@ -204,7 +207,8 @@ def test_subset_keeps_the_chosen_questions_rows_and_pixels(rl_state):
         ours = sub.prompts["input_ids"][row][sub.prompts["attention_mask"][row].bool()]
         theirs = alone["input_ids"][row][alone["attention_mask"][row].bool()]
         assert torch.equal(ours, theirs)
-    assert [r.total for r in sub.rewards] == [[1.0], [2.0]]
+    assert [r.total for r in sub.rewards] == [[1.0, 0.0], [2.0, 0.0]]
+    torch.testing.assert_close(sub.advantages, mb.advantages[1:])
     assert torch.equal(sub.features.images[0], feats.images[1]) and torch.equal(
         sub.features.videos[0], feats.videos[0]
     )
@@ -215,7 +219,7 @@ def test_the_shuffled_group_generates_from_the_shuffled_clips_encodings(rl_state
     """Planted defect caught: the shuffled twin fed the ordered encodings (upstream Video-R1's vLLM bug)."""
     from videor1.data.media import shuffle_frames
     from videor1.models.vision import encode_media
-    from videor1.train.rl import collate_prompts, rollout, step_generators
+    from videor1.train.rl_rollout import collate_prompts, rollout, step_generators
 
     state = rl_state(f"rl.shuffle_unit={unit}")
     questions = _questions(state, "vvi")
@@ -228,7 +232,8 @@ def test_the_shuffled_group_generates_from_the_shuffled_clips_encodings(rl_state
 
     monkeypatch.setattr(state.engine, "generate", spy)
     gens = step_generators(0, 0, 0, state.dist.device)
-    mb, _, _ = rollout(state, questions, gens)
+    mb, _, _, still = rollout(state, questions, gens)
+    assert still == 0
     assert seen["counts"] == [4, 4, 4, 2, 2]  # G per question, G_s per video twin
     assert [len(g) for g in mb.shuffled] == [2, 2, 0]
     ordered, twins = seen["features"].videos[:2], seen["features"].videos[2:]
@@ -252,7 +257,7 @@ def test_the_shuffled_group_generates_from_the_shuffled_clips_encodings(rl_state
 
 def test_dynamic_sampling_rolls_out_more_questions_and_keeps_the_informative_groups(rl_state, monkeypatch):
     """Planted defects caught: no refill round; keeping the first round's zero-variance groups."""
-    from videor1.train import rl
+    from videor1.train import rl_rollout as rl
 
     state = rl_state(
         "rl.dynamic_sampling=true",
@@ -270,9 +275,42 @@ def test_dynamic_sampling_rolls_out_more_questions_and_keeps_the_informative_gro
             r.total = [0.0] * len(r.total) if len(rounds) == 1 else [1.0] + [0.0] * (len(r.total) - 1)
 
     monkeypatch.setattr(rl, "score", score)
-    micro_batches, timing = rl.collect_micro_batches(state, 0)
+    micro_batches, tally = rl.collect_micro_batches(state, 0)
     assert len(rounds) == 2  # the initial round, then one refill round filled the batch
     kept = [q.sample.problem_id for mb in micro_batches for q in mb.questions]
     assert kept == rounds[1]
-    assert (timing["n_groups"], timing["n_zero"]) == (6.0, 3.0)
+    assert (tally.groups, tally.zero_variance, tally.dropped) == (6, 3, 3)
     assert all(mb.advantages.abs().sum() > 0 for mb in micro_batches)
+
+
+def test_dynamic_sampling_keeps_a_fired_all_correct_group_under_the_advantage_form(rl_state, monkeypatch):
+    """Planted defect caught: judging groups on tied rewards, which drops the group the advantage form keeps."""
+    from videor1.train import rl_rollout as rl
+
+    def run(form: str):
+        state = rl_state(
+            "rl.dynamic_sampling=true",
+            "rl.max_resample_rounds=1",
+            f"rl.temporal_form={form}",
+            "train.per_device_batch_size=1",
+        )
+        videos = [s for s in state.samples if s.data_type == "video"]  # every question gets a twin
+        state.samples = [videos[i % len(videos)] for i in range(len(state.samples))]
+        real_score = rl.score
+
+        def score(cfg, mb):  # every ordered rollout correct and formatted alike; every shuffled one wrong
+            real_score(cfg, mb)
+            for r in mb.rewards:
+                r.accuracy = [1.0] * len(r.accuracy)
+                r.total = [2.0] * len(r.total)
+                r.shuffled_accuracy = [0.0] * len(r.shuffled_accuracy)
+
+        monkeypatch.setattr(rl, "score", score)
+        micro_batches, tally = rl.collect_micro_batches(state, 0)
+        return micro_batches, tally
+
+    kept, tally = run("advantage")  # fired: A = +alpha on every rollout although the rewards tie
+    assert tally.dropped == 0 and tally.zero_variance == 1 and tally.groups == 1
+    torch.testing.assert_close(kept[0].advantages, torch.full((1, 4), 0.3))
+    _, tally = run("reference")  # the same group's advantages are all 0: dropped, and the refill too
+    assert tally.dropped == 2 and tally.groups == 2

@@ -50,14 +50,14 @@ def test_zero_variance_groups():
 
 
 def test_reference_form_divides_the_bonus_out_for_01_rewards():
-    from videor1.algorithms.temporal import temporal_advantages
+    from videor1.algorithms.temporal import place_bonus
 
     # accuracy [1, 1, 1, 0, 0, 0, 0, 0] + format 1 each; the decision fired -> +0.3 on the 3 correct
     acc = torch.tensor([[1.0, 1, 1, 0, 0, 0, 0, 0]])
     rewards = acc + 1.0
     bonus = 0.3 * acc
     plain = group_advantages(rewards)
-    ref = temporal_advantages(rewards, bonus, form="reference")
+    ref = place_bonus(rewards, bonus, form="reference", kind="grpo")
     # (1.3 c + 1) has mean and std scaled by 1.3: A changes only through the 1e-4 epsilon
     # unbiased std of c = sqrt(15/56) = 0.517549; plain correct A = 0.625 / (0.517549 + 1e-4) = 1.207381
     assert (ref - plain).abs().max().item() < 1e-4
@@ -65,23 +65,23 @@ def test_reference_form_divides_the_bonus_out_for_01_rewards():
 
 
 def test_advantage_form_keeps_the_bonus():
-    from videor1.algorithms.temporal import temporal_advantages
+    from videor1.algorithms.temporal import place_bonus
 
     acc = torch.tensor([[1.0, 1, 1, 0, 0, 0, 0, 0]])
     rewards, bonus = acc + 1.0, 0.3 * acc
     plain = group_advantages(rewards)
-    ours = temporal_advantages(rewards, bonus, form="advantage")
+    ours = place_bonus(rewards, bonus, form="advantage", kind="grpo")
     # correct rollouts: 1.207381 + 0.3 = 1.507381; incorrect unchanged: -0.375 / 0.517649 = -0.724429
     torch.testing.assert_close(ours - plain, bonus)
     assert ours[0, 0].item() == pytest.approx(0.625 / (math.sqrt(15 / 56) + 1e-4) + 0.3, rel=1e-6)
     assert ours[0, 7].item() == pytest.approx(-0.375 / (math.sqrt(15 / 56) + 1e-4), rel=1e-6)
     # not fired (zero bonus): both forms are plain GRPO
     zero = torch.zeros_like(bonus)
-    torch.testing.assert_close(temporal_advantages(rewards, zero, form="advantage"), plain)
+    torch.testing.assert_close(place_bonus(rewards, zero, form="advantage", kind="grpo"), plain)
     # all correct and fired: GRPO gives 0, the advantage form +0.3 each
     all_ok = torch.ones(1, 4)
     torch.testing.assert_close(
-        temporal_advantages(all_ok + 1, 0.3 * all_ok, form="advantage"), torch.full((1, 4), 0.3)
+        place_bonus(all_ok + 1, 0.3 * all_ok, form="advantage", kind="grpo"), torch.full((1, 4), 0.3)
     )
     with pytest.raises(ValueError, match="unknown temporal form"):
-        temporal_advantages(rewards, bonus, form="late")  # type: ignore[arg-type]
+        place_bonus(rewards, bonus, form="late", kind="grpo")  # type: ignore[arg-type]

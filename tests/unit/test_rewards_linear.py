@@ -90,8 +90,12 @@ def test_adversarial_strings_score_in_linear_time(shape: str) -> None:
                 problem_type,
                 lengths=[400, 400],
                 shuffled_completions=[text],
-                is_video=True,
                 mode=mode,
+                length_reward=True,
+                omega=0.2,
+                length_min=320,
+                length_max=512,
+                correct_threshold=0.1,
             )
         sample = Sample(
             problem_id=1,

@@ -1,11 +1,34 @@
-"""T-GRPO decision, length bonus and score_group (REFERENCE §4), with hand-derived values."""
+"""T-GRPO decision, advantages, length bonus and score_group (Video-R1's rules), with hand-derived values."""
 
 from __future__ import annotations
 
-import pytest
+import functools
 
-from videor1.algorithms.temporal import temporal_decision
-from videor1.rewards import length_bonus, score_group
+import pytest
+import torch
+
+from videor1.algorithms.temporal import TemporalRule, temporal_advantages
+from videor1.algorithms.temporal import temporal_decision as decide
+from videor1.rewards import length_bonus
+from videor1.rewards import score_group as score
+
+REFERENCE = TemporalRule(mu=0.8, alpha=0.3, correct_threshold=0.1)  # the paper's values (config defaults)
+LENGTH = dict(omega=0.2, min_length=320, max_length=512, correct_threshold=0.1)
+
+
+def temporal_decision(ordered, shuffled, *, mu=0.8, alpha=0.3, correct_threshold=0.1, margin=None):
+    return decide(ordered, shuffled, TemporalRule(mu, alpha, correct_threshold, margin))
+
+
+score_group = functools.partial(
+    score,
+    mode="default",
+    length_reward=True,
+    omega=0.2,
+    length_min=320,
+    length_max=512,
+    correct_threshold=0.1,
+)
 
 
 def test_p_and_p_shuffled_zero_fires_but_gives_nothing() -> None:
@@ -78,13 +101,16 @@ def test_no_shuffled_group_never_fires() -> None:
     ],
 )
 def test_length_bonus(accuracy: list[float], lengths: list[int], expected: list[float]) -> None:
-    assert length_bonus(accuracy, lengths) == expected
+    assert length_bonus(accuracy, lengths, **LENGTH) == expected
 
 
 def test_length_bonus_parameters_and_errors() -> None:
-    assert length_bonus([1, 1], [10, 30], omega=0.5, min_length=5, max_length=20) == [0.5, 0.0]
+    assert length_bonus([1, 1], [10, 30], omega=0.5, min_length=5, max_length=20, correct_threshold=0.1) == [
+        0.5,
+        0.0,
+    ]
     with pytest.raises(ValueError, match="2 accuracy rewards but 1 lengths"):
-        length_bonus([1, 1], [10])
+        length_bonus([1, 1], [10], **LENGTH)
 
 
 GOOD = "<think>look</think><answer>B</answer>"
@@ -93,7 +119,7 @@ MESSY = "<answer>B</answer> trailing"  # right answer, bad format
 SOLUTION = "<answer>B</answer>"
 
 
-def test_score_group_video() -> None:
+def test_score_group_video_then_its_temporal_advantages() -> None:
     # Ordered accuracy [1, 0, 1, 0] -> p = 0.5; shuffled [1, 0] -> p~ = 0.5; 0.5 >= 0.4 fires.
     # Two correct -> length bonus for the correct ones inside [320, 512]: rollout 0 (400), not 2 (600).
     out = score_group(
@@ -102,60 +128,68 @@ def test_score_group_video() -> None:
         "multiple choice",
         lengths=[400, 400, 600, 400],
         shuffled_completions=[GOOD, WRONG],
-        is_video=True,
     )
     assert out.accuracy == [1.0, 0.0, 1.0, 0.0]
     assert out.format == [1.0, 1.0, 0.0, 0.0]
-    assert out.temporal == [0.3, 0.0, 0.3, 0.0]
     assert out.length == [0.2, 0.0, 0.0, 0.0]
-    assert out.total == pytest.approx([2.5, 1.0, 1.3, 0.0])  # acc + temporal + format + length
-    assert out.parse_failures == 1  # "nothing" has no <answer>
-    record = out.temporal_record
-    assert (record["p"], record["p_shuffled"], record["fired"], record["shuffled_parse_failures"]) == (
-        0.5,
-        0.5,
-        True,
-        0,
+    assert out.total == pytest.approx([2.2, 1.0, 1.0, 0.0])  # acc + format + length: no bonus in rewards
+    assert out.shuffled_accuracy == [1.0, 0.0]
+    assert (out.parse_failures, out.shuffled_parse_failures, out.scorer_errors) == (1, 0, 0)  # "nothing"
+    t = temporal_advantages(
+        torch.tensor([out.total]),
+        torch.tensor([out.accuracy]),
+        [out.shuffled_accuracy],
+        rule=REFERENCE,
+        form="reference",
+        kind="grpo",
     )
+    assert t.bonuses.tolist() == [pytest.approx([0.3, 0.0, 0.3, 0.0])]
+    (record,) = t.records
+    assert (record["p"], record["p_shuffled"], record["fired"]) == (0.5, 0.5, True)
+    # reference form = GRPO on the reference's total acc + temporal + format + length = [2.5, 1.0, 1.3, 0.0]
+    reference_total = torch.tensor([[2.5, 1.0, 1.3, 0.0]])
+    expected = (reference_total - reference_total.mean()) / (reference_total.std() + 1e-4)
+    torch.testing.assert_close(t.advantages, expected)
 
 
-def test_score_group_shuffled_only_decides() -> None:
+def test_the_shuffled_group_only_decides() -> None:
     # Shuffled group all correct: p = 0.5 < 0.8 * 1. No bonus; shuffled rollouts add no components.
     out = score_group(
-        [GOOD, WRONG],
-        SOLUTION,
-        "multiple choice",
-        lengths=[10, 10],
-        shuffled_completions=[GOOD, GOOD],
-        is_video=True,
+        [GOOD, WRONG], SOLUTION, "multiple choice", lengths=[10, 10], shuffled_completions=[GOOD, GOOD]
     )
-    assert out.temporal == [0.0, 0.0] and not out.temporal_record["fired"]
     assert len(out.total) == 2 and out.total == [2.0, 1.0]
-
-
-def test_score_group_image_never_gets_temporal_bonus() -> None:
-    out = score_group(
-        [GOOD, GOOD],
-        SOLUTION,
-        "multiple choice",
-        lengths=[400, 400],
-        shuffled_completions=[WRONG],
-        is_video=False,
+    t = temporal_advantages(
+        torch.tensor([out.total]),
+        torch.tensor([out.accuracy]),
+        [out.shuffled_accuracy],
+        rule=REFERENCE,
+        form="advantage",
+        kind="grpo",
     )
-    assert out.temporal == [0.0, 0.0]
-    assert out.temporal_record["fired"] is False
-    assert out.temporal_record["reason"] == "image: no temporal bonus"
-    assert out.length == [0.2, 0.2]
-    assert out.total == pytest.approx([2.2, 2.2])
+    assert t.bonuses.tolist() == [[0.0, 0.0]] and not t.records[0]["fired"]
 
 
-def test_score_group_video_without_shuffled_group_and_no_length_reward() -> None:
-    out = score_group(
-        [GOOD, GOOD], SOLUTION, "multiple choice", lengths=[400, 400], is_video=True, length_reward=False
-    )
-    assert out.temporal == [0.0, 0.0] and out.length == [0.0, 0.0]
-    assert out.temporal_record["reason"] == "no shuffled rollouts"
-    assert out.total == [2.0, 2.0]
+def test_images_still_clips_and_grpo_never_get_the_bonus() -> None:
+    rewards, acc = torch.tensor([[2.2, 2.2]]), torch.tensor([[1.0, 1.0]])
+    for rule, shuffled in ((REFERENCE, [[]]), (None, [[0.0]])):  # no shuffled group / plain GRPO
+        t = temporal_advantages(rewards, acc, shuffled, rule=rule, form="advantage", kind="grpo")
+        assert t.bonuses.tolist() == [[0.0, 0.0]] and t.advantages.tolist() == [[0.0, 0.0]]
+        assert t.records[0]["reason"] == "no shuffled rollouts" and t.shift.tolist() == [0.0]
+
+
+def test_score_group_without_length_reward_and_with_a_failing_scorer(monkeypatch) -> None:
+    out = score_group([GOOD, GOOD], SOLUTION, "multiple choice", lengths=[400, 400], length_reward=False)
+    assert out.length == [0.0, 0.0] and out.total == [2.0, 2.0]
+    import videor1.rewards.accuracy as accuracy
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("rouge exploded")
+
+    monkeypatch.setattr(accuracy, "_score_default", broken)
+    out = score_group([GOOD, GOOD], SOLUTION, "multiple choice", lengths=[4, 4], shuffled_completions=[GOOD])
+    # scored 0 as the reference does, but counted and named instead of looking like a wrong answer
+    assert out.accuracy == [0.0, 0.0] and out.scorer_errors == 3
+    assert out.scorer_error == "exception: RuntimeError: rouge exploded"
 
 
 def test_score_group_video_r1_mode() -> None:
@@ -166,7 +200,6 @@ def test_score_group_video_r1_mode() -> None:
         SOLUTION,
         "multiple choice",
         lengths=[5, 5],
-        is_video=False,
         mode="video-r1",
     )
     assert out.accuracy == [0.0, 1.0]
@@ -175,7 +208,7 @@ def test_score_group_video_r1_mode() -> None:
 
 def test_score_group_length_mismatch() -> None:
     with pytest.raises(ValueError, match="2 completions but 1 lengths"):
-        score_group([GOOD, GOOD], SOLUTION, "multiple choice", lengths=[4], is_video=False)
+        score_group([GOOD, GOOD], SOLUTION, "multiple choice", lengths=[4])
 
 
 def test_margin_rule_does_not_fire_when_order_is_ignored() -> None:
@@ -191,31 +224,29 @@ def test_margin_rule_does_not_fire_when_order_is_ignored() -> None:
     assert not temporal_decision([1] * 4 + [0] * 4, [0] * 4, margin=0.6).record["fired"]
 
 
-def test_bonus_effect_hand_derived() -> None:
-    import torch
-
-    from videor1.algorithms.temporal import bonus_effect
-
+def test_advantage_shift_hand_derived() -> None:
     # group [2, 2, 1, 1] (accuracy 1,1,0,0 + format 1): mean 1.5, unbiased std sqrt(1/3) = 0.57735
     #   A without bonus = +-0.5 / (0.57735 + 1e-4) = +-0.865876
     # with +0.3 on the two correct ones -> [2.3, 2.3, 1, 1]: mean 1.65, std 1.3 / sqrt(3) = 0.750555
     #   A = +-0.65 / (0.750555 + 1e-4) = +-0.865910; |diff| = 3.4e-5 on every rollout (divided out)
     rewards = torch.tensor([[2.0, 2.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0]])
-    bonuses = torch.tensor([[0.3, 0.3, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
-    ref = bonus_effect(rewards, bonuses, form="reference")
+    acc = rewards - torch.tensor([[1.0], [0.0]])  # accuracy 1,1,0,0 and 1,0,0,0
+    shuffled = [[0.0, 0.0], [1.0, 1.0]]  # fired (0.5 >= 0); not fired (0.25 < 0.8)
+
+    def shift(form, kind="grpo"):
+        return temporal_advantages(rewards, acc, shuffled, rule=REFERENCE, form=form, kind=kind).shift
+
+    ref = shift("reference")
     assert ref[0].item() == pytest.approx(0.65 / (1.3 / 3**0.5 + 1e-4) - 0.5 / (1 / 3**0.5 + 1e-4), abs=1e-5)
     assert ref[1].item() == 0.0  # not fired
     # advantage form: +0.3 on 2 of 4 rollouts -> mean |diff| = 0.15
-    assert bonus_effect(rewards, bonuses, form="advantage").tolist() == pytest.approx([0.15, 0.0])
+    assert shift("advantage").tolist() == pytest.approx([0.15, 0.0])
     # dr-grpo (no std division): the reference form keeps part of the bonus, 0.3 - mean 0.15 = +-0.15
-    assert bonus_effect(rewards, bonuses, form="reference", kind="dr-grpo").tolist() == pytest.approx(
-        [0.15, 0.0]
-    )
+    assert shift("reference", "dr-grpo").tolist() == pytest.approx([0.15, 0.0])
 
 
-def test_score_group_passes_the_margin() -> None:
-    done = "<think>x</think><answer>B</answer>"
-    kwargs = dict(lengths=[10, 10], shuffled_completions=[done], is_video=True, length_reward=False)
-    assert score_group([done, done], "<answer>B</answer>", "multiple choice", **kwargs).temporal == [0.3, 0.3]
-    strict = score_group([done, done], "<answer>B</answer>", "multiple choice", margin=0.25, **kwargs)
-    assert strict.temporal == [0.0, 0.0] and strict.temporal_record["fired"] is False
+def test_temporal_advantages_rejects_mismatched_groups() -> None:
+    with pytest.raises(ValueError, match="must describe the same questions"):
+        temporal_advantages(
+            torch.zeros(2, 4), torch.zeros(2, 4), [[]], rule=REFERENCE, form="advantage", kind="grpo"
+        )

@@ -1,11 +1,13 @@
-"""Dynamic sampling (DAPO): keep only groups whose rewards differ, refill the batch with new questions.
+"""Dynamic sampling (DAPO): keep only groups that carry a learning signal, refill the batch with new questions.
 
-A group whose G rollouts all got the same reward has zero advantage under both the std-normalised
-and the mean-centred rules, so it contributes only the KL term to the loss and dilutes the
-per-sequence mean. With ``rl.dynamic_sampling`` the recipe rolls out extra questions (up to
-``rl.max_resample_rounds`` more rounds) until ``target`` informative groups are collected; if the
-rounds run out the batch is filled with the least-bad leftovers (zero-variance groups) so that
-every rank keeps the same batch shape and collective sequence.
+A group carries no signal when every one of its advantages is zero: a GRPO group whose rewards all
+tie, or a T-GRPO ``reference``-form group where the bonus lifted every rollout alike. The decision is
+taken on the advantages the policy will train on, not on the rewards: under T-GRPO's ``advantage``
+form a fired group whose rollouts are all correct has tied rewards but advantages ``+alpha``, exactly
+the group that form exists to keep. With ``rl.dynamic_sampling`` the recipe rolls out extra
+questions (up to ``rl.max_resample_rounds`` more rounds) until ``target`` informative groups are
+collected; if the rounds run out the batch is filled with the least-bad leftovers (signal-free
+groups) so that every rank keeps the same batch shape and collective sequence.
 
 The reference does not do this (its zero-variance groups stay in the loss).
 """
@@ -17,27 +19,29 @@ from typing import Generic, TypeVar
 
 import torch
 
-from videor1.algorithms.advantages import zero_variance_groups
-
 T = TypeVar("T")
 
 
 def informative_mask(
-    rewards: torch.Tensor,  # [Q, G] total rewards
+    advantages: torch.Tensor,  # [Q, G] the advantages the policy would train on
     *,
     atol: float = 1e-6,
-) -> torch.Tensor:  # [Q] bool: True where the group has a reward spread
-    """Groups worth training on: not all rewards equal."""
-    return ~zero_variance_groups(rewards, atol=atol)
+) -> torch.Tensor:  # [Q] bool: True where some rollout's advantage is non-zero
+    """Groups worth training on: some advantage differs from zero by more than ``atol``.
+
+    >>> informative_mask(torch.tensor([[0.0, 0.0], [0.7, -0.7], [0.3, 0.3]]))  # the last: a fired bonus
+    tensor([False,  True,  True])
+    """
+    return (advantages.abs() > atol).any(dim=1)
 
 
 @dataclass
 class GroupFiller(Generic[T]):
     """Collects informative groups across rollout rounds until ``target`` are held.
 
-    ``add(groups, rewards)`` takes one round (a list of per-question group objects and their
-    ``[Q, G]`` rewards); ``batch()`` returns exactly ``target`` groups, informative first, topped
-    up with zero-variance leftovers in arrival order when not enough informative ones were found.
+    ``add(groups, advantages)`` takes one round (a list of per-question group objects and their
+    ``[Q, G]`` advantages); ``batch()`` returns exactly ``target`` groups, informative first, topped
+    up with signal-free leftovers in arrival order when not enough informative ones were found.
     """
 
     target: int
@@ -46,10 +50,10 @@ class GroupFiller(Generic[T]):
     seen: int = 0
     dropped: int = 0
 
-    def add(self, groups: list[T], rewards: torch.Tensor) -> None:
-        if len(groups) != rewards.shape[0]:
-            raise ValueError(f"{len(groups)} groups but rewards has {rewards.shape[0]} rows")
-        keep = informative_mask(rewards).tolist()
+    def add(self, groups: list[T], advantages: torch.Tensor) -> None:
+        if len(groups) != advantages.shape[0]:
+            raise ValueError(f"{len(groups)} groups but advantages has {advantages.shape[0]} rows")
+        keep = informative_mask(advantages).tolist()
         for group, ok in zip(groups, keep):
             self.seen += 1
             if ok and len(self.kept) < self.target:

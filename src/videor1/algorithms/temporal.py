@@ -9,10 +9,15 @@ Reference algorithm (Video-R1's T-GRPO), per question on a video:
    ``+alpha`` (``alpha = 0.3``) on its accuracy reward. Shuffled rollouts only feed this decision;
    images never get the bonus.
 
-``temporal_decision`` is that rule as one pure function on plain lists. Departures:
+``temporal_decision`` is that rule as one pure function on plain lists, and
+``temporal_advantages`` is the whole T-GRPO step from rewards to advantages: it takes the ordered
+group's rewards (accuracy + format + length, no bonus) and both groups' accuracies, decides per
+question and returns the advantages of the chosen form with what fired and by how much the bonus
+moved them. Rewards (``videor1.rewards``) only return components; the bonus lives here.
+Departures:
 
-- the bonus is returned separately (``bonuses``) instead of being folded into the accuracy reward,
-  so it can be logged as its own component; the reference's total is ``accuracy + bonus``;
+- the bonus is computed here, from accuracies, instead of being folded into the accuracy reward by
+  the reward function; the reference's total is ``accuracy + bonus + format + length``;
 - means are float64 (the reference uses float32 tensors). For the reference's group sizes (8 and 4,
   0/1 rewards) ``p`` is a multiple of 1/8 and ``mu * p̃`` a multiple of 0.2, and no such pair is equal
   except 0 = 0, so the decision is the same; with continuous rewards a tie at the last float bit
@@ -26,7 +31,7 @@ Reference algorithm (Video-R1's T-GRPO), per question on a video:
 
 Note (Video-R1, https://arxiv.org/abs/2503.21776): added before std-normalisation, a uniform ``+alpha``
 on every correct answer of a 0/1 group is largely divided out of the advantages.
-``temporal_advantages`` (below) offers both placements: ``reference`` (bonus in the reward, before
+:func:`place_bonus` (below) offers both placements: ``reference`` (bonus in the reward, before
 normalisation) and ``advantage`` (bonus added to the normalised advantage); its docstring derives
 why the first loses the signal and what the second does instead.
 """
@@ -34,13 +39,21 @@ why the first loses the signal and what the second does instead.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import torch
 
-TEMPORAL_MU = 0.8
-TEMPORAL_ALPHA = 0.3
-CORRECT_THRESHOLD = 0.1
+
+@dataclass(frozen=True)
+class TemporalRule:
+    """When the bonus fires and what it gives (``rl.temporal_mu``, ``temporal_alpha``, ``correct_threshold``,
+    ``temporal_margin``; the reference's values are the config defaults)."""
+
+    mu: float  # fire when p >= mu * p_shuffled
+    alpha: float  # bonus added to each correct ordered rollout
+    correct_threshold: float  # accuracy above which a rollout counts as correct
+    margin: float | None = None  # None: the reference rule; d: fire only when p >= p_shuffled + d
 
 
 class TemporalDecision(NamedTuple):
@@ -53,25 +66,23 @@ class TemporalDecision(NamedTuple):
 def temporal_decision(
     ordered_acc: Sequence[float],  # [G] accuracy rewards of the ordered rollouts
     shuffled_acc: Sequence[float],  # [G_s] accuracy rewards of the shuffled rollouts (empty: no decision)
-    *,
-    mu: float = TEMPORAL_MU,
-    alpha: float = TEMPORAL_ALPHA,
-    correct_threshold: float = CORRECT_THRESHOLD,
-    margin: float | None = None,
+    rule: TemporalRule,
 ) -> TemporalDecision:
-    """The reference's T-GRPO decision for one question (``margin``: the stricter rule, see above).
+    """The reference's T-GRPO decision for one question (``rule.margin``: the stricter rule, see above).
 
-    >>> decision = temporal_decision([1, 1, 0, 0], [0, 0])  # p = 0.5 >= 0.8 * 0: fires
+    >>> ref = TemporalRule(mu=0.8, alpha=0.3, correct_threshold=0.1)
+    >>> decision = temporal_decision([1, 1, 0, 0], [0, 0], ref)  # p = 0.5 >= 0.8 * 0: fires
     >>> decision.bonuses, decision.record["p"], decision.record["fired"], decision.record["num_correct"]
     ([0.3, 0.3, 0.0, 0.0], 0.5, True, 2)
-    >>> temporal_decision([1, 0, 0, 0], [1, 1]).bonuses  # p = 0.25 < 0.8 * 1
+    >>> temporal_decision([1, 0, 0, 0], [1, 1], ref).bonuses  # p = 0.25 < 0.8 * 1
     [0.0, 0.0, 0.0, 0.0]
-    >>> temporal_decision([1, 1], [1, 1]).record["fired"]  # order ignored (p = p̃ = 1): still fires
+    >>> temporal_decision([1, 1], [1, 1], ref).record["fired"]  # order ignored (p = p̃ = 1): still fires
     True
-    >>> temporal_decision([1, 1], [1, 1], margin=0.25).record["fired"]  # 1 < 1 + 0.25
+    >>> strict = TemporalRule(mu=0.8, alpha=0.3, correct_threshold=0.1, margin=0.25)
+    >>> temporal_decision([1, 1], [1, 1], strict).record["fired"]  # 1 < 1 + 0.25
     False
     """
-    num_correct = sum(1 for acc in ordered_acc if acc > correct_threshold)
+    num_correct = sum(1 for acc in ordered_acc if acc > rule.correct_threshold)
     record: dict[str, Any] = {
         "p": _mean(ordered_acc),
         "p_shuffled": _mean(shuffled_acc),
@@ -84,13 +95,13 @@ def temporal_decision(
     if not ordered_acc or not shuffled_acc:
         record["reason"] = "empty ordered group" if not ordered_acc else "no shuffled rollouts"
         return TemporalDecision([0.0] * len(ordered_acc), record)
-    if margin is None:
-        record["fired"] = record["p"] >= mu * record["p_shuffled"]
+    if rule.margin is None:
+        record["fired"] = record["p"] >= rule.mu * record["p_shuffled"]
     else:
-        record["fired"] = record["p"] >= record["p_shuffled"] + margin
+        record["fired"] = record["p"] >= record["p_shuffled"] + rule.margin
     if not record["fired"]:
         return TemporalDecision([0.0] * len(ordered_acc), record)
-    bonuses = [alpha if acc > correct_threshold else 0.0 for acc in ordered_acc]
+    bonuses = [rule.alpha if acc > rule.correct_threshold else 0.0 for acc in ordered_acc]
     return TemporalDecision(bonuses, record)
 
 
@@ -103,24 +114,23 @@ def _mean(values: Sequence[float]) -> float:
 # --------------------------------------------------------------------------------------------------
 
 
-def temporal_advantages(
+def place_bonus(
     rewards: torch.Tensor,  # [Q, G] total reward of each ordered rollout WITHOUT the temporal bonus
     bonuses: torch.Tensor,  # [Q, G] temporal bonus per rollout (alpha where fired and correct, else 0)
     *,
-    form: Literal["reference", "advantage"] = "reference",
-    kind: Literal["grpo", "dr-grpo"] = "grpo",
+    form: Literal["reference", "advantage"],
+    kind: Literal["grpo", "dr-grpo"],
 ) -> torch.Tensor:  # [Q, G] advantages
     """Group advantages with the temporal bonus applied in one of two places.
 
-    ``reference`` (Video-R1, https://arxiv.org/abs/2503.21776): the bonus joins the reward before normalisation,
-    ``A = norm(r + b)``. Why that loses the signal: write a rollout's reward as
-    ``r_i = c_i + f_i`` with ``c_i`` in {0, 1} (accuracy) and ``f_i`` the other components. When the
-    bonus fires every correct rollout gets ``alpha``, so ``r_i + b_i = (1 + alpha) c_i + f_i``. If
-    ``f`` is constant in the group (e.g. every rollout well formatted) mean and standard deviation
-    both scale by ``(1 + alpha)`` and cancel: ``A`` is exactly the no-bonus advantage, up to the
-    ``1e-4`` in the denominator. With varying ``f`` only a re-weighting of accuracy against format
-    remains. A question that needs the frames in order is thus hardly told apart from one that
-    does not.
+    ``reference`` (Video-R1): the bonus joins the reward before normalisation, ``A = norm(r + b)``.
+    Why that loses the signal: write a rollout's reward as ``r_i = c_i + f_i`` with ``c_i`` in {0, 1}
+    (accuracy) and ``f_i`` the other components. When the bonus fires every correct rollout gets
+    ``alpha``, so ``r_i + b_i = (1 + alpha) c_i + f_i``. If ``f`` is constant in the group (e.g. every
+    rollout well formatted) mean and standard deviation both scale by ``(1 + alpha)`` and cancel:
+    ``A`` is exactly the no-bonus advantage, up to the ``1e-4`` in the denominator. With varying
+    ``f`` only a re-weighting of accuracy against format remains. A question that needs the frames
+    in order is thus hardly told apart from one that does not.
 
     ``advantage`` (ours): normalise without the bonus and add the bonus afterwards,
     ``A_i = norm(r)_i + b_i = norm(r)_i + alpha * 1[fired] * 1[c_i > threshold]``. The bonus is then
@@ -133,9 +143,9 @@ def temporal_advantages(
 
     >>> r = torch.tensor([[2.0, 2.0, 1.0, 1.0]])  # accuracy 1,1,0,0 + format 1 each
     >>> b = torch.tensor([[0.3, 0.3, 0.0, 0.0]])  # the decision fired
-    >>> temporal_advantages(r, b, form="reference")  # the +0.3 is divided out
+    >>> place_bonus(r, b, form="reference", kind="grpo")  # the +0.3 is divided out
     tensor([[ 0.8659,  0.8659, -0.8659, -0.8659]])
-    >>> temporal_advantages(r, b, form="advantage")
+    >>> place_bonus(r, b, form="advantage", kind="grpo")
     tensor([[ 1.1659,  1.1659, -0.8659, -0.8659]])
     """
     from videor1.algorithms.advantages import group_advantages
@@ -149,26 +159,54 @@ def temporal_advantages(
     raise ValueError(f"unknown temporal form {form!r}; choose 'reference' or 'advantage'")
 
 
-def bonus_effect(
-    rewards: torch.Tensor,  # [Q, G] total reward of each ordered rollout WITHOUT the temporal bonus
-    bonuses: torch.Tensor,  # [Q, G] temporal bonus per rollout
+class TemporalAdvantages(NamedTuple):
+    """What one T-GRPO advantage phase produced for ``Q`` questions."""
+
+    advantages: torch.Tensor  # [Q, G] what the policy trains on
+    bonuses: torch.Tensor  # [Q, G] the temporal bonus of each ordered rollout (0 where not fired)
+    shift: torch.Tensor  # [Q] mean |A_with_bonus - A_without| of each group: how much the bonus mattered
+    records: list[dict[str, Any]]  # [Q] each question's decision record (temporal_decision)
+
+
+def temporal_advantages(
+    rewards: torch.Tensor,  # [Q, G] accuracy + format + length of each ordered rollout (no bonus)
+    ordered_acc: torch.Tensor,  # [Q, G] accuracy rewards of the ordered rollouts
+    shuffled_acc: Sequence[Sequence[float]],  # [Q][G_s] shuffled accuracies; empty: no decision (images)
     *,
-    form: Literal["reference", "advantage"] = "reference",
-    kind: Literal["grpo", "dr-grpo"] = "grpo",
-) -> torch.Tensor:  # [Q] mean over each group of |A_with_bonus - A_without|
-    """How much the temporal bonus moved each group's advantages: ``mean_i |A(r, b)_i - A(r, 0)_i|``.
+    rule: TemporalRule | None,  # None: plain GRPO (no decision at all)
+    form: Literal["reference", "advantage"],
+    kind: Literal["grpo", "dr-grpo"],
+) -> TemporalAdvantages:
+    """T-GRPO from rewards to advantages: decide per question, place the bonus, measure its effect.
 
-    0 for a group where the bonus did not fire; for a fired group under ``reference`` it is small
-    whenever the bonus is divided out by the normalisation (see ``temporal_advantages``), under
-    ``advantage`` it is ``alpha`` times the fraction of correct rollouts.
+    A question with an empty shuffled group (an image, a still clip, or ``rule=None``) never gets a
+    bonus; its advantages are plain GRPO ones under both forms. ``shift`` is 0 where the bonus did not
+    fire; for a fired group under ``reference`` it is small whenever the normalisation divides the
+    bonus out (see :func:`place_bonus`), under ``advantage`` it is ``alpha`` times the fraction of
+    correct rollouts.
 
-    >>> r = torch.tensor([[2.0, 2.0, 1.0, 1.0], [2.0, 2.0, 1.0, 1.0]])
-    >>> b = torch.tensor([[0.3, 0.3, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])  # fired, not fired
-    >>> [round(x, 4) for x in bonus_effect(r, b, form="reference").tolist()]  # divided out (up to 1e-4)
-    [0.0, 0.0]
-    >>> bonus_effect(r, b, form="advantage")  # 0.3 on two of four rollouts
-    tensor([0.1500, 0.0000])
+    >>> rule = TemporalRule(mu=0.8, alpha=0.3, correct_threshold=0.1)
+    >>> acc = torch.tensor([[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    >>> out = temporal_advantages(acc + 1, acc, [[0.0, 0.0], [1.0, 1.0]], rule=rule, form="advantage", kind="grpo")
+    >>> out.advantages  # fired twice; the all-correct group keeps +0.3 where GRPO alone gives 0
+    tensor([[ 1.1659,  1.1659, -0.8659, -0.8659],
+            [ 0.3000,  0.3000,  0.3000,  0.3000]])
+    >>> [round(x, 4) for x in out.shift.tolist()], [r["fired"] for r in out.records]
+    ([0.15, 0.3], [True, True])
     """
-    with_bonus = temporal_advantages(rewards, bonuses, form=form, kind=kind)  # [Q, G]
-    without = temporal_advantages(rewards, torch.zeros_like(bonuses), form=form, kind=kind)  # [Q, G]
-    return (with_bonus - without).abs().mean(dim=1)
+    if rewards.shape != ordered_acc.shape or len(shuffled_acc) != rewards.shape[0]:
+        raise ValueError(
+            f"rewards {tuple(rewards.shape)}, ordered accuracies {tuple(ordered_acc.shape)} and "
+            f"{len(shuffled_acc)} shuffled groups must describe the same questions"
+        )
+    if rule is None:
+        decisions = [temporal_decision(row, [], TemporalRule(0.0, 0.0, 0.0)) for row in ordered_acc.tolist()]
+    else:
+        decisions = [temporal_decision(o, s, rule) for o, s in zip(ordered_acc.tolist(), shuffled_acc)]
+    bonuses = torch.tensor([d.bonuses for d in decisions], dtype=torch.float32).reshape(
+        rewards.shape
+    )  # [Q, G]
+    advantages = place_bonus(rewards, bonuses, form=form, kind=kind)  # [Q, G]
+    without = place_bonus(rewards, torch.zeros_like(bonuses), form=form, kind=kind)  # [Q, G]
+    shift = (advantages - without).abs().mean(dim=1)  # [Q]
+    return TemporalAdvantages(advantages, bonuses, shift, [d.record for d in decisions])

@@ -25,6 +25,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="'auto' (newest checkpoint of train.output_dir, if any) or a checkpoint directory",
     )
+    parser.add_argument(
+        "--stop-at-step",
+        type=int,
+        metavar="N",
+        help="save and stop after step N while keeping the full run's LR schedule (resume later)",
+    )
     parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. rl.num_generations=4")
 
 
@@ -33,6 +39,6 @@ def run(args: argparse.Namespace) -> int:
     from videor1.train.rl import train
 
     cfg = load_config(args.config, args.overrides)
-    final = train(cfg, resume=args.resume)
+    final = train(cfg, resume=args.resume, stop_at_step=args.stop_at_step)
     print(f"final checkpoint: {final}")  # noqa: T201 - CLI output
     return 0

@@ -53,6 +53,7 @@ class AnswerScore(NamedTuple):
     parsed: str  # the prediction as read (extracted answer, letter or number as text)
     parse_ok: bool  # False when the prediction could not be read for the problem type
     reason: str = ""  # why parse_ok is False (or why the ground truth was unusable)
+    raised: bool = False  # the scorer itself failed (an exception, scored 0 as the reference does)
 
 
 def accuracy_reward(completion: str, solution: str, problem_type: str, *, mode: str = "default") -> float:
@@ -80,7 +81,7 @@ def score_answer(completion: str, solution: str, problem_type: str, *, mode: str
     """Like ``accuracy_reward`` but also says what was parsed and whether parsing failed.
 
     >>> score_answer("<answer>AB</answer>", "<answer>A</answer>", "multiple choice")
-    AnswerScore(value=0.0, parsed='AB', parse_ok=False, reason='no option letter in prediction')
+    AnswerScore(value=0.0, parsed='AB', parse_ok=False, reason='no option letter in prediction', raised=False)
     >>> score_answer("I think 12", "<answer>12</answer>", "numerical").reason
     'no <answer> block'
     """
@@ -96,8 +97,8 @@ def score_answer(completion: str, solution: str, problem_type: str, *, mode: str
                 return AnswerScore(score.value, pred, False, _missing_answer_reason(completion))
             return score
         return AnswerScore(0.0, "", False, f"unknown reward mode {mode!r}; expected one of {REWARD_MODES}")
-    except Exception as exc:  # the reference turns every exception into 0; we also count it
-        return AnswerScore(0.0, "", False, f"exception: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # the reference turns every exception into 0; we also flag it
+        return AnswerScore(0.0, "", False, f"exception: {type(exc).__name__}: {exc}", raised=True)
 
 
 def _missing_answer_reason(completion: str) -> str:

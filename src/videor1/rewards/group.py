@@ -1,46 +1,45 @@
-"""Rewards of one group of rollouts (one question): accuracy, format, length, temporal, total.
+"""Rewards of one group of rollouts (one question): accuracy, format, length and their total.
 
-``score_group`` follows steps 2–5 of Video-R1's T-GRPO (https://arxiv.org/abs/2503.21776):
+``score_group`` follows steps 2, 4 and 5 of Video-R1's T-GRPO (https://arxiv.org/abs/2503.21776):
 
 - accuracy (``accuracy_reward``) and format (``format_reward``) of every ordered rollout;
-- temporal: for videos with a shuffled group, ``videor1.algorithms.temporal.temporal_decision`` on
-  the ordered and shuffled accuracy rewards; images never get it, shuffled rollouts only feed it;
 - length (``length_bonus``): if at least two ordered rollouts are correct (accuracy > 0.1), each
   correct one whose length (tokens, EOS included) lies in ``[320, 512]`` gets ``+0.2``;
-- total = accuracy + temporal + format + length.
+- total = accuracy + format + length;
+- the shuffled rollouts (T-GRPO) are scored for accuracy only.
 
-The reference tests "correct" on the accuracy *after* the temporal bonus for the length reward; the
-bonus only goes to rollouts already above the threshold, so testing the raw accuracy is the same.
+The temporal bonus (step 3) is not a reward here: ``videor1.algorithms.temporal.temporal_advantages``
+decides it from the ordered and shuffled accuracies and places it before or after the group
+normalisation. The reference tests "correct" on the accuracy *after* the temporal bonus for the
+length reward; the bonus only goes to rollouts already above the threshold, so testing the raw
+accuracy is the same. A scorer that raises scores 0 (as in the reference) and is counted in
+``scorer_errors``, so a broken scorer shows up in the logs instead of looking like a bad policy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from videor1.algorithms.temporal import CORRECT_THRESHOLD, TEMPORAL_ALPHA, TEMPORAL_MU, temporal_decision
 from videor1.rewards.accuracy import score_answer
 from videor1.rewards.format import format_reward
 from videor1.types import RewardBreakdown
-
-LENGTH_OMEGA = 0.2
-LENGTH_MIN = 320
-LENGTH_MAX = 512
 
 
 def length_bonus(
     accuracy: Sequence[float],  # [G] accuracy rewards of the ordered rollouts
     lengths: Sequence[int],  # [G] completion lengths in tokens, EOS included
     *,
-    omega: float = LENGTH_OMEGA,
-    min_length: int = LENGTH_MIN,
-    max_length: int = LENGTH_MAX,
-    correct_threshold: float = CORRECT_THRESHOLD,
+    omega: float,
+    min_length: int,
+    max_length: int,
+    correct_threshold: float,
 ) -> list[float]:
     """Per-rollout length bonus (Video-R1, https://arxiv.org/abs/2503.21776).
 
-    >>> length_bonus([1, 1, 0, 1], [400, 600, 400, 320])  # 3 correct; 400 and 320 inside [320, 512]
+    >>> ref = dict(omega=0.2, min_length=320, max_length=512, correct_threshold=0.1)
+    >>> length_bonus([1, 1, 0, 1], [400, 600, 400, 320], **ref)  # 3 correct; 400 and 320 inside [320, 512]
     [0.2, 0.0, 0.0, 0.2]
-    >>> length_bonus([1, 0, 0, 0], [400, 400, 400, 400])  # fewer than two correct: no bonus
+    >>> length_bonus([1, 0, 0, 0], [400, 400, 400, 400], **ref)  # fewer than two correct: no bonus
     [0.0, 0.0, 0.0, 0.0]
     """
     if len(accuracy) != len(lengths):
@@ -59,56 +58,32 @@ def score_group(
     problem_type: str,
     *,
     lengths: Sequence[int],
-    shuffled_completions: Sequence[str] | None = None,
-    is_video: bool,
-    mode: str = "default",
-    length_reward: bool = True,
-    mu: float = TEMPORAL_MU,
-    alpha: float = TEMPORAL_ALPHA,
-    omega: float = LENGTH_OMEGA,
-    length_min: int = LENGTH_MIN,
-    length_max: int = LENGTH_MAX,
-    correct_threshold: float = CORRECT_THRESHOLD,
-    margin: float | None = None,
+    shuffled_completions: Sequence[str] = (),
+    mode: str,
+    length_reward: bool,
+    omega: float,
+    length_min: int,
+    length_max: int,
+    correct_threshold: float,
 ) -> RewardBreakdown:
     """Named reward components of one group, each a list over the ordered rollouts.
 
-    ``shuffled_completions`` (None or empty: no temporal decision) are scored for accuracy only and
-    feed the decision; their parse failures are recorded in ``temporal_record`` but not in
-    ``parse_failures`` (which counts the ordered rollouts). ``margin`` selects the stricter temporal
-    rule of ``temporal_decision`` (None = the reference's).
+    ``shuffled_completions`` are scored for accuracy only (``shuffled_accuracy``); their parse
+    failures are counted apart from the ordered rollouts' ``parse_failures``.
 
     >>> done = "<think>" + "x" * 10 + "</think><answer>B</answer>"
     >>> out = score_group([done, "<answer>A</answer>"], "<answer>B</answer>", "multiple choice",
-    ...                   lengths=[400, 400], shuffled_completions=["<answer>A</answer>"], is_video=True)
-    >>> out.accuracy, out.format, out.temporal, out.length, out.total
-    ([1.0, 0.0], [1.0, 0.0], [0.3, 0.0], [0.0, 0.0], [2.3, 0.0])
+    ...                   lengths=[400, 400], shuffled_completions=["<answer>A</answer>"], mode="default",
+    ...                   length_reward=True, omega=0.2, length_min=320, length_max=512, correct_threshold=0.1)
+    >>> out.accuracy, out.format, out.length, out.total, out.shuffled_accuracy
+    ([1.0, 0.0], [1.0, 0.0], [0.0, 0.0], [2.0, 0.0], [0.0])
     """
     if len(completions) != len(lengths):
         raise ValueError(f"score_group: {len(completions)} completions but {len(lengths)} lengths")
     scores = [score_answer(text, solution, problem_type, mode=mode) for text in completions]
+    shuffled = [score_answer(text, solution, problem_type, mode=mode) for text in shuffled_completions]
     accuracy = [score.value for score in scores]
     formats = [format_reward(text, mode=mode) for text in completions]
-
-    shuffled = list(shuffled_completions or [])
-    if is_video and shuffled:
-        shuffled_scores = [score_answer(text, solution, problem_type, mode=mode) for text in shuffled]
-        temporal, record = temporal_decision(
-            accuracy,
-            [score.value for score in shuffled_scores],
-            mu=mu,
-            alpha=alpha,
-            correct_threshold=correct_threshold,
-            margin=margin,
-        )
-        record["shuffled_parse_failures"] = sum(not score.parse_ok for score in shuffled_scores)
-    else:
-        temporal, record = temporal_decision(
-            accuracy, [], mu=mu, alpha=alpha, correct_threshold=correct_threshold
-        )
-        if not is_video:
-            record["reason"] = "image: no temporal bonus"
-
     if length_reward:
         length = length_bonus(
             accuracy,
@@ -120,14 +95,15 @@ def score_group(
         )
     else:
         length = [0.0] * len(completions)
-
-    total = [a + t + f + n for a, t, f, n in zip(accuracy, temporal, formats, length)]
+    errors = [score.reason for score in scores + shuffled if score.raised]
     return RewardBreakdown(
         accuracy=accuracy,
         format=formats,
         length=length,
-        temporal=temporal,
-        total=total,
+        total=[a + f + n for a, f, n in zip(accuracy, formats, length)],
+        shuffled_accuracy=[score.value for score in shuffled],
         parse_failures=sum(not score.parse_ok for score in scores),
-        temporal_record=record,
+        shuffled_parse_failures=sum(not score.parse_ok for score in shuffled),
+        scorer_errors=len(errors),
+        scorer_error=errors[0] if errors else "",
     )

@@ -165,6 +165,11 @@ def _optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict
     return optimizer.state_dict()
 
 
+def save_due(step: int, end: int, save_every: int) -> bool:
+    """Checkpoint after optimiser step ``step`` (1-based): this run's last step, or every ``train.save_every``."""
+    return step == end or bool(save_every and step % save_every == 0)
+
+
 def save_checkpoint(cfg: Config, step: int, **kwargs: Any) -> Path:
     """:func:`write_checkpoint`; a failed write (disk full, read-only directory) raises
     :class:`CheckpointError` naming the checkpoint, and its partial temporary directory is removed."""

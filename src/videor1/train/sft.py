@@ -1,8 +1,9 @@
 """SFT cold start: teach the model the ``<think>…</think>\\n<answer>…</answer>`` format on CoT records.
 
-Recipe, top to bottom: ``setup`` (processes, data, model, optimiser, resume) → ``train`` (micro-batches,
-token-weighted loss, clip, step, log, save) → final ``save`` → ``cleanup``. The same code runs in one
-process and under ``torchrun --nproc_per_node N`` (DDP or FSDP2, gloo on CPU, nccl on GPU).
+Recipe, top to bottom, the same skeleton as ``videor1.train.rl``: ``setup`` (processes, data, model,
+optimiser, resume → ``SFTState``) → ``train`` (per step: micro-batches, token-weighted loss, clip,
+step, log; ``save`` when due) → ``cleanup``. The same code runs in one process and under
+``torchrun --nproc_per_node N`` (DDP or FSDP2, gloo on CPU, nccl on GPU).
 
 What the reference did (Video-R1, https://arxiv.org/abs/2503.21776; an HF-Trainer-based SFT script with DeepSpeed):
 1 epoch of Video-R1-COT-165k, lr 1e-6, global batch 8, bf16, gradient checkpointing, system message
@@ -32,6 +33,7 @@ What we do:
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +49,7 @@ from videor1.train.checkpoint import (
     model_source_for_resume,
     resolve_resume,
     save_checkpoint,
+    save_due,
 )
 from videor1.train.data import StepSampler, ensure_data, make_loader
 from videor1.train.distributed import (
@@ -63,7 +66,7 @@ from videor1.train.distributed import (
 from videor1.train.optim import build_optimizer, build_scheduler, clip_gradients, total_steps
 from videor1.train.runlog import RunLogger
 from videor1.types import ImageInput, Sample, VideoClip
-from videor1.utils.logging import StepLog, get_logger, make_progress
+from videor1.utils.logging import get_logger, make_progress
 from videor1.utils.seed import seed_everything
 
 if TYPE_CHECKING:
@@ -126,59 +129,112 @@ def _to_device(inputs: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
 
 
-def setup(cfg: Config, dist: Dist, resume: str | None) -> dict[str, Any]:
-    """Data, model (from the checkpoint when resuming), wrapper, optimiser, scheduler and start step."""
+@dataclass
+class SFTState:
+    """What ``setup`` builds and ``train`` uses."""
+
+    cfg: Config
+    dist: Dist
+    samples: list[Sample]
+    sampler: StepSampler  # this invocation's steps [start_step, end_step)
+    model: torch.nn.Module  # possibly DDP-wrapped
+    processor: Any
+    adapter: FamilyAdapter  # pixel_factor: 28 (Qwen2/2.5-VL) or 32 (Qwen3-VL)
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    loader: Iterator[dict[str, Any]]
+    total_steps: int  # the run's plan (the schedule's length)
+    start_step: int  # 0, or the resumed checkpoint's step
+    end_step: int  # where this invocation stops (``stop_at_step`` or ``total_steps``)
+    logger: RunLogger
+    last_checkpoint: Path | None  # the newest checkpoint written or resumed from
+
+
+def setup(cfg: Config, *, resume: str | None = None, stop_at_step: int | None = None) -> SFTState:
+    """Processes, data, model (from the checkpoint when resuming), wrapper, optimiser, schedule, loader, logger."""
     from videor1.data.prompts import sft_target
     from videor1.data.records import load_records
     from videor1.models.adapters import get_adapter
     from videor1.models.loading import ensure_model, load_model_and_processor
 
     cfg.validate(("data", "train"))
-    seed_everything(cfg.train.seed + dist.rank)
-    train_file = ensure_data(cfg.data, dist)
-    samples = load_records(train_file, limit=cfg.data.max_samples)
-    for sample in samples:
-        sft_target(sample)  # every record must carry a `process` (raises naming the record)
-    total = total_steps(cfg.train, len(samples), dist.world_size)
+    t = cfg.train
+    dist = init_distributed()
+    try:
+        seed_everything(t.seed + dist.rank)
+        train_file = ensure_data(cfg.data, dist)
+        samples = load_records(train_file, limit=cfg.data.max_samples)
+        for sample in samples:
+            sft_target(sample)  # every record must carry a `process` (raises naming the record)
+        total = total_steps(t, len(samples), dist.world_size)
 
-    checkpoint = resolve_resume(resume, cfg.train.output_dir)
-    model_cfg = model_source_for_resume(cfg.model, checkpoint)
-    if dist.is_main:
-        ensure_model(model_cfg)  # builds the tiny model once, before the other ranks read it
-    barrier(dist)
-    model, processor = load_model_and_processor(model_cfg, for_training=True)
-    if checkpoint is not None:
-        load_trainable_state(model, checkpoint)  # the exact fp32 masters
-    adapter = get_adapter(model)  # before wrapping
-    model = wrap_model(model, dist, cfg.train)
-    optimizer = build_optimizer(model, cfg.train)
-    scheduler = build_scheduler(optimizer, cfg.train, total)
-
-    start_step = 0
-    sampler_state = None
-    if checkpoint is not None:
-        state = load_checkpoint(
-            checkpoint,
-            model=model,
-            optimizer=optimizer,
-            scheduler=scheduler,
+        checkpoint = resolve_resume(resume, t.output_dir)
+        model_cfg = model_source_for_resume(cfg.model, checkpoint)
+        if dist.is_main:
+            ensure_model(model_cfg)  # builds the tiny model once, before the other ranks read it
+        barrier(dist)
+        model, processor = load_model_and_processor(model_cfg, for_training=True)
+        if checkpoint is not None:
+            load_trainable_state(model, checkpoint)  # the exact fp32 masters
+        adapter = get_adapter(model)  # before wrapping
+        model = wrap_model(model, dist, t)
+        optimizer = build_optimizer(model, t)
+        scheduler = build_scheduler(optimizer, t, total)
+        start = 0
+        saved: dict[str, Any] = {}
+        if checkpoint is not None:
+            saved = load_checkpoint(
+                checkpoint,
+                model=model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                dist=dist,
+                expected_total_steps=total,
+            )
+            start = int(saved["step"])
+        end = total if stop_at_step is None else min(total, stop_at_step)
+        sampler = StepSampler(
+            len(samples),
+            per_device=t.per_device_batch_size,
+            accumulation=t.gradient_accumulation_steps,
             dist=dist,
-            expected_total_steps=total,
+            seed=t.seed,
+            start_step=start,
+            end_step=end,
         )
-        start_step = int(state["step"])
-        sampler_state = state["sampler"]
-    return {
-        "samples": samples,
-        "total": total,
-        "start_step": start_step,
-        "sampler_state": sampler_state,
-        "checkpoint": checkpoint,
-        "model": model,
-        "processor": processor,
-        "adapter": adapter,  # pixel_factor: 28 (Qwen2/2.5-VL) or 32 (Qwen3-VL)
-        "optimizer": optimizer,
-        "scheduler": scheduler,
-    }
+        if checkpoint is not None:
+            sampler.check_resume(saved["sampler"], str(checkpoint))
+        collator = SFTCollator(processor, cfg, adapter)
+        loader = iter(make_loader(cfg, samples, sampler, collator, factor=adapter.pixel_factor))
+        logger = RunLogger(cfg, dist, resume_step=start, recipe="sft", total_steps=total)
+    except BaseException:
+        cleanup_distributed()
+        raise
+    log.info(
+        "SFT: %d samples, %d steps (%d per epoch), global batch %d, starting at step %d",
+        len(samples),
+        total,
+        sampler.steps_per_epoch,
+        sampler.global_batch,
+        start,
+    )
+    return SFTState(
+        cfg=cfg,
+        dist=dist,
+        samples=samples,
+        sampler=sampler,
+        model=model,
+        processor=processor,
+        adapter=adapter,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        loader=loader,
+        total_steps=total,
+        start_step=start,
+        end_step=end,
+        logger=logger,
+        last_checkpoint=checkpoint,
+    )
 
 
 def train(cfg: Config, *, resume: str | None = None, stop_at_step: int | None = None) -> Path:
@@ -188,90 +244,57 @@ def train(cfg: Config, *, resume: str | None = None, stop_at_step: int | None = 
     ``stop_at_step``: save and stop after this optimiser step while keeping the full run's schedule
     (a time-limited job; resume continues exactly).
     """
-    dist = init_distributed()
+    state = setup(cfg, resume=resume, stop_at_step=stop_at_step)
     try:
-        return _train(cfg, dist, resume, stop_at_step)
+        state.model.train()
+        with make_progress() as bar:
+            task = bar.add_task(
+                "sft", total=state.total_steps, completed=state.start_step, visible=state.dist.is_main
+            )
+            for step in range(state.start_step, state.end_step):
+                record = train_step(state, step)
+                if state.logger.due(step + 1, state.end_step):
+                    state.logger.log(record, loss=record["loss"], grad_norm=record["grad_norm"])
+                bar.update(task, advance=1, description=f"sft loss {record['loss']:.4f}")
+                if save_due(step + 1, state.end_step, cfg.train.save_every):
+                    state.last_checkpoint = save(state, step + 1)
     finally:
-        cleanup_distributed()
+        cleanup(state)
+    return state.last_checkpoint if state.last_checkpoint is not None else Path(cfg.train.output_dir)
 
 
-def _train(cfg: Config, dist: Dist, resume: str | None, stop_at_step: int | None) -> Path:
-    s = setup(cfg, dist, resume)
-    model, optimizer, scheduler = s["model"], s["optimizer"], s["scheduler"]
-    total, start = s["total"], s["start_step"]
-    end = total if stop_at_step is None else min(total, stop_at_step)
-    t = cfg.train
-    sampler = StepSampler(
-        len(s["samples"]),
-        per_device=t.per_device_batch_size,
-        accumulation=t.gradient_accumulation_steps,
-        dist=dist,
-        seed=t.seed,
-        start_step=start,
-        end_step=end,
-    )
-    if s["sampler_state"] is not None:
-        sampler.check_resume(s["sampler_state"], str(s["checkpoint"]))
-    collator = SFTCollator(s["processor"], cfg, s["adapter"])
-    loader = iter(make_loader(cfg, s["samples"], sampler, collator, factor=s["adapter"].pixel_factor))
-    logger = RunLogger(cfg, dist, resume_step=start)
-    log.info(
-        "SFT: %d samples, %d steps (%d per epoch), global batch %d, starting at step %d",
-        len(s["samples"]),
-        total,
-        sampler.steps_per_epoch,
-        sampler.global_batch,
-        start,
+def save(state: SFTState, step: int) -> Path:
+    """Checkpoint after optimiser step ``step`` (every rank calls it)."""
+    return save_checkpoint(
+        state.cfg,
+        step,
+        model=state.model,
+        processor=state.processor,
+        optimizer=state.optimizer,
+        scheduler=state.scheduler,
+        dist=state.dist,
+        train_state={"total_steps": state.total_steps, "sampler": state.sampler.state_dict(step)},
+        final=step == state.total_steps,
     )
 
-    def save(step: int, final: bool) -> Path:
-        return save_checkpoint(
-            cfg,
-            step,
-            model=model,
-            processor=s["processor"],
-            optimizer=optimizer,
-            scheduler=scheduler,
-            dist=dist,
-            train_state={"total_steps": total, "sampler": sampler.state_dict(step)},
-            final=final,
-        )
 
-    last = s["checkpoint"]
-    step_log = StepLog("sft", total, start)
-    model.train()
-    with make_progress() as bar:
-        task = bar.add_task("sft", total=total, completed=start, visible=dist.is_main)
-        for step in range(start, end):
-            record = train_step(model, optimizer, scheduler, loader, cfg, dist, sampler.steps_per_epoch, step)
-            if (step + 1) % t.log_every == 0 or step + 1 == end:
-                logger.log(record)
-                if dist.is_main:
-                    step_log(step + 1, loss=record["loss"], grad_norm=record["grad_norm"])
-            bar.update(task, advance=1, description=f"sft loss {record['loss']:.4f}")
-            done = step + 1
-            if done == end:
-                last = save(done, final=done == total)
-            elif t.save_every and done % t.save_every == 0:
-                last = save(done, final=False)
-    logger.close()
-    return Path(last) if last is not None else Path(cfg.train.output_dir)
+def cleanup(state: SFTState) -> None:
+    state.logger.close()
+    cleanup_distributed()
 
 
-def train_step(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    loader,
-    cfg: Config,
-    dist: Dist,
-    steps_per_epoch: int,
-    step: int,
-) -> dict[str, Any]:
+def train_step(state: SFTState, step: int) -> dict[str, Any]:
     """One optimiser step over ``gradient_accumulation_steps`` micro-batches; returns reduced metrics."""
+    cfg, dist, model, optimizer, scheduler = (
+        state.cfg,
+        state.dist,
+        state.model,
+        state.optimizer,
+        state.scheduler,
+    )
     t = cfg.train
     start = time.perf_counter()
-    micro = [next(loader) for _ in range(t.gradient_accumulation_steps)]
+    micro = [next(state.loader) for _ in range(t.gradient_accumulation_steps)]
     local_targets = sum(int((m["inputs"]["labels"][:, 1:] != -100).sum()) for m in micro)
     n_targets = all_reduce_metrics({"n": local_targets}, dist)["n"]
     if n_targets == 0:
@@ -311,7 +334,7 @@ def train_step(
     samples = sums["images"] + sums["videos"]
     return {
         "step": step + 1,
-        "epoch": (step + 1) / steps_per_epoch,
+        "epoch": (step + 1) / state.sampler.steps_per_epoch,
         "loss": sums["loss_sum"] / n_targets,
         "lr": lr,
         "grad_norm": grad_norm,
@@ -319,7 +342,7 @@ def train_step(
         "input_tokens": int(sums["tokens"]),
         "images": int(sums["images"]),
         "videos": int(sums["videos"]),
-        "step_time_s": peak["time"],
+        "time/step": peak["time"],
         "tokens_per_s": sums["tokens"] / peak["time"],
         "samples_per_s": samples / peak["time"],
         "peak_memory_mb": peak["peak"],
