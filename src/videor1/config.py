@@ -30,7 +30,9 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 import yaml
 
 PIXELS_PER_TOKEN = 28 * 28
-IMAGE_FACTOR = 28  # default pixels per visual token side: Qwen2/2.5-VL (14 x 2); Qwen3-VL uses 32
+"""The unit the reference writes its pixel budgets in (``128 * 28 * 28`` ...): the pixels of one
+Qwen2.5-VL visual token. Only for writing budgets; a model's own token side is its
+``VisionGeometry.pixel_factor`` (``videor1.models.adapters.get_adapter(model).geometry``)."""
 
 
 class _Loader(yaml.SafeLoader):

@@ -15,7 +15,7 @@ What we do, and why:
   media, so multi-process runs never wait on a rank that had no video.
 - Rollouts (``videor1.rollout.hf``) prefill each prompt once and share its KV cache across its G
   samples; the ordered and shuffled prompts go through one ``generate`` call.
-- Shuffled clips come from ``videor1.data.media.shuffle_frames`` (``rl.shuffle_unit``: ``frame`` as
+- Shuffled clips come from ``videor1.data.frames.shuffle_frames`` (``rl.shuffle_unit``: ``frame`` as
   the reference, or ``temporal_patch``). With ``temporal_patch`` the shuffled group reuses the
   ordered group's ViT encodings permuted by patch (exact; ``videor1.models.vision``). Shuffled
   rollouts only feed the decision; they never enter the loss.
@@ -67,7 +67,7 @@ from videor1.algorithms.advantages import zero_variance_groups
 from videor1.algorithms.losses import policy_loss, token_entropy, token_logprobs
 from videor1.algorithms.sampling import GroupFiller
 from videor1.algorithms.temporal import bonus_effect, temporal_advantages
-from videor1.config import IMAGE_FACTOR, Config
+from videor1.config import Config
 from videor1.models.vision import (
     MediaFeatures,
     VisionCounter,
@@ -102,7 +102,7 @@ from videor1.train.distributed import (
 )
 from videor1.train.optim import build_optimizer, build_scheduler, clip_gradients, total_steps
 from videor1.train.runlog import RunLogger
-from videor1.types import Completion, Media, RewardBreakdown, Sample, VideoClip
+from videor1.types import Completion, Media, RewardBreakdown, Sample, VideoClip, VisionGeometry
 from videor1.utils.logging import StepLog, get_logger, progress
 from videor1.utils.seed import seed_everything
 
@@ -338,11 +338,13 @@ def step_generators(seed: int, step: int, rank: int, device: torch.device) -> St
 # --------------------------------------------------------------------------------------------------
 
 
-def load_questions(cfg: Config, samples: Sequence[Sample], *, factor: int = IMAGE_FACTOR) -> list[Question]:
-    """Each sample with its media, resized to multiples of ``factor`` (the policy's pixel factor)."""
+def load_questions(cfg: Config, samples: Sequence[Sample], *, geometry: VisionGeometry) -> list[Question]:
+    """Each sample with its media, sized for ``geometry`` (the policy's ``FamilyAdapter.geometry``)."""
     from videor1.data.media import load_media
 
-    return [Question(s, load_media(s, cfg.data.media_root, cfg.data.media, factor=factor)) for s in samples]
+    return [
+        Question(s, load_media(s, cfg.data.media_root, cfg.data.media, geometry=geometry)) for s in samples
+    ]
 
 
 def collate_prompts(
@@ -352,9 +354,9 @@ def collate_prompts(
     media: Sequence[Media],
     device: torch.device,
     *,
-    adapter: FamilyAdapter | None = None,
+    adapter: FamilyAdapter,
 ) -> dict[str, Any]:
-    """Left-padded prompts on ``device``; ``adapter`` (the policy's) supplies the video kwargs."""
+    """Left-padded prompts on ``device``; ``adapter`` is the policy's (media geometry, video kwargs)."""
     from videor1.data.collate import collate
 
     batch = collate(
@@ -375,15 +377,15 @@ def collate_prompts(
 
 
 def shuffled_clips(
-    cfg: Config, questions: Sequence[Question], generator: torch.Generator
+    cfg: Config, questions: Sequence[Question], generator: torch.Generator, geometry: VisionGeometry
 ) -> list[tuple[int, Any]]:
     """``(question index, (shuffled clip, frame permutation))`` for every video question (T-GRPO only)."""
-    from videor1.data.media import shuffle_frames
+    from videor1.data.frames import shuffle_frames
 
     if not cfg.rl.temporal:
         return []
     return [
-        (qi, shuffle_frames(q.media, generator, unit=cfg.rl.shuffle_unit))
+        (qi, shuffle_frames(q.media, generator, geometry=geometry, unit=cfg.rl.shuffle_unit))
         for qi, q in enumerate(questions)
         if q.is_video
     ]
@@ -413,8 +415,11 @@ def shuffled_video_features(
     if cfg.rl.shuffle_unit == "temporal_patch":
         encoded = features.select([], slots).permute_videos(
             grids[slots],
-            [frame_order_to_patch_order(perm) for _, (_, perm) in twins],
-            spatial_merge_size=state.adapter.merge_size,
+            [
+                frame_order_to_patch_order(perm, state.adapter.geometry.temporal_patch_size)
+                for _, (_, perm) in twins
+            ],
+            spatial_merge_size=state.adapter.geometry.merge_size,
         )
     else:
         batch = collate_prompts(
@@ -450,7 +455,7 @@ def rollout(
         state.dist.device,
         adapter=state.adapter,
     )
-    twins = shuffled_clips(cfg, questions, generators.data)
+    twins = shuffled_clips(cfg, questions, generators.data, state.adapter.geometry)
     if cfg.rl.engine == "vllm":
         return _rollout_vllm(state, questions, prompts, twins, generators)
     return _rollout_hf(state, questions, prompts, twins, generators)
@@ -832,7 +837,7 @@ def collect_micro_batches(state: RLState, step: int) -> tuple[list[MicroBatch], 
 
     def run(idx: list[int]) -> MicroBatch:
         t0 = time.perf_counter()
-        questions = load_questions(cfg, [state.samples[i] for i in idx], factor=state.adapter.pixel_factor)
+        questions = load_questions(cfg, [state.samples[i] for i in idx], geometry=state.adapter.geometry)
         mb, tokens, seconds = rollout(state, questions, generators)
         t1 = time.perf_counter()
         score(cfg, mb)

@@ -76,13 +76,13 @@ log = get_logger(__name__)
 class SFTCollator:
     """``[(sample, media), ...]`` → model inputs with assistant-only ``labels`` (picklable for workers).
 
-    ``adapter`` (the model's ``FamilyAdapter``) supplies the processor's video keyword arguments;
-    None falls back to ``collate``'s own.
+    ``adapter`` (the model's ``FamilyAdapter``) gives the media geometry and the processor's video
+    keyword arguments.
     """
 
     processor: Any
     cfg: Config
-    adapter: FamilyAdapter | None = None
+    adapter: FamilyAdapter
 
     def __call__(self, items: list[tuple[Sample, VideoClip | ImageInput]]) -> dict[str, Any]:
         from videor1.data.collate import collate
@@ -175,7 +175,7 @@ def setup(cfg: Config, dist: Dist, resume: str | None) -> dict[str, Any]:
         "checkpoint": checkpoint,
         "model": model,
         "processor": processor,
-        "adapter": adapter,  # pixel_factor: 28 (Qwen2/2.5-VL) or 32 (Qwen3-VL)
+        "adapter": adapter,  # geometry.pixel_factor: 28 (Qwen2/2.5-VL) or 32 (Qwen3-VL)
         "optimizer": optimizer,
         "scheduler": scheduler,
     }
@@ -213,7 +213,7 @@ def _train(cfg: Config, dist: Dist, resume: str | None, stop_at_step: int | None
     if s["sampler_state"] is not None:
         sampler.check_resume(s["sampler_state"], str(s["checkpoint"]))
     collator = SFTCollator(s["processor"], cfg, s["adapter"])
-    loader = iter(make_loader(cfg, s["samples"], sampler, collator, factor=s["adapter"].pixel_factor))
+    loader = iter(make_loader(cfg, s["samples"], sampler, collator, geometry=s["adapter"].geometry))
     logger = RunLogger(cfg, dist, resume_step=start)
     log.info(
         "SFT: %d samples, %d steps (%d per epoch), global batch %d, starting at step %d",
