@@ -1,16 +1,11 @@
-"""The generic half of the typed configuration: YAML in, checked dataclasses out, and back.
+"""The generic config loader: YAML in, checked dataclasses out, and back; nothing about videor1's sections.
 
-Holds what knows nothing of videor1's sections (those are :mod:`videor1.config`, which re-exports
-these names):
-
-* ``ConfigError`` and the range checks the sections' ``validate`` methods use (``_require``,
-  ``_at_least``);
-* ``from_dict`` / ``to_dict``: a mapping to a dataclass and back; an unknown key, a wrong type, a value
-  outside a ``Literal`` or a NaN / infinite number raises ``ConfigError`` naming the dotted key;
-* ``load_raw``: a YAML file (read with a SafeLoader that also takes ``1e-6`` as a float) with dotted
-  ``key=value`` overrides applied, ``explicit_section`` (what the user set under one key) and
-  ``load_dataclass`` (any config dataclass from a YAML file);
-* ``field_docs`` / ``explain``: the docstring under each field, for ``videor1 config --explain``.
+``ConfigError`` and the range checks the sections' ``validate`` use; ``from_dict`` / ``to_dict`` (an
+unknown key, a wrong type, a value outside a ``Literal`` or a NaN raises ``ConfigError`` naming the
+dotted key); ``load_raw`` (YAML, with ``1e-6`` read as a float, plus dotted ``key=value`` overrides),
+``explicit_section`` and ``load_dataclass`` (any config dataclass from a YAML file); ``field_docs`` /
+``explain`` for ``videor1 config --explain``. The sections are :mod:`videor1.config`, which re-exports
+these names.
 """
 
 from __future__ import annotations

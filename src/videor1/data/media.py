@@ -47,8 +47,6 @@ import numpy as np
 import torch
 from av.video.reformatter import VideoReformatter
 from PIL import Image
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms import functional as TF
 
 from videor1.config import PIXELS_PER_TOKEN
 from videor1.data.frames import frame_window, sample_frame_indices, smart_resize, video_frame_size
@@ -300,16 +298,9 @@ def _stream_fps(stream: av.video.VideoStream, total_frames: int) -> float:
     raise ValueError("stream has no frame rate and no duration")
 
 
-def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bicubic, antialiased resize of ``[T, 3, H, W]`` uint8 frames to ``size`` (h, w), as the reference."""
-    if tuple(frames.shape[-2:]) == tuple(size):
-        return frames
-    return TF.resize(frames, list(size), interpolation=InterpolationMode.BICUBIC, antialias=True)
-
-
 def _resize_rgb(rgb: np.ndarray, size: tuple[int, int], out: torch.Tensor | None = None) -> torch.Tensor:
-    """One ``[H, W, 3]`` uint8 RGB frame → ``[3, h, w]`` uint8 (into ``out`` when given), exactly as
-    :func:`resize_frames`.
+    """One ``[H, W, 3]`` uint8 RGB frame → ``[3, h, w]`` uint8 (into ``out`` when given), exactly as the
+    reference's bicubic antialiased ``torchvision`` resize of the stacked clip.
 
     The same operations as torchvision's tensor resize on the reference's ``[T, 3, H, W]`` view of
     decoded frames: cast to float32 (keeping the channels-last layout of the permuted view, so the cast

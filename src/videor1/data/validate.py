@@ -39,10 +39,8 @@ log = get_logger(__name__)
 
 PROBE_PIXELS = 4 * PIXELS_PER_TOKEN
 """Pixel budget used when decoding media for validation: tiny, so decoding cost is the container's.
-
-Validation has no model: probes are sized with Qwen2.5-VL's geometry (``QWEN2_5_VL_GEOMETRY``, the
-reference's model). Whether a file decodes does not depend on the geometry, and every Qwen-VL family
-has the same temporal patch of 2 frames."""
+Validation has no model: probes are sized for Qwen2.5-VL (the reference's model); whether a file
+decodes does not depend on that."""
 
 
 @dataclass
@@ -111,7 +109,9 @@ def _schema_kind(field_name: str) -> str:
 def check_media_file(path: Path, data_type: str, *, probe_frames: int = 2) -> tuple[str, str] | None:
     """``(kind, reason)`` when the media file at ``path`` is unusable as ``data_type``, else None."""
     from videor1.data.media import MediaError, load_image, load_video
-    from videor1.models.known import QWEN2_5_VL_GEOMETRY as geometry
+    from videor1.models.known import QWEN2_5_VL_GEOMETRY
+
+    probe = {"geometry": QWEN2_5_VL_GEOMETRY, "min_pixels": PROBE_PIXELS, "max_pixels": PROBE_PIXELS}
 
     if not path.exists():
         return "media: missing file", f"media file not found: {path}"
@@ -121,17 +121,11 @@ def check_media_file(path: Path, data_type: str, *, probe_frames: int = 2) -> tu
         return "media: empty file", f"media file is empty (0 bytes): {path}"
     try:
         if data_type == "video":
-            clip = load_video(
-                path,
-                geometry=geometry,
-                nframes=probe_frames,
-                min_pixels=PROBE_PIXELS,
-                max_pixels=PROBE_PIXELS,
-            )
+            clip = load_video(path, nframes=probe_frames, **probe)
             if clip.num_frames < 1:
                 return "media: no frames", f"video yielded no frames: {path}"
         else:
-            load_image(path, geometry=geometry, min_pixels=PROBE_PIXELS, max_pixels=PROBE_PIXELS)
+            load_image(path, **probe)
     except MediaError as e:
         return "media: unreadable", str(e)
     except Exception as e:  # a decoder bug must not abort a 260k-record scan; it is reported as a failure
