@@ -159,24 +159,16 @@ def test_adapter_video_kwargs_give_the_processor_batch_at_the_real_rate(processo
 
     samples, media = mixed
     clips = [m for m in media if hasattr(m, "frames")]
+    rates = [
+        {"total_num_frames": len(c.frames), "fps": c.sample_fps, "frames_indices": list(range(len(c.frames)))}
+        for c in clips
+    ]
+    images = [m.pixels for m in media if hasattr(m, "pixels")]
+    videos = {"videos": [c.frames for c in clips], "video_metadata": rates, "do_sample_frames": False}
     plain = processor(
-        text=prompt_texts(samples, processor),
-        images=[m.pixels for m in media if hasattr(m, "pixels")],
-        videos=[c.frames for c in clips],
-        video_metadata=[
-            {
-                "total_num_frames": c.num_frames,
-                "fps": c.sample_fps,
-                "frames_indices": list(range(c.num_frames)),
-            }
-            for c in clips
-        ],
-        do_sample_frames=False,
-        do_resize=False,
-        padding=True,
-        padding_side="left",
-        return_tensors="pt",
-    )
+        text=prompt_texts(samples, processor), images=images, **videos, do_resize=False, padding=True,
+        padding_side="left", return_tensors="pt",
+    )  # fmt: skip
     via_adapter = collate(samples, media, processor, adapter=adapter)
     assert torch.equal(plain["input_ids"], via_adapter["input_ids"])
     assert torch.equal(plain["pixel_values_videos"], via_adapter["pixel_values_videos"])
