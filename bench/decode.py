@@ -95,8 +95,9 @@ def write_long_clip(path: Path, seconds: int = 60, fps: int = 30) -> Path:
 
 def ours(path: Path, budget: dict) -> torch.Tensor:
     from videor1.data.media import load_video
+    from videor1.models.known import QWEN2_5_VL_GEOMETRY  # the peer's frame loader sizes for Qwen2.5-VL
 
-    return load_video(path, **budget).frames
+    return load_video(path, geometry=QWEN2_5_VL_GEOMETRY, **budget).frames
 
 
 def theirs(path: Path, budget: dict) -> torch.Tensor:
@@ -116,15 +117,18 @@ def decode_floor(path: Path, budget: dict) -> None:
     import av
 
     from videor1.data import media
+    from videor1.data.frames import sample_frame_indices
+    from videor1.models.known import QWEN2_5_VL_GEOMETRY
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         index = media._index_stream(container, stream)
         video_fps = media._stream_fps(stream, index.total_frames)
-        indices = media.sample_frame_indices(
+        indices = sample_frame_indices(
             index.total_frames,
             video_fps,
+            geometry=QWEN2_5_VL_GEOMETRY,
             fps=budget["fps"],
             min_frames=budget["min_frames"],
             max_frames=budget["max_frames"],

@@ -209,14 +209,16 @@ def run_trl(args: argparse.Namespace, model_dir: Path, image_file: Path, out: Pa
     from videor1.data.media import load_media
     from videor1.data.prompts import build_prompt
     from videor1.data.records import load_records
+    from videor1.models.adapters import get_adapter
     from videor1.models.vision import VisionCounter
     from videor1.rewards import accuracy_reward, format_reward
 
     media = MediaConfig(image_min_pixels=3136, image_max_pixels=12544)
     samples = load_records(image_file)
+    geometry = get_adapter(model_dir).geometry
     rows = []
     for s in samples:
-        pixels = load_media(s, image_file.parent, media).pixels  # the same resized image ours sees
+        pixels = load_media(s, image_file.parent, media, geometry=geometry).pixels  # the image ours sees
         rows.append(
             {
                 "prompt": [{"role": "user", "content": build_prompt(s)}],

@@ -42,8 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from videor1.config import IMAGE_FACTOR, MediaConfig, SamplingConfig
+from videor1.config import MediaConfig, SamplingConfig
 from videor1.data.prompts import build_prompt
+from videor1.models.known import QWEN2_5_VL_GEOMETRY
 from videor1.rewards import accuracy_reward
 from videor1.tags import think_block
 from videor1.types import ImageInput, Sample, VideoClip
@@ -110,7 +111,9 @@ class HTTPTeacher:
     """An OpenAI-compatible chat-completions endpoint (vLLM, SGLang, a hosted API)."""
 
     concurrent = True
-    pixel_factor = IMAGE_FACTOR  # frames go as JPEGs the server resizes itself; 28 keeps the reference sizes
+    geometry = QWEN2_5_VL_GEOMETRY
+    """An HTTP teacher has no local model to read a geometry from: frames go as JPEGs (the server
+    resizes them itself) at the sizes the reference sent its teacher, Qwen2.5-VL-72B (28 px per token)."""
 
     def __init__(
         self,
@@ -222,7 +225,7 @@ class LocalTeacher:
         self.predictor = Predictor(
             model_dir, media=media, sampling=sampling or TEACHER_SAMPLING, device=device, dtype=dtype
         )
-        self.pixel_factor = self.predictor.pixel_factor  # 28 (Qwen2/2.5-VL) or 32 (Qwen3-VL)
+        self.geometry = self.predictor.geometry  # the checkpoint's own: 28 or 32 px per visual token
 
     def describe(self) -> str:
         return self.model_dir
@@ -329,7 +332,7 @@ def annotate(
     def load(index: int) -> VideoClip | ImageInput | Outcome:
         sample = samples[index]
         try:
-            return load_media(sample, media_root, media_cfg, factor=teacher.pixel_factor)
+            return load_media(sample, media_root, media_cfg, geometry=teacher.geometry)
         except (MediaError, RecordError) as err:
             return Outcome(index, sample.problem_id, sample.problem_type, "media_error", reason=str(err))
 

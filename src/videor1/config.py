@@ -10,66 +10,31 @@ number, or a value out of its range (``train.lr > 0``, ``train.adam_betas`` in [
 (``rl.num_generations=8``) are parsed as YAML scalars and validated the same way. Values that
 depend on others are derived (e.g. ``RLConfig.shuffled_generations`` defaults to half of
 ``num_generations``), never copied between sections.
+
+This module holds the sections, ``Config``, ``load_config`` and ``save_config``; the generic loader
+(YAML, type conversion, overrides, field docs) is :mod:`videor1.config_loader`, whose public names are
+importable from here too.
 """
 
 from __future__ import annotations
 
-import ast
-import dataclasses
-import inspect
 import logging
-import math
-import re
-import textwrap
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Literal
 
 import yaml
 
+from videor1.config_loader import ConfigError, _at_least, _require, from_dict, load_raw, to_dict
+from videor1.config_loader import explain as explain  # re-exported: the loader's names stay importable here
+from videor1.config_loader import explicit_section as explicit_section
+from videor1.config_loader import field_docs as field_docs
+from videor1.config_loader import load_dataclass as load_dataclass
+
 PIXELS_PER_TOKEN = 28 * 28
-IMAGE_FACTOR = 28  # default pixels per visual token side: Qwen2/2.5-VL (14 x 2); Qwen3-VL uses 32
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-6`` as a float (YAML 1.1 requires a dot: ``1.0e-6``)."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.X,
-    ),
-    list("-+0123456789."),
-)
-
-
-def _yaml_load(text: str) -> Any:
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing, unknown or invalid; the message names the dotted key."""
-
-
-def _require(ok: bool, key: str, value: Any, rule: str) -> None:
-    """Raise ``ConfigError("<key> must be <rule>, got <value>")`` unless ``ok``."""
-    if not ok:
-        raise ConfigError(f"{key} must be {rule}, got {value!r}")
-
-
-def _at_least(section: Any, prefix: str, minimum: int | float, *names: str) -> None:
-    for name in names:
-        value = getattr(section, name)
-        if value is not None:
-            _require(value >= minimum, f"{prefix}.{name}", value, f">= {minimum}")
+"""The unit the reference writes its pixel budgets in (``128 * 28 * 28`` ...): the pixels of one
+Qwen2.5-VL visual token. Only for writing budgets; a model's own token side is its
+``VisionGeometry.pixel_factor`` (``videor1.models.adapters.get_adapter(model).geometry``)."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -580,122 +545,8 @@ class Config:
 
 
 # --------------------------------------------------------------------------------------------------
-# Generic (de)serialisation
+# Loading and saving (the generic loader is videor1.config_loader)
 # --------------------------------------------------------------------------------------------------
-
-
-def _type_name(tp: Any) -> str:
-    origin = get_origin(tp)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in get_args(tp))
-    if origin in (typing.Union, types.UnionType):
-        return " | ".join(_type_name(a) for a in get_args(tp))
-    if origin is list:
-        (inner,) = get_args(tp) or (Any,)
-        return f"list[{_type_name(inner)}]"
-    return getattr(tp, "__name__", str(tp))
-
-
-def _convert(value: Any, tp: Any, key: str) -> Any:
-    """Check/convert one YAML value to the annotated type; raise ConfigError naming ``key``."""
-    origin = get_origin(tp)
-    if tp is Any:
-        return value
-    if origin is Literal:
-        allowed = get_args(tp)
-        if value not in allowed:
-            raise ConfigError(
-                f"{key}: {value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}"
-            )
-        return value
-    if origin in (typing.Union, types.UnionType):
-        args = get_args(tp)
-        if value is None:
-            if type(None) in args:
-                return None
-            raise ConfigError(f"{key}: null is not allowed (expected {_type_name(tp)})")
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _convert(value, arg, key)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: {value!r} is not a {_type_name(tp)}")
-    if origin is list:
-        (inner,) = get_args(tp) or (Any,)
-        if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected a list ({_type_name(tp)}), got {value!r}")
-        return [_convert(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        return dict(value)
-    if dataclasses.is_dataclass(tp):
-        if isinstance(value, tp):
-            return value
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping for {tp.__name__}, got {value!r}")
-        return from_dict(tp, value, prefix=key)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        if not math.isfinite(value):
-            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
-        return value
-    return value
-
-
-def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
-    """Build dataclass ``cls`` from a mapping; unknown keys raise, missing keys take defaults."""
-    hints = get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in data.items():
-        dotted = f"{prefix}.{key}" if prefix else key
-        if key not in names:
-            raise ConfigError(f"unknown config key {dotted!r}; {cls.__name__} accepts: {', '.join(names)}")
-        kwargs[key] = _convert(value, hints[key], dotted)
-    return cls(**kwargs)
-
-
-def to_dict(obj: Any) -> Any:
-    """Plain-Python (YAML-ready) view of a config dataclass."""
-    return dataclasses.asdict(obj)
-
-
-def load_raw(path: str | Path | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
-    """The YAML mapping with the dotted overrides applied, before typing: what the user set explicitly."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.exists():
-            raise ConfigError(f"config file not found: {p}")
-        try:
-            loaded = _yaml_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: invalid YAML: {e}") from e
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{p}: the top level must be a mapping of sections")
-        data = loaded
-    for item in overrides or []:
-        _apply_override(data, item)
-    return data
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
@@ -721,86 +572,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raise ConfigError(f"{path}: {e}" if path else str(e)) from None
 
 
-def explicit_section(raw: dict[str, Any], dotted: str) -> dict[str, Any]:
-    """The keys set explicitly under ``dotted`` (e.g. ``"data.media"``) in a :func:`load_raw` mapping."""
-    node: Any = raw
-    for part in dotted.split("."):
-        node = node.get(part) if isinstance(node, dict) else None
-    return dict(node) if isinstance(node, dict) else {}
-
-
-def load_dataclass(cls: type, path: str | Path, overrides: list[str] | None = None) -> Any:
-    """Load a YAML mapping into any config dataclass ``cls``, as strictly as ``load_config``.
-
-    Unknown keys, wrong types and dotted overrides (``key=value``) behave as for ``Config``; errors
-    name the file and the dotted key.
-    """
-    try:
-        return from_dict(cls, load_raw(path, overrides))
-    except ConfigError as e:
-        raise ConfigError(f"{path}: {e}") from None
-
-
-def _apply_override(data: dict[str, Any], item: str) -> None:
-    if "=" not in item:
-        raise ConfigError(f"override {item!r} must look like section.key=value")
-    key, raw = item.split("=", 1)
-    parts = key.strip().split(".")
-    if any(not p for p in parts):
-        raise ConfigError(f"override {item!r}: empty key component")
-    value = _yaml_load(raw) if raw.strip() else ""
-    node = data
-    for part in parts[:-1]:
-        child = node.get(part)
-        if child is None:
-            child = {}
-            node[part] = child
-        if not isinstance(child, dict):
-            raise ConfigError(f"override {item!r}: {part!r} is not a section")
-        node = child
-    node[parts[-1]] = value
-
-
 def save_config(cfg: Config, path: str | Path) -> None:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
-
-
-def field_docs(cls: type) -> dict[str, str]:
-    """The docstring written under each field (used by ``videor1 config --explain``)."""
-    try:
-        source = textwrap.dedent(inspect.getsource(cls))
-    except (OSError, TypeError):
-        return {}
-    tree = ast.parse(source)
-    docs: dict[str, str] = {}
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    for node, nxt in zip(body, body[1:]):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(nxt, ast.Expr)
-            and isinstance(nxt.value, ast.Constant)
-            and isinstance(nxt.value.value, str)
-        ):
-            docs[node.target.id] = nxt.value.value.strip()
-    return docs
-
-
-def explain(cls: type = Config, prefix: str = "") -> list[tuple[str, str, Any, str]]:
-    """Rows of (dotted key, type, default, doc) for every leaf field."""
-    rows = []
-    hints = get_type_hints(cls)
-    docs = field_docs(cls)
-    instance = cls()
-    for f in dataclasses.fields(cls):
-        key = f"{prefix}.{f.name}" if prefix else f.name
-        tp = hints[f.name]
-        default = getattr(instance, f.name)
-        nested = [a for a in (get_args(tp) or (tp,)) if dataclasses.is_dataclass(a)]
-        if nested:
-            rows.extend(explain(nested[0], key))
-        else:
-            rows.append((key, _type_name(tp), default, docs.get(f.name, "")))
-    return rows

@@ -29,7 +29,7 @@ import torch
 from videor1.config import PIXELS_PER_TOKEN, MediaConfig, ModelConfig, SamplingConfig
 from videor1.models.adapters import get_adapter
 from videor1.tags import split_output
-from videor1.types import ImageInput, Sample, VideoClip
+from videor1.types import ImageInput, Sample, VideoClip, VisionGeometry
 
 EVAL_SAMPLING = SamplingConfig(temperature=0.1, top_p=0.001, max_new_tokens=1024)
 """The reference's evaluation decoding (Video-R1's evaluation)."""
@@ -71,8 +71,9 @@ class Predictor:
     """A loaded model + processor with media budgets and decoding settings.
 
     ``model`` is a checkpoint directory, or an already loaded model (then ``processor`` is required).
-    ``pixel_factor`` is the model's pixels per visual token side (28 Qwen2/2.5-VL, 32 Qwen3-VL): media
-    for :meth:`generate` must be loaded with it (``load_media(..., factor=predictor.pixel_factor)``).
+    ``adapter`` is the model's ``FamilyAdapter``; media for :meth:`generate` must be loaded for its
+    :attr:`geometry` (``load_media(..., geometry=predictor.geometry)``: 28 px per visual token for
+    Qwen2/2.5-VL, 32 for Qwen3-VL).
     """
 
     def __init__(
@@ -102,11 +103,16 @@ class Predictor:
         self.model = model
         self.model.eval()
         self.processor = processor
-        self.pixel_factor = get_adapter(model).pixel_factor
+        self.adapter = get_adapter(model)
         self.media = media or EVAL_MEDIA
         self.sampling = sampling or EVAL_SAMPLING
         self.greedy = greedy
         self.system_prompt = system_prompt
+
+    @property
+    def geometry(self) -> VisionGeometry:
+        """The model's vision geometry: what media sizes and frame counts it takes."""
+        return self.adapter.geometry
 
     @property
     def device(self) -> torch.device:
@@ -130,7 +136,12 @@ class Predictor:
         from videor1.data.collate import collate
 
         batch = collate(
-            list(samples), list(media), self.processor, variant="eval", system_prompt=self.system_prompt
+            list(samples),
+            list(media),
+            self.processor,
+            variant="eval",
+            system_prompt=self.system_prompt,
+            adapter=self.adapter,
         )
         inputs = self._to_device(batch)
         tokenizer = getattr(self.processor, "tokenizer", self.processor)
@@ -161,7 +172,7 @@ class Predictor:
         sample, media_root = make_sample(
             question, video=video, image=image, options=options, problem_type=problem_type
         )
-        clip = load_media(sample, media_root, self.media, factor=self.pixel_factor)
+        clip = load_media(sample, media_root, self.media, geometry=self.geometry)
         (text,) = self.generate([sample], [clip])
         reasoning, answer, has_tag = split_output(text)
         frames = clip.num_frames if isinstance(clip, VideoClip) else None

@@ -40,9 +40,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from videor1.config import Config, ConfigError, ModelConfig
+
+if TYPE_CHECKING:
+    from videor1.types import VisionGeometry
 
 GIB = 2**30
 
@@ -63,8 +66,7 @@ class Architecture:
     vocab: int
     vision_hidden: int
     vision_depth: int
-    patch: int
-    merge: int
+    geometry: VisionGeometry  # the vision tower's patch, merge and temporal patch sizes
     trainable: int  # under the config's freezing / LoRA settings
 
 
@@ -114,8 +116,7 @@ def architecture(model_cfg: ModelConfig) -> Architecture:
         vocab=text.vocab_size,
         vision_hidden=vcfg.hidden_size,
         vision_depth=vcfg.depth,
-        patch=vcfg.patch_size,
-        merge=vcfg.spatial_merge_size,
+        geometry=adapter.geometry,
         trainable=_trainable(model, model_cfg, vision),
     )
 
@@ -147,16 +148,16 @@ class Row:
 
 def visual_tokens(cfg: Config, arch: Architecture) -> int:
     """Visual tokens of the largest video the media budgets allow."""
-    from videor1.data.media import video_frame_max_pixels
+    from videor1.data.frames import video_frame_max_pixels
 
-    m = cfg.data.media
+    m, tp = cfg.data.media, arch.geometry.temporal_patch_size
     frames = m.nframes or m.max_frames
-    frames -= frames % 2
+    frames -= frames % tp
     frame_pixels = video_frame_max_pixels(
-        m.video_min_pixels, m.video_max_pixels, m.video_total_pixels, frames
+        m.video_min_pixels, m.video_max_pixels, m.video_total_pixels, frames, geometry=arch.geometry
     )
-    per_pair = int(frame_pixels // (arch.patch * arch.merge) ** 2)
-    return frames // 2 * per_pair
+    per_patch = int(frame_pixels // arch.geometry.pixel_factor**2)
+    return frames // tp * per_patch
 
 
 def memory_plan(
@@ -280,8 +281,9 @@ def memory_plan(
             f"{rows_policy} x {logit_positions} x {arch.vocab:,} x 10 B",
         )
     )
-    frame_pixels = (visual_tokens(cfg, arch) // max(frames // 2, 1)) * (arch.patch * arch.merge) ** 2
-    patches = t.per_device_batch_size * frames * frame_pixels // arch.patch**2
+    g = arch.geometry
+    frame_pixels = (visual_tokens(cfg, arch) // max(frames // g.temporal_patch_size, 1)) * g.pixel_factor**2
+    patches = t.per_device_batch_size * frames * frame_pixels // g.patch_size**2
     vit_layers = arch.vision_depth if cfg.model.gradient_checkpointing else 4 * arch.vision_depth
     rows.append(
         Row(

@@ -1,8 +1,9 @@
 """The named things that cross module boundaries.
 
-``Sample`` (one Video-R1 record), ``VideoClip`` / ``ImageInput`` (decoded media), ``Completion``
-(one generated answer with its token ids and log-probs) and ``RewardBreakdown`` (named reward
-components per rollout, so every component is logged).
+``Sample`` (one Video-R1 record), ``VideoClip`` / ``ImageInput`` (decoded media), ``VisionGeometry``
+(how the model's vision tower cuts media into tokens, which fixes media sizes and frame counts),
+``Completion`` (one generated answer with its token ids and log-probs) and ``RewardBreakdown`` (named
+reward components per rollout, so every component is logged).
 """
 
 from __future__ import annotations
@@ -76,6 +77,25 @@ class ImageInput:
 
 
 Media = VideoClip | ImageInput
+
+
+@dataclass(frozen=True)
+class VisionGeometry:
+    """How a model's vision tower cuts media into visual tokens; media must fit it exactly.
+
+    It comes from the model's own config (``videor1.models.adapters.get_adapter(model).geometry``)
+    and every media function takes it explicitly: frame sides are multiples of ``pixel_factor``
+    (28 for Qwen2/2.5-VL, 32 for Qwen3-VL) and frame counts multiples of ``temporal_patch_size``.
+    """
+
+    patch_size: int  # pixels per side of one ViT patch (14 Qwen2/2.5-VL, 16 Qwen3-VL)
+    merge_size: int  # patches per side merged into one visual token (2)
+    temporal_patch_size: int  # frames per temporal patch (2)
+
+    @property
+    def pixel_factor(self) -> int:
+        """Side in pixels of one visual token (media are resized to multiples of this)."""
+        return self.patch_size * self.merge_size
 
 
 @dataclass

@@ -14,7 +14,8 @@ def test_vllm_generates_and_syncs_weights(tiny_model_dir, real_clips, monkeypatc
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from videor1.config import SamplingConfig
-    from videor1.data.media import load_video, shuffle_frames
+    from videor1.data.frames import shuffle_frames
+    from videor1.data.media import load_video
     from videor1.models.adapters import get_adapter
     from videor1.rollout.hf import HFRolloutEngine
     from videor1.rollout.vllm import VLLMRolloutEngine, vllm_prompt
@@ -23,8 +24,12 @@ def test_vllm_generates_and_syncs_weights(tiny_model_dir, real_clips, monkeypatc
     adapter = get_adapter(tiny_model_dir)
     messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "What happens?"}]}]
     text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    clip = load_video(real_clips["bikes"], nframes=8, min_pixels=16 * 784, max_pixels=24 * 784)
-    shuffled, _ = shuffle_frames(clip, torch.Generator().manual_seed(0), unit="frame")
+    clip = load_video(
+        real_clips["bikes"], geometry=adapter.geometry, nframes=8, min_pixels=16 * 784, max_pixels=24 * 784
+    )
+    shuffled, _ = shuffle_frames(
+        clip, torch.Generator().manual_seed(0), geometry=adapter.geometry, unit="frame"
+    )
     ordered_prompt, shuffled_prompt = vllm_prompt(text, clip, adapter), vllm_prompt(text, shuffled, adapter)
     (frames, metadata), (twin_frames, _) = (
         ordered_prompt["multi_modal_data"]["video"],

@@ -43,9 +43,10 @@ def test_processor_files_hold_the_training_budget(checkpoint, real_clips):
         problem_id=0, problem="q", data_type="video", problem_type="free-form", options=[],
         solution="<answer>x</answer>", path=f"./{clip_path.name}", source="clip",
     )  # fmt: skip
-    clip = load_media(sample, clip_path.parent, media, factor=28)
+    adapter = get_adapter(checkpoint)
+    clip = load_media(sample, clip_path.parent, media, geometry=adapter.geometry)
     processor = AutoProcessor.from_pretrained(str(checkpoint))
-    ours = collate([sample], [clip], processor, variant="eval", adapter=get_adapter(checkpoint))
+    ours = collate([sample], [clip], processor, variant="eval", adapter=adapter)
 
     import av
 

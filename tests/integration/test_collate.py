@@ -8,6 +8,8 @@ from PIL import Image
 
 from videor1.data.collate import IGNORE_INDEX, collate
 from videor1.data.media import load_image, load_video
+from videor1.models.adapters import get_adapter
+from videor1.models.known import QWEN2_5_VL_GEOMETRY as QWEN25
 from videor1.types import Sample
 
 
@@ -19,6 +21,11 @@ def processor(tiny_model_dir):
 
 
 @pytest.fixture(scope="module")
+def adapter(tiny_model_dir):
+    return get_adapter(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
 def mixed(real_clips, tmp_path_factory):
     """2 images + 2 real videos of different lengths (16 and 8 frames), small budgets."""
     root = tmp_path_factory.mktemp("images")
@@ -26,8 +33,8 @@ def mixed(real_clips, tmp_path_factory):
     for k, size in enumerate([(90, 60), (40, 120)]):
         path = root / f"im{k}.png"
         Image.new("RGB", size, (40 * k, 100, 200)).save(path)
-        images.append(load_image(path, min_pixels=3136, max_pixels=4 * 3136))
-    small = {"min_pixels": 3136, "max_pixels": 3136}
+        images.append(load_image(path, geometry=QWEN25, min_pixels=3136, max_pixels=4 * 3136))
+    small = {"geometry": QWEN25, "min_pixels": 3136, "max_pixels": 3136}
     videos = [load_video(real_clips["bikes"], **small), load_video(real_clips["carphone_pristine"], **small)]
     samples = [
         Sample(
@@ -59,11 +66,11 @@ def placeholder_counts(batch, processor):
     return (ids == image_id).sum(1).tolist(), (ids == video_id).sum(1).tolist()
 
 
-def test_mixed_batch_grids_tokens_and_forward(processor, mixed, tiny_model_dir):
+def test_mixed_batch_grids_tokens_and_forward(processor, adapter, mixed, tiny_model_dir):
     from transformers import AutoModelForImageTextToText
 
     samples, media = mixed
-    batch = collate(samples, media, processor)
+    batch = collate(samples, media, processor, adapter=adapter)
     # no resizing or re-sampling by the processor: grid = (T/2, H/14, W/14)
     v16, v8 = media[1], media[3]
     assert v16.num_frames == 16 and v8.num_frames == 8
@@ -94,7 +101,7 @@ def test_mixed_batch_grids_tokens_and_forward(processor, mixed, tiny_model_dir):
     assert torch.isfinite(out.logits).all()
 
 
-def test_sft_labels_cover_only_the_assistant_target(processor, mixed):
+def test_sft_labels_cover_only_the_assistant_target(processor, adapter, mixed):
     samples, media = mixed
     targets = [
         "<think>it is blue</think>\n<answer>blue</answer>",
@@ -102,7 +109,14 @@ def test_sft_labels_cover_only_the_assistant_target(processor, mixed):
         "<think>three</think>\n<answer>3</answer>",
         "<think>read</think>\n<answer>hello</answer>",
     ]
-    batch = collate(samples, media, processor, targets=targets, system_prompt="You are a helpful assistant")
+    batch = collate(
+        samples,
+        media,
+        processor,
+        targets=targets,
+        system_prompt="You are a helpful assistant",
+        adapter=adapter,
+    )
     tok = processor.tokenizer
     labels, ids, mask = batch["labels"], batch["input_ids"], batch["attention_mask"]
     assert mask[:, 0].tolist() == [1, 1, 1, 1]  # right padding for training
@@ -125,26 +139,44 @@ def test_sft_labels_cover_only_the_assistant_target(processor, mixed):
     assert not ((labels == image_id) | (labels == video_id)).any()
 
 
-def test_errors_name_the_sample(processor, mixed):
+def test_errors_name_the_sample(processor, adapter, mixed):
     samples, media = mixed
     with pytest.raises(
         ValueError, match=r"batch row 0 \(t\[1\], problem_id=2\): \d+ tokens exceed max_length=50"
     ):
-        collate(samples[1:2], media[1:2], processor, max_length=50)
+        collate(samples[1:2], media[1:2], processor, max_length=50, adapter=adapter)
     with pytest.raises(
         ValueError, match=r"batch row 0 \(t\[0\].*data_type 'image' but the media item is a VideoClip"
     ):
-        collate(samples[:1], media[1:2], processor)
+        collate(samples[:1], media[1:2], processor, adapter=adapter)
     with pytest.raises(ValueError, match="reserved chat tokens"):
-        collate(samples[:1], media[:1], processor, targets=["<answer>x</answer><|im_end|>"])
+        collate(samples[:1], media[:1], processor, targets=["<answer>x</answer><|im_end|>"], adapter=adapter)
 
 
-def test_adapter_video_kwargs_give_the_same_batch(processor, mixed, tiny_model_dir):
-    from videor1.models.adapters import get_adapter
+def test_adapter_video_kwargs_give_the_processor_batch_at_the_real_rate(processor, adapter, mixed):
+    # the processor told only each clip's frames and real sampling rate gives the same batch
+    from videor1.data.collate import prompt_texts
 
     samples, media = mixed
-    plain = collate(samples, media, processor)
-    via_adapter = collate(samples, media, processor, adapter=get_adapter(tiny_model_dir))
+    clips = [m for m in media if hasattr(m, "frames")]
+    rates = [
+        {"total_num_frames": len(c.frames), "fps": c.sample_fps, "frames_indices": list(range(len(c.frames)))}
+        for c in clips
+    ]
+    images = [m.pixels for m in media if hasattr(m, "pixels")]
+    videos = {"videos": [c.frames for c in clips], "video_metadata": rates, "do_sample_frames": False}
+    plain = processor(
+        text=prompt_texts(samples, processor), images=images, **videos, do_resize=False, padding=True,
+        padding_side="left", return_tensors="pt",
+    )  # fmt: skip
+    via_adapter = collate(samples, media, processor, adapter=adapter)
     assert torch.equal(plain["input_ids"], via_adapter["input_ids"])
     assert torch.equal(plain["pixel_values_videos"], via_adapter["pixel_values_videos"])
     assert torch.allclose(plain["second_per_grid_ts"], via_adapter["second_per_grid_ts"])
+
+
+def test_media_sized_for_another_model_are_refused(processor, mixed, tiny_qwen3_dir):
+    # sized for Qwen2.5-VL (multiples of 28), not for a Qwen3-VL model's 32 px tokens
+    samples, media = mixed
+    with pytest.raises(ValueError, match=r"batch row 0 \(t\[0\].*is not a multiple of 32"):
+        collate(samples[:1], media[:1], processor, adapter=get_adapter(tiny_qwen3_dir))

@@ -11,6 +11,7 @@ import pytest
 from videor1.config import EvalConfig
 from videor1.eval.runner import EvalResumeError, evaluate
 from videor1.infer import Predictor, resolve_media
+from videor1.models.known import QWEN2_5_VL_GEOMETRY
 
 SMALL = {"max_pixels": 16 * 28 * 28, "max_new_tokens": 8, "batch_size": 4}  # keep CPU runs short
 
@@ -126,9 +127,10 @@ def test_batched_generation_equals_one_at_a_time(predictor, bench_dir, tmp_path)
 class Scripted(Predictor):
     """No model: answers each record from a table keyed by problem_id."""
 
+    geometry = QWEN2_5_VL_GEOMETRY  # media sized as for Qwen2/2.5-VL
+
     def __init__(self, answers):
         self.model = None
-        self.pixel_factor = 28  # media sized as for Qwen2/2.5-VL
         self.answers = answers
 
     def generate(self, samples, media):
@@ -224,7 +226,7 @@ def test_shuffled_frames_reach_the_model_and_are_reproducible(predictor, bench_d
         assert a["shuffled"] and sorted(order) == list(range(8)) and order != list(range(8))
         assert order == b["frame_order"]
         # the model saw the ordered clip's frames in the recorded order, i.e. different inputs
-        ordered = load_media(sample, bench_dir, recording.media)
+        ordered = load_media(sample, bench_dir, recording.media, geometry=recording.geometry)
         seen = recording.seen[sample.problem_id]
         assert torch.equal(seen.frames, ordered.frames[torch.tensor(order)])
         assert not torch.equal(seen.frames, ordered.frames)

@@ -1,8 +1,8 @@
 """Qwen3-VL (32 px per visual token) through eval, infer, annotate, SFT and RL on procedural media.
 
 The synth media are 84 px (3 x 28, not a multiple of 32). Every recipe must resize them with the
-model's pixel factor (``FamilyAdapter.pixel_factor``); with the Qwen2/2.5-VL default of 28 they stay
-84 px and collation refuses them for a Qwen3-VL processor.
+model's pixel factor (``FamilyAdapter.geometry.pixel_factor``); sized for Qwen2/2.5-VL (28) they would
+stay 84 px and collation refuses them for a Qwen3-VL model.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def test_predictor_predicts_on_qwen3_video_and_image(predictor, data84):
     assert out.num_frames == 8 and out.raw_text
     out = predictor.predict(image["problem"], image=data84 / image["path"])
     assert out.num_frames is None and out.raw_text
-    assert predictor.pixel_factor == 32
+    assert predictor.geometry.pixel_factor == 32
 
 
 def test_local_qwen3_teacher_answers_every_record(tiny_qwen3_dir, data84, tmp_path):
@@ -89,16 +89,18 @@ def test_local_qwen3_teacher_answers_every_record(tiny_qwen3_dir, data84, tmp_pa
     )
     report = annotate(teacher, data84 / "test.json", data84, tmp_path / "cot.json", media=MEDIA, batch_size=4)
     assert (report["total"], report["answered"], report["media_errors"]) == (4, 4, 0)
-    assert teacher.pixel_factor == 32
+    assert teacher.geometry.pixel_factor == 32
 
 
 def test_media_dataset_resizes_with_the_given_factor(data84):
     from videor1.data.records import load_records
     from videor1.train.data import MediaDataset
+    from videor1.types import VisionGeometry
 
     samples = load_records(data84 / "train.json")
-    for factor in (28, 32):
-        for _, media in MediaDataset(samples, data84, MEDIA, factor=factor):
+    for geometry in (VisionGeometry(14, 2, 2), VisionGeometry(16, 2, 2)):
+        factor = geometry.pixel_factor
+        for _, media in MediaDataset(samples, data84, MEDIA, geometry):
             pixels = media.frames if hasattr(media, "frames") else media.pixels
             assert tuple(pixels.shape[-2:]) == ((84, 84) if factor == 28 else (96, 96))
 

@@ -160,29 +160,6 @@ def test_temporal_patch_reuse_and_frozen_vit(tmp_path, tiny_model_dir, synth_dir
     assert any(not torch.equal(before[k], after[k]) for k in before if k not in vision)
 
 
-def test_prompts_with_the_policy_adapter_keep_qwen25_inputs(tmp_path, tiny_model_dir, synth_dir):
-    # rollout prompts go through collate with the policy's FamilyAdapter; for Qwen2.5-VL that
-    # changes nothing (tokens, pixels, grids, second_per_grid_ts)
-    from transformers import AutoProcessor
-
-    from videor1.data.records import load_records
-    from videor1.models.adapters import get_adapter
-    from videor1.train.rl_rollout import collate_prompts, load_questions
-
-    cfg = tiny_cfg(tmp_path, tiny_model_dir, synth_dir / "train.json", synth_dir)
-    records = load_records(synth_dir / "train.json")
-    picked = [next(s for s in records if s.data_type == kind) for kind in ("video", "image")]
-    questions = load_questions(cfg, picked)
-    processor = AutoProcessor.from_pretrained(str(tiny_model_dir))
-    args = (cfg, processor, [q.sample for q in questions], [q.media for q in questions], torch.device("cpu"))
-    plain = collate_prompts(*args)
-    adapted = collate_prompts(*args, adapter=get_adapter(tiny_model_dir))
-    assert "second_per_grid_ts" in adapted and "pixel_values" in adapted
-    assert plain.keys() == adapted.keys()
-    for key in plain:
-        torch.testing.assert_close(torch.as_tensor(adapted[key]), torch.as_tensor(plain[key]), rtol=0, atol=0)
-
-
 def test_two_processes_one_rank_images_only(tmp_path, tiny_model_dir, synth_dir, rank_split_file):
     train_file = rank_split_file(tmp_path, per_device=2, steps=2, seed=0)
     cfg = tiny_cfg(

@@ -59,7 +59,7 @@ def _questions(state, kinds: str):
         k: iter([s for s in state.samples if s.data_type == name])
         for k, name in (("i", "image"), ("v", "video"))
     }
-    return load_questions(state.cfg, [next(pools[k]) for k in kinds], factor=state.adapter.pixel_factor)
+    return load_questions(state.cfg, [next(pools[k]) for k in kinds], geometry=state.adapter.geometry)
 
 
 def test_build_sequences_joins_left_padded_prompts_and_right_padded_completions():
@@ -217,7 +217,7 @@ def test_subset_keeps_the_chosen_questions_rows_and_pixels(rl_state):
 @pytest.mark.parametrize("unit", ["temporal_patch", "frame"])
 def test_the_shuffled_group_generates_from_the_shuffled_clips_encodings(rl_state, unit, monkeypatch):
     """Planted defect caught: the shuffled twin fed the ordered encodings (upstream Video-R1's vLLM bug)."""
-    from videor1.data.media import shuffle_frames
+    from videor1.data.frames import shuffle_frames
     from videor1.models.vision import encode_media
     from videor1.train.rl_rollout import collate_prompts, rollout, step_generators
 
@@ -239,7 +239,11 @@ def test_the_shuffled_group_generates_from_the_shuffled_clips_encodings(rl_state
     ordered, twins = seen["features"].videos[:2], seen["features"].videos[2:]
     # the same draws as the recipe's: the shuffled clips, encoded from scratch
     again = step_generators(0, 0, 0, state.dist.device)
-    clips = [shuffle_frames(q.media, again.data, unit=unit)[0] for q in questions if q.is_video]
+    clips = [
+        shuffle_frames(q.media, again.data, geometry=state.adapter.geometry, unit=unit)[0]
+        for q in questions
+        if q.is_video
+    ]
     fresh_batch = collate_prompts(
         state.cfg,
         state.processor,

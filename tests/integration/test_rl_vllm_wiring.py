@@ -147,6 +147,7 @@ def test_a_prompt_the_engine_tokenised_differently_is_an_error(tiny_model_dir, s
     from videor1.data.collate import collate
     from videor1.data.media import load_media
     from videor1.data.records import load_records
+    from videor1.models.adapters import get_adapter
     from videor1.rollout.vllm import check_prompt_tokens
 
     cfg = load_config(
@@ -155,7 +156,9 @@ def test_a_prompt_the_engine_tokenised_differently_is_an_error(tiny_model_dir, s
     )
     processor = AutoProcessor.from_pretrained(str(tiny_model_dir))
     sample = next(s for s in load_records(synth_dir / "train.json") if s.data_type == "video")
-    batch = collate([sample], [load_media(sample, synth_dir, cfg.data.media)], processor)
+    adapter = get_adapter(tiny_model_dir)
+    clip = load_media(sample, synth_dir, cfg.data.media, geometry=adapter.geometry)
+    batch = collate([sample], [clip], processor, adapter=adapter)
     ids = batch["input_ids"][0].tolist()
     check_prompt_tokens([ids], batch, [sample], pad_id=0)
     with pytest.raises(RuntimeError, match="first difference at token 3"):

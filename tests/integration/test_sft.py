@@ -76,25 +76,28 @@ def image_and_video(tiny_model_dir, synth_dir):
 
     from videor1.data.media import load_media
     from videor1.data.records import load_records
+    from videor1.models.adapters import get_adapter
 
     processor = AutoProcessor.from_pretrained(str(tiny_model_dir))
+    geometry = get_adapter(tiny_model_dir).geometry
     samples = load_records(synth_dir / "train_cot.json")
     pair = [
         next(s for s in samples if s.data_type == "image"),
         next(s for s in samples if s.data_type == "video"),
     ]
-    return processor, [(s, load_media(s, synth_dir, SMALL_MEDIA)) for s in pair]
+    return processor, [(s, load_media(s, synth_dir, SMALL_MEDIA, geometry=geometry)) for s in pair]
 
 
 def test_assistant_only_labels_on_real_processor_output(tiny_model_dir, synth_dir, image_and_video):
     from videor1.data.prompts import sft_target
+    from videor1.models.adapters import get_adapter
     from videor1.train.sft import SFTCollator
 
     processor, items = image_and_video
     pair = [s for s, _ in items]
     cfg = make_cfg(Path("unused"), tiny_model_dir, synth_dir)
     cfg.sft.system_prompt = "You are a helpful assistant"
-    out = SFTCollator(processor, cfg)(items)
+    out = SFTCollator(processor, cfg, get_adapter(tiny_model_dir))(items)
     inputs = out["inputs"]
     labels, ids = inputs["labels"], inputs["input_ids"]
     assert "pixel_values" in inputs and "pixel_values_videos" in inputs  # one image, one video
@@ -111,22 +114,6 @@ def test_assistant_only_labels_on_real_processor_output(tiny_model_dir, synth_di
         first = int(kept.nonzero()[0])
         prompt = tok.decode(ids[row][:first])
         assert "You are a helpful assistant" in prompt and prompt.rstrip().endswith("assistant")
-
-
-def test_collator_with_the_model_adapter_keeps_qwen25_inputs(tiny_model_dir, synth_dir, image_and_video):
-    # SFT passes the model's FamilyAdapter to collate (video metadata as at evaluation); for
-    # Qwen2.5-VL the tokens, pixels, grids and second_per_grid_ts are those of collate's own kwargs
-    from videor1.models.adapters import get_adapter
-    from videor1.train.sft import SFTCollator
-
-    processor, items = image_and_video
-    cfg = make_cfg(Path("unused"), tiny_model_dir, synth_dir)
-    plain = SFTCollator(processor, cfg)(items)["inputs"]
-    adapted = SFTCollator(processor, cfg, get_adapter(tiny_model_dir))(items)["inputs"]
-    assert "second_per_grid_ts" in adapted and "pixel_values_videos" in adapted
-    assert plain.keys() == adapted.keys()
-    for key in plain:
-        torch.testing.assert_close(torch.as_tensor(adapted[key]), torch.as_tensor(plain[key]), rtol=0, atol=0)
 
 
 def test_train_changes_trainable_weights_only_and_reloads(

@@ -72,7 +72,9 @@ def test_saved_config_matches_tokenizer_and_family(loaded):
 def test_image_forward_and_generate(loaded):
     family, _, model, processor = loaded
     adapter = get_adapter(model)
-    side = 2 * adapter.pixel_factor  # 56 (Qwen2/2.5-VL) or 64 (Qwen3-VL) px: a 2x2 grid of visual tokens
+    side = (
+        2 * adapter.geometry.pixel_factor
+    )  # 56 (Qwen2/2.5-VL) or 64 (Qwen3-VL) px: a 2x2 grid of visual tokens
     image = torch.randint(
         0, 256, (3, side, side), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
     )
@@ -84,7 +86,7 @@ def test_image_forward_and_generate(loaded):
     ids = batch["input_ids"][0]
     assert int((ids == model.config.image_token_id).sum()) == 4 == adapter.num_visual_tokens([1, 4, 4])
     assert int((ids == model.config.vision_start_token_id).sum()) == 1
-    patch_dim = 3 * 2 * adapter.patch_size**2
+    patch_dim = 3 * 2 * adapter.geometry.patch_size**2
     assert tuple(batch["pixel_values"].shape) == (16, patch_dim)  # [t*h*w patches, C*T*P*P]
 
     with torch.no_grad():
@@ -99,7 +101,7 @@ def test_image_forward_and_generate(loaded):
 def test_sixteen_frame_video_forward_and_generate(loaded):
     family, _, model, processor = loaded
     adapter = get_adapter(model)
-    side = 2 * adapter.pixel_factor
+    side = 2 * adapter.geometry.pixel_factor
     frames = torch.randint(
         0, 256, (16, 3, side, side), dtype=torch.uint8, generator=torch.Generator().manual_seed(1)
     )
@@ -114,7 +116,7 @@ def test_sixteen_frame_video_forward_and_generate(loaded):
     ids = batch["input_ids"][0]
     n_video = int((ids == model.config.video_token_id).sum())
     assert n_video == 32 == adapter.num_visual_tokens(batch["video_grid_thw"][0])
-    assert tuple(batch["pixel_values_videos"].shape) == (8 * 16, 3 * 2 * adapter.patch_size**2)
+    assert tuple(batch["pixel_values_videos"].shape) == (8 * 16, 3 * 2 * adapter.geometry.patch_size**2)
     starts = int((ids == model.config.vision_start_token_id).sum())
     ends = int((ids == model.config.vision_end_token_id).sum())
     if family == "qwen3-vl":
@@ -145,7 +147,7 @@ def test_vision_tower_encodes_pixels_into_merged_tokens(loaded):
     adapter = get_adapter(model)
     tower = adapter.vision_tower(model)
     assert tower is model.model.visual
-    side = 2 * adapter.pixel_factor
+    side = 2 * adapter.geometry.pixel_factor
     frames = torch.zeros(4, 3, side, side, dtype=torch.uint8)
     clip = VideoClip(frames=frames, frame_indices=[0, 1, 2, 3], sample_fps=2.0, duration=2.0)
     kwargs = adapter.video_inputs_kwargs(clip)
@@ -161,7 +163,7 @@ def test_frames_already_at_multiples_of_the_token_size_pass_through_unchanged(lo
     # videor1.data.media resizes frames itself (MediaConfig budgets); the processor must not resize again.
     _, _, model, processor = loaded
     adapter = get_adapter(model)
-    f = adapter.pixel_factor
+    f = adapter.geometry.pixel_factor
     frames = torch.randint(
         0, 256, (2, 3, 2 * f, 3 * f), dtype=torch.uint8, generator=torch.Generator().manual_seed(2)
     )
@@ -179,7 +181,7 @@ def test_left_padded_batch_generates_what_each_prompt_generates_alone(loaded):
     # per-video timing must be computed per row, so greedy tokens equal the unbatched ones.
     _, _, model, processor = loaded
     adapter = get_adapter(model)
-    f = adapter.pixel_factor
+    f = adapter.geometry.pixel_factor
     g = torch.Generator().manual_seed(3)
     clips = [
         VideoClip(

@@ -7,8 +7,10 @@ import pytest
 import torch
 
 from videor1.data.collate import collate
-from videor1.data.media import load_video, shuffle_frames
+from videor1.data.frames import shuffle_frames
+from videor1.data.media import load_video
 from videor1.models.adapters import core_model, get_adapter
+from videor1.models.known import QWEN2_5_VL_GEOMETRY as QWEN25
 from videor1.models.vision import (
     MediaFeatures,
     VisionCounter,
@@ -31,7 +33,9 @@ def model_and_processor(tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def clip(real_clips):
-    return load_video(real_clips["bigbuckbunny"], nframes=8, min_pixels=16 * 784, max_pixels=24 * 784)
+    return load_video(
+        real_clips["bigbuckbunny"], geometry=QWEN25, nframes=8, min_pixels=16 * 784, max_pixels=24 * 784
+    )
 
 
 def _encode(model, processor, frames):
@@ -45,7 +49,9 @@ def _encode(model, processor, frames):
 
 def test_temporal_patch_shuffle_reuses_ordered_encodings_exactly(model_and_processor, clip):
     model, processor = model_and_processor
-    shuffled, perm = shuffle_frames(clip, torch.Generator().manual_seed(3), unit="temporal_patch")
+    shuffled, perm = shuffle_frames(
+        clip, torch.Generator().manual_seed(3), geometry=QWEN25, unit="temporal_patch"
+    )
     ordered_inputs, ordered = _encode(model, processor, clip.frames)
     shuffled_inputs, fresh = _encode(model, processor, shuffled.frames)
 
@@ -56,30 +62,30 @@ def test_temporal_patch_shuffle_reuses_ordered_encodings_exactly(model_and_proce
     assert not torch.allclose(fresh, ordered)
 
     grid = ordered_inputs["video_grid_thw"][0]
-    reused = permute_video_features(ordered, grid, frame_order_to_patch_order(perm))
+    reused = permute_video_features(ordered, grid, frame_order_to_patch_order(perm, 2), spatial_merge_size=2)
     torch.testing.assert_close(reused, fresh, atol=1e-5, rtol=1e-5)
 
 
 def test_frame_shuffle_cannot_reuse():
     # frames 0 and 1 swapped inside patch 0, or frame 1 moved next to frame 2: no patch order exists
     with pytest.raises(ValueError, match="splits temporal patches"):
-        frame_order_to_patch_order([1, 0, 2, 3])
+        frame_order_to_patch_order([1, 0, 2, 3], 2)
     with pytest.raises(ValueError, match="splits temporal patches"):
-        frame_order_to_patch_order([0, 2, 1, 3])
-    assert frame_order_to_patch_order([4, 5, 0, 1, 2, 3]) == [2, 0, 1]
+        frame_order_to_patch_order([0, 2, 1, 3], 2)
+    assert frame_order_to_patch_order([4, 5, 0, 1, 2, 3], 2) == [2, 0, 1]
 
 
 def test_permute_validates_shapes():
     feats = torch.arange(12.0).view(6, 2)  # 6 tokens, but grid t=3, h=2, w=2 has 3 (one per patch)
     with pytest.raises(ValueError, match="implies"):
-        permute_video_features(feats, (3, 2, 2), [2, 0, 1])
+        permute_video_features(feats, (3, 2, 2), [2, 0, 1], spatial_merge_size=2)
     feats = torch.arange(6.0).view(3, 2)  # t=3 patches, 1 token each
     torch.testing.assert_close(
-        permute_video_features(feats, (3, 2, 2), [2, 0, 1]),
+        permute_video_features(feats, (3, 2, 2), [2, 0, 1], spatial_merge_size=2),
         torch.tensor([[4.0, 5.0], [0.0, 1.0], [2.0, 3.0]]),
     )
     with pytest.raises(ValueError, match="not a permutation"):
-        permute_video_features(feats, (3, 2, 2), [0, 0, 1])
+        permute_video_features(feats, (3, 2, 2), [0, 0, 1], spatial_merge_size=2)
 
 
 def test_counter_counts_video_encodes(model_and_processor, clip):
@@ -110,10 +116,11 @@ def qwen3(tiny_qwen3_dir):
 
 
 @pytest.fixture(scope="module")
-def clip32(real_clips):
+def clip32(real_clips, tiny_qwen3_dir):
     """8 frames resized to multiples of Qwen3-VL's 32 px per visual token."""
+    geometry = get_adapter(tiny_qwen3_dir).geometry
     return load_video(
-        real_clips["bigbuckbunny"], nframes=8, min_pixels=16 * 1024, max_pixels=24 * 1024, factor=32
+        real_clips["bigbuckbunny"], geometry=geometry, nframes=8, min_pixels=16 * 1024, max_pixels=24 * 1024
     )
 
 
@@ -187,7 +194,10 @@ def test_qwen3_reused_encodings_give_the_plain_forward_logits(qwen3, clip32, row
 
 def test_qwen3_temporal_patch_shuffle_reuses_tokens_and_deepstack(qwen3, clip32):
     model, processor = qwen3
-    shuffled, perm = shuffle_frames(clip32, torch.Generator().manual_seed(3), unit="temporal_patch")
+    geometry = get_adapter(model).geometry
+    shuffled, perm = shuffle_frames(
+        clip32, torch.Generator().manual_seed(3), geometry=geometry, unit="temporal_patch"
+    )
     ordered_batch = _collate_kinds(model, processor, ["video"], clip32)
     shuffled_batch = _collate_kinds(model, processor, ["video"], shuffled)
     assert torch.equal(ordered_batch["input_ids"], shuffled_batch["input_ids"])  # same timestamps text
@@ -198,8 +208,8 @@ def test_qwen3_temporal_patch_shuffle_reuses_tokens_and_deepstack(qwen3, clip32)
 
     reused = ordered.permute_videos(
         ordered_batch["video_grid_thw"],
-        [frame_order_to_patch_order(perm)],
-        spatial_merge_size=model.config.vision_config.spatial_merge_size,
+        [frame_order_to_patch_order(perm, geometry.temporal_patch_size)],
+        spatial_merge_size=geometry.merge_size,
     )
     torch.testing.assert_close(reused.videos, fresh.videos, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(reused.video_deepstack, fresh.video_deepstack, atol=1e-5, rtol=1e-5)
@@ -229,7 +239,7 @@ def test_media_features_keep_each_items_deepstack_with_its_tokens():
     # permuting a video's temporal patches moves its deepstack tokens the same way
     order = torch.arange(4.0)[:, None].expand(4, 3)
     clip = MediaFeatures(videos=[order], video_deepstack=[(order + 10, order + 20)])
-    moved = clip.permute_videos([(4, 2, 2)], [[2, 3, 0, 1]])
+    moved = clip.permute_videos([(4, 2, 2)], [[2, 3, 0, 1]], spatial_merge_size=2)
     assert moved.videos[0][:, 0].tolist() == [2.0, 3.0, 0.0, 1.0]
     assert [d[:, 0].tolist() for d in moved.video_deepstack[0]] == [
         [12.0, 13.0, 10.0, 11.0],

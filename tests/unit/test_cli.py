@@ -75,11 +75,11 @@ def test_config_explain_never_breaks_a_key_at_80_columns():
     from rich.console import Console
 
     from videor1.commands.config import explain_table
-    from videor1.config import explain
+    from videor1.config import Config, explain
 
     console = Console(width=80, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
     console.print(explain_table())
     text = console.export_text()
     lines = text.splitlines()
-    for key, *_ in explain():
+    for key, *_ in explain(Config):
         assert any(key in line for line in lines), f"{key} is wrapped mid-word at 80 columns"

@@ -135,7 +135,7 @@ def test_bad_override_syntax():
 
 
 def test_explain_covers_every_leaf_with_docs():
-    rows = explain()
+    rows = explain(Config)
     keys = {r[0] for r in rows}
     assert "rl.temporal_mu" in keys and "data.media.video_max_pixels" in keys
     undocumented = [r[0] for r in rows if not r[3]]

@@ -6,16 +6,15 @@ import pytest
 import torch
 from PIL import Image
 
-from videor1.data.media import (
-    MediaError,
-    load_image,
+from videor1.data.frames import (
     num_sampled_frames,
-    plan_seeks,
     sample_frame_indices,
     smart_resize,
     video_frame_max_pixels,
     video_frame_size,
 )
+from videor1.data.media import MediaError, load_image, plan_seeks
+from videor1.models.known import QWEN2_5_VL_GEOMETRY as QWEN25
 
 TRAIN_PIXELS = 128 * 28 * 28  # 100,352
 
@@ -51,34 +50,42 @@ INDEX_TABLE = [
 
 @pytest.mark.parametrize(("total", "fps", "kwargs", "expected"), INDEX_TABLE)
 def test_sample_frame_indices_table(total, fps, kwargs, expected):
-    assert sample_frame_indices(total, fps, **kwargs) == expected
+    assert sample_frame_indices(total, fps, geometry=QWEN25, **kwargs) == expected
 
 
 def test_frame_count_must_fit():
     with pytest.raises(ValueError, match="cannot sample 0 frames"):
-        sample_frame_indices(1, 25.0)
+        sample_frame_indices(1, 25.0, geometry=QWEN25)
     with pytest.raises(ValueError, match=r"cannot sample 8 frames"):
-        num_sampled_frames(6, 25.0, nframes=8)
+        num_sampled_frames(6, 25.0, geometry=QWEN25, nframes=8)
     with pytest.raises(ValueError, match="empty time window"):
-        sample_frame_indices(250, 25.0, start=5.0, end=5.0)
+        sample_frame_indices(250, 25.0, geometry=QWEN25, start=5.0, end=5.0)
 
 
 def test_smart_resize_reference_examples():
     # 640×360 with the training budget: effective max = max(min(100352, inf), int(100352 × 1.05)) = 105369;
     # rounded 364×644 = 234416 > max → β = sqrt(230400 / 105369) = 1.4787 → floor(8.69)·28, floor(15.46)·28
-    assert video_frame_max_pixels(TRAIN_PIXELS, TRAIN_PIXELS, None, 16) == 105369
-    assert video_frame_size(360, 640, 16, min_pixels=TRAIN_PIXELS, max_pixels=TRAIN_PIXELS) == (224, 420)
+    assert video_frame_max_pixels(TRAIN_PIXELS, TRAIN_PIXELS, None, 16, geometry=QWEN25) == 105369
+    assert video_frame_size(
+        360, 640, 16, geometry=QWEN25, min_pixels=TRAIN_PIXELS, max_pixels=TRAIN_PIXELS
+    ) == (224, 420)
     assert (224 // 28) * (420 // 28) == 120  # tokens per frame pair (REFERENCE §2)
     # 308×336 = 103488 lies between 100352 and 105369: the 5% slack keeps it as is …
-    assert video_frame_size(308, 336, 16, min_pixels=TRAIN_PIXELS, max_pixels=TRAIN_PIXELS) == (308, 336)
+    assert video_frame_size(
+        308, 336, 16, geometry=QWEN25, min_pixels=TRAIN_PIXELS, max_pixels=TRAIN_PIXELS
+    ) == (308, 336)
     # … where a plain max of 100352 shrinks it: β = 1.0155 → floor(10.83)·28, floor(11.82)·28
-    assert smart_resize(308, 336, min_pixels=TRAIN_PIXELS, max_pixels=TRAIN_PIXELS) == (280, 308)
+    assert smart_resize(308, 336, 28, min_pixels=TRAIN_PIXELS, max_pixels=TRAIN_PIXELS) == (280, 308)
     # 176×144 is too small: rounded 140×168 = 23520 < min → β = sqrt(100352 / 25344) = 1.9899 → ceil
-    assert video_frame_size(144, 176, 8, min_pixels=TRAIN_PIXELS, max_pixels=TRAIN_PIXELS) == (308, 364)
+    assert video_frame_size(
+        144, 176, 8, geometry=QWEN25, min_pixels=TRAIN_PIXELS, max_pixels=TRAIN_PIXELS
+    ) == (308, 364)
     # A clip budget binds: total 401408 over 16 frames → 401408 / 16 × 2 = 50176 per frame;
     # 272×640: β = sqrt(174080 / 50176) = 1.8626 → floor(5.22)·28 = 140, floor(12.27)·28 = 336
-    assert video_frame_max_pixels(3136, 602112, 401408, 16) == 50176
-    assert video_frame_size(272, 640, 16, min_pixels=3136, max_pixels=602112, total_pixels=401408) == (
+    assert video_frame_max_pixels(3136, 602112, 401408, 16, geometry=QWEN25) == 50176
+    assert video_frame_size(
+        272, 640, 16, geometry=QWEN25, min_pixels=3136, max_pixels=602112, total_pixels=401408
+    ) == (
         140,
         336,
     )
@@ -86,12 +93,12 @@ def test_smart_resize_reference_examples():
 
 def test_smart_resize_keeps_multiples_and_rejects_bad_input():
     for h, w in [(28, 28), (100, 1000), (1080, 1920), (33, 47)]:
-        rh, rw = smart_resize(h, w, min_pixels=3136, max_pixels=200704)
+        rh, rw = smart_resize(h, w, 28, min_pixels=3136, max_pixels=200704)
         assert rh % 28 == 0 and rw % 28 == 0
     with pytest.raises(ValueError, match="aspect ratio"):
-        smart_resize(10, 3000)
+        smart_resize(10, 3000, 28)
     with pytest.raises(ValueError, match="min_pixels"):
-        smart_resize(100, 100, min_pixels=10, max_pixels=5)
+        smart_resize(100, 100, 28, min_pixels=10, max_pixels=5)
 
 
 def test_plan_seeks_prefers_the_cheaper_path():
@@ -110,7 +117,7 @@ def test_load_image_resizes_and_composites_alpha(tmp_path):
     rgba.paste((200, 0, 0, 255), (0, 0, 150, 200))  # opaque red left half
     path = tmp_path / "x.png"
     rgba.save(path)
-    image = load_image(path, min_pixels=3136, max_pixels=256 * 28 * 28)
+    image = load_image(path, geometry=QWEN25, min_pixels=3136, max_pixels=256 * 28 * 28)
     # 200×300 → rounded 196×308 = 60368 within [3136, 200704]
     assert image.pixels.dtype == torch.uint8 and tuple(image.pixels.shape) == (3, 196, 308)
     assert image.pixels[:, 100, 300].tolist() == [255, 255, 255]
@@ -119,12 +126,12 @@ def test_load_image_resizes_and_composites_alpha(tmp_path):
 
 def test_load_image_errors(tmp_path):
     with pytest.raises(MediaError, match="file not found") as err:
-        load_image(tmp_path / "none.png")
+        load_image(tmp_path / "none.png", geometry=QWEN25)
     assert err.value.path.endswith("none.png") and err.value.cause == "file not found"
     bad = tmp_path / "bad.jpg"
     bad.write_text("not an image")
     with pytest.raises(MediaError, match="bad.jpg.*cannot read image"):
-        load_image(bad)
+        load_image(bad, geometry=QWEN25)
 
 
 def test_load_media_dispatches_and_names_the_record(tmp_path, real_clips):
@@ -143,19 +150,19 @@ def test_load_media_dispatches_and_names_the_record(tmp_path, real_clips):
     def sample(kind: str, path: str) -> Sample:
         return Sample(7, "q", kind, "free-form", [], "<answer>x</answer>", path, source="d.json[3]")
 
-    clip = load_media(sample("video", "./clip.mp4"), tmp_path, cfg)
+    clip = load_media(sample("video", "./clip.mp4"), tmp_path, cfg, geometry=QWEN25)
     assert isinstance(clip, VideoClip) and clip.num_frames == 8
     # 144×176 → rounded 140×168 = 23520 > 3292 (3136 × 1.05) → β = sqrt(25344 / 3292) = 2.775 → floor(1.85)·28, floor(2.26)·28
     assert tuple(clip.frames.shape[-2:]) == (28, 56)
-    image = load_media(sample("image", "./im.png"), tmp_path, cfg)
+    image = load_media(sample("image", "./im.png"), tmp_path, cfg, geometry=QWEN25)
     # 32×64 → rounded 28×56 = 1568 < 3136 → β = sqrt(3136 / 2048) = 1.2374 → ceil(1.41)·28, ceil(2.83)·28
     assert isinstance(image, ImageInput) and tuple(image.pixels.shape) == (3, 56, 84)
     (tmp_path / "broken.mp4").write_text("no")
     with pytest.raises(MediaError, match=r"broken\.mp4 \(record d\.json\[3\]\): cannot open") as err:
-        load_media(sample("video", "./broken.mp4"), tmp_path, cfg)
+        load_media(sample("video", "./broken.mp4"), tmp_path, cfg, geometry=QWEN25)
     assert err.value.record == "d.json[3]"
     with pytest.raises(ValueError, match=r"d\.json\[3\]: field data_type"):
-        load_media(sample("audio", "./im.png"), tmp_path, cfg)
+        load_media(sample("audio", "./im.png"), tmp_path, cfg, geometry=QWEN25)
 
 
 @pytest.mark.parametrize(

@@ -43,7 +43,7 @@ def _clip(n: int = 8, fps: float = 2.0, side: int = 56) -> VideoClip:
 def test_family_detection_from_dict_and_directory(tmp_path, model_type, family, patch, factor):
     adapter = get_adapter(_config(model_type, patch))
     assert adapter.family == family
-    assert adapter.pixel_factor == factor
+    assert adapter.geometry.pixel_factor == factor
     assert (adapter.video_token_id, adapter.vision_start_token_id) == (151656, 151652)
     (tmp_path / "config.json").write_text(json.dumps(_config(model_type, patch)))
     assert get_adapter(tmp_path) == adapter

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from videor1.data.media import shuffle_frames
+from videor1.data.frames import shuffle_frames
+from videor1.models.known import QWEN2_5_VL_GEOMETRY as QWEN25
 from videor1.types import VideoClip
 
 
@@ -20,7 +21,7 @@ def make_clip(t: int) -> VideoClip:
 def test_never_identity_over_many_seeds(unit, t):
     clip = make_clip(t)
     for seed in range(200):
-        shuffled, perm = shuffle_frames(clip, torch.Generator().manual_seed(seed), unit=unit)
+        shuffled, perm = shuffle_frames(clip, torch.Generator().manual_seed(seed), geometry=QWEN25, unit=unit)
         assert sorted(perm) == list(range(t))
         assert perm != list(range(t))
         assert not torch.equal(shuffled.frames, clip.frames)
@@ -36,15 +37,17 @@ def test_never_identity_over_many_seeds(unit, t):
 
 def test_temporal_patch_with_two_pairs_is_the_swap():
     for seed in range(20):
-        _, perm = shuffle_frames(make_clip(4), torch.Generator().manual_seed(seed), unit="temporal_patch")
+        _, perm = shuffle_frames(
+            make_clip(4), torch.Generator().manual_seed(seed), geometry=QWEN25, unit="temporal_patch"
+        )
         assert perm == [2, 3, 0, 1]
 
 
 def test_same_generator_state_same_permutation_and_input_untouched():
     clip = make_clip(8)
     before = clip.frames.clone()
-    _, a = shuffle_frames(clip, torch.Generator().manual_seed(3))
-    _, b = shuffle_frames(clip, torch.Generator().manual_seed(3))
+    _, a = shuffle_frames(clip, torch.Generator().manual_seed(3), geometry=QWEN25)
+    _, b = shuffle_frames(clip, torch.Generator().manual_seed(3), geometry=QWEN25)
     assert a == b
     assert torch.equal(clip.frames, before) and clip.frame_indices == [10 * k for k in range(8)]
 
@@ -54,15 +57,15 @@ def test_frame_unit_mixes_pairs_sometimes():
     clip = make_clip(8)
     split = 0
     for seed in range(50):
-        _, perm = shuffle_frames(clip, torch.Generator().manual_seed(seed), unit="frame")
+        _, perm = shuffle_frames(clip, torch.Generator().manual_seed(seed), geometry=QWEN25, unit="frame")
         split += any(perm[i] // 2 != perm[i + 1] // 2 for i in range(0, 8, 2))
     assert split > 0
 
 
 def test_rejects_unshufflable_clips():
     with pytest.raises(ValueError, match="1 frame"):
-        shuffle_frames(make_clip(1), torch.Generator())
+        shuffle_frames(make_clip(1), torch.Generator(), geometry=QWEN25)
     with pytest.raises(ValueError, match="even frame count >= 4"):
-        shuffle_frames(make_clip(2), torch.Generator(), unit="temporal_patch")
+        shuffle_frames(make_clip(2), torch.Generator(), geometry=QWEN25, unit="temporal_patch")
     with pytest.raises(ValueError, match="unit must be"):
-        shuffle_frames(make_clip(4), torch.Generator(), unit="pair")  # type: ignore[arg-type]
+        shuffle_frames(make_clip(4), torch.Generator(), geometry=QWEN25, unit="pair")  # type: ignore[arg-type]

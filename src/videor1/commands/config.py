@@ -24,14 +24,14 @@ def explain_table():
     """Every key with its type, default and meaning; keys are never broken across lines."""
     from rich.table import Table
 
-    from videor1.config import explain
+    from videor1.config import Config, explain
 
     table = Table(title="videor1 configuration keys")
     table.add_column("key", no_wrap=True)
     table.add_column("type", overflow="fold", max_width=18)
     table.add_column("default", overflow="fold", max_width=14)
     table.add_column("meaning", overflow="fold", ratio=1)
-    for key, tp, default, doc in explain():
+    for key, tp, default, doc in explain(Config):
         table.add_row(key, tp, repr(default), doc)
     return table
 

@@ -8,8 +8,9 @@ One call handles a whole batch that mixes images, videos of different lengths an
    Media arrive already sampled and resized to multiples of the model's pixel factor by
    :mod:`videor1.data.media`, so the processor is told not to resize (``do_resize=False``) and not to
    re-sample frames (``do_sample_frames=False``); the resulting grids are checked to be exactly
-   ``(T / temporal_patch, H / patch, W / patch)``;
-3. every video's real sampling rate goes in as ``video_metadata`` (``fps = clip.sample_fps``), from
+   ``(T / temporal_patch, H / patch, W / patch)`` of the model's geometry (``adapter.geometry``);
+3. every video's real sampling rate goes in as ``video_metadata`` (``fps = clip.sample_fps``,
+   ``FamilyAdapter.video_inputs_kwargs``), from
    which the Qwen2.5-VL processor derives ``second_per_grid_ts = temporal_patch_size / sample_fps``
    (the reference dropped it in training and so assumed 2 fps; Video-R1's media rules) and the Qwen3-VL
    processor its timestamps;
@@ -30,7 +31,7 @@ import torch
 from transformers import BatchFeature
 
 from videor1.data.prompts import build_messages
-from videor1.types import ImageInput, Sample, VideoClip
+from videor1.types import ImageInput, Sample, VideoClip, VisionGeometry
 
 if TYPE_CHECKING:
     from videor1.models.adapters import FamilyAdapter
@@ -52,23 +53,10 @@ def _where(sample: Sample, row: int) -> str:
     return f"batch row {row} ({sample.source or 'sample'}, problem_id={sample.problem_id!r})"
 
 
-def _geometry(processor: Any) -> tuple[int, int, int]:
-    """(patch_size, merge_size, temporal_patch_size) of the processor's vision side."""
-    vp = getattr(processor, "video_processor", None) or processor.image_processor
-    return int(vp.patch_size), int(vp.merge_size), int(vp.temporal_patch_size)
-
-
-def video_metadata(clip: VideoClip) -> dict[str, Any]:
-    """The processor's metadata for an already sampled clip: its frames, at its real sampling rate."""
-    if clip.sample_fps <= 0:
-        raise ValueError(f"{clip.path or 'video clip'}: sample_fps must be > 0, got {clip.sample_fps}")
-    n = clip.num_frames
-    return {"total_num_frames": n, "fps": float(clip.sample_fps), "frames_indices": list(range(n))}
-
-
 def _check_media(
-    samples: Sequence[Sample], media: Sequence[VideoClip | ImageInput], factor: int, tp: int
+    samples: Sequence[Sample], media: Sequence[VideoClip | ImageInput], geometry: VisionGeometry
 ) -> None:
+    factor, tp = geometry.pixel_factor, geometry.temporal_patch_size
     if len(media) != len(samples):
         raise ValueError(f"collate got {len(samples)} samples but {len(media)} media items")
     for row, (sample, item) in enumerate(zip(samples, media)):
@@ -84,7 +72,7 @@ def _check_media(
         if h % factor or w % factor:
             raise ValueError(
                 f"{_where(sample, row)}: media size {h}x{w} is not a multiple of {factor}; "
-                "load it with videor1.data.media (which resizes with the model's factor)"
+                "load it with videor1.data.media.load_media(..., geometry=adapter.geometry)"
             )
         if isinstance(item, VideoClip) and (item.num_frames == 0 or item.num_frames % tp):
             raise ValueError(
@@ -148,7 +136,7 @@ def collate(
     targets: Sequence[str] | None = None,
     add_generation_prompt: bool = True,
     max_length: int | None = None,
-    adapter: FamilyAdapter | None = None,
+    adapter: FamilyAdapter,
 ) -> BatchFeature:
     """Model inputs for ``samples`` (one media item each, same order) through ``processor``.
 
@@ -156,13 +144,13 @@ def collate(
     None), ``pixel_values`` + ``image_grid_thw`` when there are images, ``pixel_values_videos`` +
     ``video_grid_thw`` (+ ``second_per_grid_ts`` for Qwen2.5-VL, from each clip's real ``sample_fps``)
     when there are videos, and ``labels`` (-100 except the target tokens and their ``<|im_end|>``)
-    when ``targets`` are given. ``adapter`` (``videor1.models.adapters``), when given, supplies the
-    video keyword arguments; otherwise they are built here the same way.
+    when ``targets`` are given. ``adapter`` is the model's (``videor1.models.adapters.get_adapter``):
+    its geometry is what the media must fit, and it supplies the video keyword arguments.
     """
     if not samples:
         raise ValueError("collate needs at least one sample")
-    patch, merge, tp = _geometry(processor)
-    _check_media(samples, media, patch * merge, tp)
+    geometry = adapter.geometry
+    _check_media(samples, media, geometry)
     if targets is not None:
         if len(targets) != len(samples):
             raise ValueError(f"collate got {len(samples)} samples but {len(targets)} targets")
@@ -192,16 +180,14 @@ def collate(
         kwargs["images"] = images
     if clips:
         kwargs["videos"] = [c.frames for c in clips]  # each [T, 3, H, W] uint8
-        if adapter is not None:
-            kwargs.update(adapter.video_inputs_kwargs(clips))
-        else:
-            kwargs.update(video_metadata=[video_metadata(c) for c in clips], do_sample_frames=False)
+        kwargs.update(adapter.video_inputs_kwargs(clips))
     if targets is not None:
         kwargs["return_offsets_mapping"] = True
     batch = processor(text=texts, do_resize=False, return_tensors="pt", **kwargs)
 
-    _check_grids(batch, samples, media, patch, tp)
+    _check_grids(batch, samples, media, geometry)
     if "second_per_grid_ts" in batch:
+        tp = geometry.temporal_patch_size
         expected = torch.tensor([tp / c.sample_fps for c in clips], dtype=torch.float32)
         got = torch.as_tensor(batch["second_per_grid_ts"], dtype=torch.float32)
         if not torch.allclose(got, expected):
@@ -225,10 +211,10 @@ def _check_grids(
     batch: BatchFeature,
     samples: Sequence[Sample],
     media: Sequence[VideoClip | ImageInput],
-    patch: int,
-    tp: int,
+    geometry: VisionGeometry,
 ) -> None:
     """The processor must not have resized or re-sampled anything: grid = (T / tp, H / patch, W / patch)."""
+    patch, tp = geometry.patch_size, geometry.temporal_patch_size
     grids = {"image": iter(batch.get("image_grid_thw", [])), "video": iter(batch.get("video_grid_thw", []))}
     for row, (sample, item) in enumerate(zip(samples, media)):
         if isinstance(item, VideoClip):

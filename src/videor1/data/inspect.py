@@ -34,7 +34,8 @@ from videor1.utils.logging import get_logger
 log = get_logger(__name__)
 
 SHEET_PIXELS = 160 * 112
-"""Per-frame pixel budget of contact-sheet thumbnails."""
+"""Per-frame pixel budget of contact-sheet thumbnails (sized with Qwen2.5-VL's geometry, the reference's
+model: inspection has no model of its own)."""
 
 
 @dataclass
@@ -199,12 +200,14 @@ def _probe_all(paths: list[str], root: Path, *, jobs: int | None, errors: list[s
 def _load_frames(sample: Sample, root: Path, frames: int) -> list[Any]:
     """HxWx3 uint8 arrays of the sample's media as the model would see it (thumbnail size)."""
     from videor1.data.media import load_image, load_video
+    from videor1.models.known import QWEN2_5_VL_GEOMETRY
 
     path = resolve_media_path(sample.path, root)
+    sheet = {"geometry": QWEN2_5_VL_GEOMETRY, "min_pixels": SHEET_PIXELS, "max_pixels": SHEET_PIXELS}
     if sample.data_type == "video":
-        clip = load_video(path, nframes=frames, min_pixels=SHEET_PIXELS, max_pixels=SHEET_PIXELS)
+        clip = load_video(path, nframes=frames, **sheet)
         return [f.permute(1, 2, 0).numpy() for f in clip.frames]
-    image = load_image(path, min_pixels=SHEET_PIXELS, max_pixels=SHEET_PIXELS)
+    image = load_image(path, **sheet)
     return [image.pixels.permute(1, 2, 0).numpy()]
 
 

@@ -1,23 +1,12 @@
-"""Decode, sample and resize video frames and images (Video-R1's media rules), and permute frames.
+"""Decode and resize video frames and images under Video-R1's media rules.
 
-Frame sampling follows the reference's frame utility exactly:
-
-* fps rule: ``nframes = clamp(total_frames / video_fps * fps, ceil2(min_frames), floor2(max_frames))``,
-  capped by ``total_frames``, then rounded *down* to a multiple of 2 (the ViT's temporal patch);
-* fixed count: ``nframes`` is rounded to the *nearest* multiple of 2 with Python's ``round`` (so 5 → 4,
-  7 → 8), and must lie in ``[2, total_frames]``;
-* indices ``linspace(start_frame, end_frame, nframes).round()`` (round half to even, as torch does);
-  an optional ``start``/``end`` window in seconds becomes ``start_frame = ceil(start * fps)``,
-  ``end_frame = floor(end * fps)``;
-* ``sample_fps = nframes / total_frames * video_fps`` (frames per second of the sampled sequence).
-
-Resizing uses Qwen's ``smart_resize`` (sides multiples of 28, aspect kept, area clamped) with the
-reference's effective per-frame maximum ``max(min(max_pixels, total_pixels / nframes * 2),
-int(min_pixels * 1.05))``. ``total_pixels=None`` means no clip budget (treated as infinity), so with the
-training budgets (min = max = 100,352) the effective maximum is 105,369 and a 640×360 clip becomes
-420×224. Frames are resized once, bicubic with antialiasing, with the reference's arithmetic (torchvision's
-tensor resize: float32 interpolation, clamp, round; it then casts to float, we keep uint8, the values are
-the same integers).
+What to sample and what size to resize to is :mod:`videor1.data.frames` (pure maths); this module
+gets those frames out of files: a PyAV packet index and seek plan, a resize worker, and
+:func:`load_video` / :func:`load_image` / :func:`load_media`. Every loader takes the model's
+:class:`~videor1.types.VisionGeometry` explicitly (``get_adapter(model).geometry``), so frames come out
+in multiples of its pixel factor and temporal patch. Frames are resized once, bicubic with
+antialiasing, with the reference's arithmetic (torchvision's tensor resize: float32 interpolation,
+clamp, round; it then casts to float, we keep uint8, the values are the same integers).
 
 Departures from the reference, all in how frames are obtained, not which:
 
@@ -46,24 +35,22 @@ about 10x faster but differs by up to 7 levels). The worker runs torch single-th
 from __future__ import annotations
 
 import bisect
-import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 import torch
 from av.video.reformatter import VideoReformatter
 from PIL import Image
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms import functional as TF
 
-from videor1.config import IMAGE_FACTOR
-from videor1.types import ImageInput, VideoClip
+from videor1.config import PIXELS_PER_TOKEN
+from videor1.data.frames import frame_window, sample_frame_indices, smart_resize, video_frame_size
+from videor1.types import ImageInput, VideoClip, VisionGeometry
 from videor1.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -72,9 +59,6 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-PIXELS_PER_TOKEN = 28 * 28
-FRAME_FACTOR = 2  # temporal patch size
-MAX_RATIO = 200  # the reference rejects images more elongated than this
 SEEK_COST_FRAMES = 2  # a seek (demuxer reposition + decoder flush) costs about this many decoded frames
 
 
@@ -87,160 +71,6 @@ class MediaError(Exception):
         self.record = record
         where = f" (record {record})" if record else ""
         super().__init__(f"{self.path}{where}: {cause}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Frame counts and sizes (pure)
-
-
-def _round_by(x: float, factor: int) -> int:
-    return round(x / factor) * factor
-
-
-def _ceil_by(x: float, factor: int) -> int:
-    return math.ceil(x / factor) * factor
-
-
-def _floor_by(x: float, factor: int) -> int:
-    return math.floor(x / factor) * factor
-
-
-def smart_resize(
-    height: int,
-    width: int,
-    factor: int = IMAGE_FACTOR,
-    min_pixels: int = 4 * PIXELS_PER_TOKEN,
-    max_pixels: float = 16384 * PIXELS_PER_TOKEN,
-) -> tuple[int, int]:
-    """Qwen's resize rule: sides multiples of ``factor``, aspect kept, area in ``[min_pixels, max_pixels]``.
-
-    Sides are first rounded to the nearest multiple; if the area is then above ``max_pixels`` both sides
-    are scaled down and floored, if below ``min_pixels`` scaled up and ceiled (so the result can land a
-    little outside the range, exactly as the reference does).
-
-    >>> smart_resize(360, 640, min_pixels=100352, max_pixels=105369)
-    (224, 420)
-    """
-    if min_pixels > max_pixels:
-        raise ValueError(f"min_pixels ({min_pixels}) must be <= max_pixels ({max_pixels})")
-    if height <= 0 or width <= 0:
-        raise ValueError(f"image size must be positive, got {height}x{width}")
-    if max(height, width) / min(height, width) > MAX_RATIO:
-        raise ValueError(f"aspect ratio of {height}x{width} exceeds {MAX_RATIO}")
-    h_bar = max(factor, _round_by(height, factor))
-    w_bar = max(factor, _round_by(width, factor))
-    if h_bar * w_bar > max_pixels:
-        beta = math.sqrt(height * width / max_pixels)
-        h_bar = max(factor, _floor_by(height / beta, factor))
-        w_bar = max(factor, _floor_by(width / beta, factor))
-    elif h_bar * w_bar < min_pixels:
-        beta = math.sqrt(min_pixels / (height * width))
-        h_bar = _ceil_by(height * beta, factor)
-        w_bar = _ceil_by(width * beta, factor)
-    return h_bar, w_bar
-
-
-def video_frame_max_pixels(min_pixels: int, max_pixels: int, total_pixels: int | None, nframes: int) -> float:
-    """The reference's effective per-frame maximum: ``max(min(max, total / n * 2), int(min * 1.05))``.
-
-    ``total_pixels=None`` is an unlimited clip budget.
-    """
-    total = math.inf if total_pixels is None else total_pixels
-    return max(min(max_pixels, total / nframes * FRAME_FACTOR), int(min_pixels * 1.05))
-
-
-def video_frame_size(
-    height: int,
-    width: int,
-    nframes: int,
-    *,
-    min_pixels: int = 128 * PIXELS_PER_TOKEN,
-    max_pixels: int = 128 * PIXELS_PER_TOKEN,
-    total_pixels: int | None = None,
-    factor: int = IMAGE_FACTOR,
-) -> tuple[int, int]:
-    """Output (height, width) of every frame of an ``nframes`` clip whose source is ``height × width``."""
-    frame_max = video_frame_max_pixels(min_pixels, max_pixels, total_pixels, nframes)
-    return smart_resize(height, width, factor, min_pixels=min_pixels, max_pixels=frame_max)
-
-
-def frame_window(
-    total_frames: int, video_fps: float, start: float | None = None, end: float | None = None
-) -> tuple[int, int]:
-    """First and last source frame (inclusive) of the ``[start, end]`` window in seconds."""
-    if total_frames <= 0:
-        raise ValueError(f"total_frames must be positive, got {total_frames}")
-    if video_fps <= 0:
-        raise ValueError(f"video_fps must be positive, got {video_fps}")
-    if start is None and end is None:
-        return 0, total_frames - 1
-    max_duration = total_frames / video_fps
-    first = math.ceil(max(0.0, min(start, max_duration)) * video_fps) if start is not None else 0
-    last = total_frames - 1
-    if end is not None:
-        last = min(math.floor(max(0.0, min(end, max_duration)) * video_fps), total_frames - 1)
-    if first >= last:
-        raise ValueError(
-            f"empty time window start={start}s end={end}s: frames {first}..{last} of a {total_frames}-frame "
-            f"video at {video_fps:.3f} fps"
-        )
-    return first, last
-
-
-def num_sampled_frames(
-    total_frames: int,
-    video_fps: float,
-    *,
-    nframes: int | None = None,
-    fps: float = 2.0,
-    min_frames: int = 4,
-    max_frames: int = 16,
-) -> int:
-    """How many frames the reference samples from ``total_frames`` frames at ``video_fps`` (even)."""
-    if nframes is not None:
-        count = _round_by(nframes, FRAME_FACTOR)
-    else:
-        lo = _ceil_by(min_frames, FRAME_FACTOR)
-        hi = _floor_by(max_frames, FRAME_FACTOR)
-        wanted = total_frames / video_fps * fps
-        count = _floor_by(min(min(max(wanted, lo), hi), total_frames), FRAME_FACTOR)
-    if not FRAME_FACTOR <= count <= total_frames:
-        raise ValueError(
-            f"cannot sample {count} frames (must be in [{FRAME_FACTOR}, {total_frames}]) from a "
-            f"{total_frames}-frame video (nframes={nframes}, fps={fps}, min_frames={min_frames}, "
-            f"max_frames={max_frames})"
-        )
-    return count
-
-
-def sample_frame_indices(
-    total_frames: int,
-    video_fps: float,
-    *,
-    nframes: int | None = None,
-    fps: float = 2.0,
-    min_frames: int = 4,
-    max_frames: int = 16,
-    start: float | None = None,
-    end: float | None = None,
-) -> list[int]:
-    """Source frame indices the reference samples: ``linspace(first, last, n).round()``.
-
-    ``start``/``end`` (seconds) restrict sampling to a window; the frame count is then computed from
-    the window's own frame count, as the reference does.
-
-    >>> sample_frame_indices(120, 30000 / 1001)  # 4.004 s at 2 fps → 8 frames
-    [0, 17, 34, 51, 68, 85, 102, 119]
-    """
-    first, last = frame_window(total_frames, video_fps, start, end)
-    count = num_sampled_frames(
-        last - first + 1, video_fps, nframes=nframes, fps=fps, min_frames=min_frames, max_frames=max_frames
-    )
-    return torch.linspace(first, last, count, dtype=torch.float64).round().long().tolist()
-
-
-# ---------------------------------------------------------------------------------------------
-# Decoding
 
 
 @dataclass
@@ -468,16 +298,9 @@ def _stream_fps(stream: av.video.VideoStream, total_frames: int) -> float:
     raise ValueError("stream has no frame rate and no duration")
 
 
-def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bicubic, antialiased resize of ``[T, 3, H, W]`` uint8 frames to ``size`` (h, w), as the reference."""
-    if tuple(frames.shape[-2:]) == tuple(size):
-        return frames
-    return TF.resize(frames, list(size), interpolation=InterpolationMode.BICUBIC, antialias=True)
-
-
 def _resize_rgb(rgb: np.ndarray, size: tuple[int, int], out: torch.Tensor | None = None) -> torch.Tensor:
-    """One ``[H, W, 3]`` uint8 RGB frame → ``[3, h, w]`` uint8 (into ``out`` when given), exactly as
-    :func:`resize_frames`.
+    """One ``[H, W, 3]`` uint8 RGB frame → ``[3, h, w]`` uint8 (into ``out`` when given), exactly as the
+    reference's bicubic antialiased ``torchvision`` resize of the stacked clip.
 
     The same operations as torchvision's tensor resize on the reference's ``[T, 3, H, W]`` view of
     decoded frames: cast to float32 (keeping the channels-last layout of the permuted view, so the cast
@@ -575,6 +398,7 @@ class _FrameResizer:
 def load_video(
     path: str | Path,
     *,
+    geometry: VisionGeometry,
     nframes: int | None = None,
     fps: float = 2.0,
     min_frames: int = 4,
@@ -584,13 +408,13 @@ def load_video(
     total_pixels: int | None = None,
     start: float | None = None,
     end: float | None = None,
-    factor: int = IMAGE_FACTOR,
 ) -> VideoClip:
     """Decode the reference's frame sample of a video, resized once to the reference's frame size.
 
-    Returns a :class:`VideoClip` with ``frames`` ``[T, 3, H, W]`` uint8 (T even, H and W multiples of
-    ``factor``: 28 for Qwen2/2.5-VL, 32 for Qwen3-VL — ``FamilyAdapter.pixel_factor``), the source
-    ``frame_indices``, ``sample_fps`` and the covered ``duration`` in seconds.
+    Returns a :class:`VideoClip` with ``frames`` ``[T, 3, H, W]`` uint8 (T a multiple of
+    ``geometry.temporal_patch_size``, H and W multiples of ``geometry.pixel_factor``: 28 for
+    Qwen2/2.5-VL, 32 for Qwen3-VL), the source ``frame_indices``, ``sample_fps`` and the covered
+    ``duration`` in seconds.
     Raises :class:`MediaError` for anything that is not a readable video with enough frames.
     """
     path = Path(path)
@@ -617,6 +441,7 @@ def load_video(
             indices = sample_frame_indices(
                 index.total_frames,
                 video_fps,
+                geometry=geometry,
                 nframes=nframes,
                 fps=fps,
                 min_frames=min_frames,
@@ -634,10 +459,10 @@ def load_video(
                     height,
                     width,
                     count,
+                    geometry=geometry,
                     min_pixels=min_pixels,
                     max_pixels=max_pixels,
                     total_pixels=total_pixels,
-                    factor=factor,
                 )
             except ValueError as err:
                 raise MediaError(path, str(err)) from err
@@ -677,11 +502,12 @@ def load_video(
 def load_image(
     path: str | Path,
     *,
+    geometry: VisionGeometry,
     min_pixels: int = 4 * PIXELS_PER_TOKEN,
     max_pixels: int = 256 * PIXELS_PER_TOKEN,
-    factor: int = IMAGE_FACTOR,
 ) -> ImageInput:
-    """Open an image as RGB (alpha composited on white, as the reference) and smart-resize it (bicubic)."""
+    """Open an image as RGB (alpha composited on white, as the reference) and smart-resize it (bicubic)
+    to multiples of ``geometry.pixel_factor``."""
     path = Path(path)
     if not path.exists():
         raise MediaError(path, "file not found")
@@ -697,7 +523,7 @@ def load_image(
         raise MediaError(path, f"cannot read image: {err}") from err
     try:
         height, width = smart_resize(
-            rgb.height, rgb.width, factor, min_pixels=min_pixels, max_pixels=max_pixels
+            rgb.height, rgb.width, geometry.pixel_factor, min_pixels=min_pixels, max_pixels=max_pixels
         )
     except ValueError as err:
         raise MediaError(path, str(err)) from err
@@ -708,11 +534,11 @@ def load_image(
 
 
 def load_media(
-    sample: Sample, media_root: str | Path, media: MediaConfig, *, factor: int = IMAGE_FACTOR
+    sample: Sample, media_root: str | Path, media: MediaConfig, *, geometry: VisionGeometry
 ) -> VideoClip | ImageInput:
-    """Load a record's image or video under ``media_root`` with the configured budgets.
+    """Load a record's image or video under ``media_root`` with the configured budgets, sized for the
+    model's ``geometry`` (``get_adapter(model).geometry``).
 
-    ``factor`` is the model's pixels per visual token side (``FamilyAdapter.pixel_factor``).
     Errors name the record (``sample.source`` / ``problem_id``); nothing is ever substituted.
     """
     from videor1.data.records import MediaPathError, resolve_media_path
@@ -735,61 +561,12 @@ def load_media(
                 min_pixels=media.video_min_pixels,
                 max_pixels=media.video_max_pixels,
                 total_pixels=media.video_total_pixels,
-                factor=factor,
+                geometry=geometry,
             )
         if sample.data_type == "image":
             return load_image(
-                path, min_pixels=media.image_min_pixels, max_pixels=media.image_max_pixels, factor=factor
+                path, geometry=geometry, min_pixels=media.image_min_pixels, max_pixels=media.image_max_pixels
             )
     except MediaError as err:
         raise MediaError(err.path, err.cause, record=record) from err
     raise ValueError(f"record {record}: field data_type must be 'image' or 'video', got {sample.data_type!r}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Frame permutation for the temporal contrast (T-GRPO)
-
-
-def shuffle_frames(
-    clip: VideoClip, generator: torch.Generator, unit: Literal["frame", "temporal_patch"] = "frame"
-) -> tuple[VideoClip, list[int]]:
-    """Randomly permute a clip's frames; never returns the identity order.
-
-    ``unit="frame"`` permutes single frames (the reference's shuffled group). ``unit="temporal_patch"``
-    permutes whole pairs of frames (the ViT's temporal patch), keeping each pair's two frames together
-    and in order, so each pair's vision encoding can be reused from the ordered clip.
-
-    Returns ``(shuffled, permutation)`` with ``shuffled.frames[i] = clip.frames[permutation[i]]`` (a
-    frame-level permutation for both units; the pair order is ``permutation[0::2] // 2``).
-    ``frame_indices`` are permuted the same way; ``sample_fps`` and ``duration`` are unchanged.
-    A permutation is drawn with ``torch.randperm`` and redrawn while it is the identity.
-    """
-    t = clip.num_frames
-    if unit == "frame":
-        if t < 2:
-            raise ValueError(f"cannot shuffle a clip of {t} frame(s)")
-        order = _non_identity_randperm(t, generator)
-        perm = order
-    elif unit == "temporal_patch":
-        if t % FRAME_FACTOR or t < 2 * FRAME_FACTOR:
-            raise ValueError(f"temporal_patch shuffling needs an even frame count >= 4, got {t}")
-        pairs = _non_identity_randperm(t // FRAME_FACTOR, generator)
-        perm = [FRAME_FACTOR * p + k for p in pairs for k in range(FRAME_FACTOR)]
-    else:
-        raise ValueError(f"unit must be 'frame' or 'temporal_patch', got {unit!r}")
-    shuffled = VideoClip(
-        frames=clip.frames[torch.tensor(perm)],
-        frame_indices=[clip.frame_indices[p] for p in perm],
-        sample_fps=clip.sample_fps,
-        duration=clip.duration,
-        path=clip.path,
-    )
-    return shuffled, perm
-
-
-def _non_identity_randperm(n: int, generator: torch.Generator) -> list[int]:
-    identity = list(range(n))
-    while True:
-        perm = torch.randperm(n, generator=generator).tolist()
-        if perm != identity:
-            return perm

@@ -31,13 +31,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from videor1.config import PIXELS_PER_TOKEN
 from videor1.data.records import MediaPathError, ScannedRecord, resolve_media_path, scan_records
 from videor1.utils.logging import get_logger, make_progress
 
 log = get_logger(__name__)
 
-PROBE_PIXELS = 4 * 28 * 28
-"""Pixel budget used when decoding media for validation: tiny, so decoding cost is the container's."""
+PROBE_PIXELS = 4 * PIXELS_PER_TOKEN
+"""Pixel budget used when decoding media for validation: tiny, so decoding cost is the container's.
+Validation has no model: probes are sized for Qwen2.5-VL (the reference's model); whether a file
+decodes does not depend on that."""
 
 
 @dataclass
@@ -106,6 +109,9 @@ def _schema_kind(field_name: str) -> str:
 def check_media_file(path: Path, data_type: str, *, probe_frames: int = 2) -> tuple[str, str] | None:
     """``(kind, reason)`` when the media file at ``path`` is unusable as ``data_type``, else None."""
     from videor1.data.media import MediaError, load_image, load_video
+    from videor1.models.known import QWEN2_5_VL_GEOMETRY
+
+    probe = {"geometry": QWEN2_5_VL_GEOMETRY, "min_pixels": PROBE_PIXELS, "max_pixels": PROBE_PIXELS}
 
     if not path.exists():
         return "media: missing file", f"media file not found: {path}"
@@ -115,11 +121,11 @@ def check_media_file(path: Path, data_type: str, *, probe_frames: int = 2) -> tu
         return "media: empty file", f"media file is empty (0 bytes): {path}"
     try:
         if data_type == "video":
-            clip = load_video(path, nframes=probe_frames, min_pixels=PROBE_PIXELS, max_pixels=PROBE_PIXELS)
+            clip = load_video(path, nframes=probe_frames, **probe)
             if clip.num_frames < 1:
                 return "media: no frames", f"video yielded no frames: {path}"
         else:
-            load_image(path, min_pixels=PROBE_PIXELS, max_pixels=PROBE_PIXELS)
+            load_image(path, **probe)
     except MediaError as e:
         return "media: unreadable", str(e)
     except Exception as e:  # a decoder bug must not abort a 260k-record scan; it is reported as a failure

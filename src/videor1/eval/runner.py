@@ -184,14 +184,15 @@ def run_benchmark(
 ) -> dict[str, Any]:
     """Generate and score every record of one benchmark that has no line yet; returns timing counters.
 
-    Media are resized to multiples of ``predictor.pixel_factor`` (:class:`videor1.infer.Predictor`
-    sets it from the model).
+    Media are sized for ``predictor.geometry`` (:class:`videor1.infer.Predictor` reads it from the
+    model).
     """
-    from videor1.data.media import MediaError, load_media, shuffle_frames
+    from videor1.data.frames import shuffle_frames
+    from videor1.data.media import MediaError, load_media
     from videor1.data.records import RecordError
 
     media_cfg = MediaConfig(**settings.media)
-    factor = predictor.pixel_factor
+    geometry = predictor.geometry
     pending = {i for i in range(len(samples)) if item_key(bench, i) not in store}
     for index in set(range(len(samples))) - pending:
         stored = store.lines[item_key(bench, index)]["problem_id"]
@@ -222,7 +223,7 @@ def run_benchmark(
                 sample = samples[index]
                 line = _base_line(bench, index, sample, settings.task_field)
                 try:
-                    media = load_media(sample, media_root, media_cfg, factor=factor)
+                    media = load_media(sample, media_root, media_cfg, geometry=geometry)
                 except (MediaError, RecordError) as err:
                     line.update(status="error", error=f"media: {err}", shuffled=False)
                     lines.append(line)
@@ -233,7 +234,9 @@ def run_benchmark(
                     line["num_frames"] = media.num_frames
                     if settings.shuffle_frames:
                         gen = torch.Generator().manual_seed(_item_seed(settings.seed, bench, index))
-                        media, order = shuffle_frames(media, gen, unit=settings.shuffle_unit)
+                        media, order = shuffle_frames(
+                            media, gen, geometry=geometry, unit=settings.shuffle_unit
+                        )
                         line.update(shuffled=True, frame_order=order)
                 todo.append((line, sample, media))
             if todo:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from videor1.types import VideoClip
+from videor1.types import VideoClip, VisionGeometry
 
 _MODEL_TYPES = {"qwen2_vl": "qwen2-vl", "qwen2_5_vl": "qwen2.5-vl", "qwen3_vl": "qwen3-vl"}
 FAMILY_OF_MODEL_TYPE: dict[str, str] = dict(_MODEL_TYPES)
@@ -44,18 +44,12 @@ class FamilyAdapter:
     """``qwen2-vl``, ``qwen2.5-vl`` or ``qwen3-vl``."""
     model_type: str
     """transformers' ``config.model_type``."""
-    patch_size: int
-    temporal_patch_size: int
-    merge_size: int
+    geometry: VisionGeometry
+    """Patch, merge and temporal patch sizes of the vision tower: what media sizes and frame counts fit."""
     image_token_id: int
     video_token_id: int
     vision_start_token_id: int
     vision_end_token_id: int
-
-    @property
-    def pixel_factor(self) -> int:
-        """Side in pixels of one visual token (frames are resized to multiples of this)."""
-        return self.patch_size * self.merge_size
 
     @property
     def uses_second_per_grid_ts(self) -> bool:
@@ -81,7 +75,7 @@ class FamilyAdapter:
     def num_visual_tokens(self, grid_thw: Sequence[int]) -> int:
         """Placeholder tokens one image/video occupies: t * h * w / merge_size**2."""
         t, h, w = (int(x) for x in grid_thw)
-        return t * h * w // self.merge_size**2
+        return t * h * w // self.geometry.merge_size**2
 
     def video_metadata(self, clip: VideoClip) -> dict[str, Any]:
         """The processor's ``video_metadata`` entry for an already sampled clip."""
@@ -101,12 +95,12 @@ class FamilyAdapter:
         """Seconds per temporal patch for Qwen2.5-VL's mRoPE; None for families that don't use it."""
         if not self.uses_second_per_grid_ts:
             return None
-        return self.temporal_patch_size / clip.sample_fps
+        return self.geometry.temporal_patch_size / clip.sample_fps
 
     def frame_timestamps(self, clip: VideoClip) -> list[float]:
         """Time (s) of each temporal patch as Qwen3-VL writes it: mean of its frames' times."""
         times = [i / clip.sample_fps for i in range(clip.num_frames)]
-        k = self.temporal_patch_size
+        k = self.geometry.temporal_patch_size
         return [(times[i] + times[i + k - 1]) / 2 for i in range(0, len(times) - k + 1, k)]
 
     def video_inputs_kwargs(self, clips: VideoClip | Sequence[VideoClip]) -> dict[str, Any]:
@@ -117,11 +111,12 @@ class FamilyAdapter:
         ``sample_fps``, and never re-samples frames.
         """
         items = [clips] if isinstance(clips, VideoClip) else list(clips)
+        tp = self.geometry.temporal_patch_size
         for clip in items:
-            if clip.num_frames % self.temporal_patch_size:
+            if clip.num_frames % tp:
                 raise ValueError(
                     f"{clip.path or 'video clip'}: {clip.num_frames} frames is not a multiple of the "
-                    f"temporal patch size {self.temporal_patch_size}"
+                    f"temporal patch size {tp}"
                 )
         return {"video_metadata": [self.video_metadata(c) for c in items], "do_sample_frames": False}
 
@@ -153,6 +148,19 @@ def _get(config: Any, key: str, default: Any = None) -> Any:
     return getattr(config, key, default)
 
 
+def vision_geometry(model_or_config: Any) -> VisionGeometry:
+    """The vision tower's geometry from a model, its config (object or dict) or a checkpoint directory."""
+    config = _config_of(model_or_config)
+    vision = _get(config, "vision_config")
+    if vision is None:
+        raise UnsupportedModelError(f"{_get(config, 'model_type')} config has no vision_config")
+    return VisionGeometry(
+        patch_size=int(_get(vision, "patch_size")),
+        merge_size=int(_get(vision, "spatial_merge_size")),
+        temporal_patch_size=int(_get(vision, "temporal_patch_size")),
+    )
+
+
 def get_adapter(model_or_config: Any) -> FamilyAdapter:
     """Adapter for a model, its config (object or dict) or a checkpoint directory."""
     config = _config_of(model_or_config)
@@ -162,15 +170,10 @@ def get_adapter(model_or_config: Any) -> FamilyAdapter:
         raise UnsupportedModelError(
             f"model_type {model_type!r} is not supported; expected one of {', '.join(_MODEL_TYPES)}"
         )
-    vision = _get(config, "vision_config")
-    if vision is None:
-        raise UnsupportedModelError(f"{model_type} config has no vision_config")
     return FamilyAdapter(
         family=family,
         model_type=model_type,
-        patch_size=int(_get(vision, "patch_size")),
-        temporal_patch_size=int(_get(vision, "temporal_patch_size")),
-        merge_size=int(_get(vision, "spatial_merge_size")),
+        geometry=vision_geometry(config),
         image_token_id=int(_get(config, "image_token_id")),
         video_token_id=int(_get(config, "video_token_id")),
         vision_start_token_id=int(_get(config, "vision_start_token_id")),

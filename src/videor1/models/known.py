@@ -4,11 +4,17 @@
 ``config.json`` is read, and for the hub ids below (no download possible offline) the values of the
 public ``config.json`` are used. Only what the architecture needs is kept (token ids and generation
 settings are irrelevant to memory).
+
+``QWEN2_5_VL_GEOMETRY`` is that architecture's vision geometry, for code that sizes media with no
+local model to read it from (an HTTP teacher, ``videor1 data validate`` / ``inspect``, benchmarks
+against the reference's Qwen2.5-VL frame loader).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from videor1.models.adapters import vision_geometry
 
 QWEN2_5_VL_7B: dict[str, Any] = {
     # Qwen/Qwen2.5-VL-7B-Instruct/config.json (8,292,166,656 parameters)
@@ -40,6 +46,10 @@ QWEN2_5_VL_7B: dict[str, Any] = {
         "tokens_per_second": 2,
     },
 }
+
+QWEN2_5_VL_GEOMETRY = vision_geometry(QWEN2_5_VL_7B)
+"""Qwen2.5-VL's vision geometry (patch 14, merge 2, temporal patch 2: 28 px per visual token); every
+Qwen2.5-VL size (3B to 72B) shares it."""
 
 KNOWN: dict[str, dict[str, Any]] = {
     "Qwen/Qwen2.5-VL-7B-Instruct": QWEN2_5_VL_7B,

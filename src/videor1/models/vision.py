@@ -170,7 +170,7 @@ class MediaFeatures:
         grids: Sequence[Sequence[int]] | torch.Tensor,  # [V, 3] grid (T', H, W) of each video
         patch_orders: Sequence[Sequence[int]],  # one temporal-patch order per video
         *,
-        spatial_merge_size: int = 2,
+        spatial_merge_size: int,
     ) -> MediaFeatures:
         """The videos' features after permuting each one's temporal patches (``permute_video_features``
         applied to the merged tokens and to every deepstack layer alike); images are kept."""
@@ -237,7 +237,7 @@ def permute_video_features(
     grid_thw: Sequence[int] | torch.Tensor,  # (T', H, W) of the video in patches (T' = frames / 2)
     patch_order: Sequence[int],  # new temporal-patch order: output patch k = input patch patch_order[k]
     *,
-    spatial_merge_size: int = 2,
+    spatial_merge_size: int,
 ) -> torch.Tensor:  # [T' * H' * W', D]
     """The encodings of a clip whose temporal patches were permuted, without re-encoding it."""
     t, h, w = (int(x) for x in grid_thw)
@@ -252,7 +252,7 @@ def permute_video_features(
     return features.view(t, per_patch, -1)[index].reshape(features.shape)
 
 
-def frame_order_to_patch_order(frame_order: Sequence[int], temporal_patch_size: int = 2) -> list[int]:
+def frame_order_to_patch_order(frame_order: Sequence[int], temporal_patch_size: int) -> list[int]:
     """The temporal-patch permutation behind a frame permutation that moves whole patches.
 
     ``frame_order[k]`` is the source frame shown at position k; it must keep each patch's frames

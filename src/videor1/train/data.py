@@ -22,9 +22,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from videor1.config import IMAGE_FACTOR, Config, ConfigError, DataConfig, MediaConfig
+from videor1.config import Config, ConfigError, DataConfig, MediaConfig
 from videor1.train.distributed import Dist, barrier
-from videor1.types import ImageInput, Sample, VideoClip
+from videor1.types import ImageInput, Sample, VideoClip, VisionGeometry
 from videor1.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -134,22 +134,20 @@ class StepSampler(Sampler[list[int]]):
 
 
 class MediaDataset(Dataset):
-    """Record ``i`` → ``(sample, decoded media)`` with the configured frame and pixel budgets.
-
-    ``factor`` is the model's pixels per visual token side (``FamilyAdapter.pixel_factor``).
-    """
+    """Record ``i`` → ``(sample, decoded media)`` with the configured frame and pixel budgets, sized for
+    the model's ``geometry`` (``FamilyAdapter.geometry``)."""
 
     def __init__(
         self,
         samples: Sequence[Sample],
         media_root: str | os.PathLike,
         media: MediaConfig,
-        factor: int = IMAGE_FACTOR,
+        geometry: VisionGeometry,
     ) -> None:
         self.samples = samples
         self.media_root = media_root
         self.media = media
-        self.factor = factor
+        self.geometry = geometry
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -158,7 +156,7 @@ class MediaDataset(Dataset):
         from videor1.data.media import load_media
 
         sample = self.samples[index]
-        return sample, load_media(sample, self.media_root, self.media, factor=self.factor)
+        return sample, load_media(sample, self.media_root, self.media, geometry=self.geometry)
 
 
 def make_loader(
@@ -167,15 +165,15 @@ def make_loader(
     sampler: StepSampler,
     collate_fn: Callable[[list[tuple[Sample, Any]]], Any],
     *,
-    factor: int = IMAGE_FACTOR,
+    geometry: VisionGeometry,
 ) -> DataLoader:
     """A DataLoader over ``sampler``'s micro-batches; ``collate_fn`` receives ``[(sample, media), ...]``.
 
-    Media are resized to multiples of ``factor``, the model's ``FamilyAdapter.pixel_factor``.
+    Media are sized for ``geometry``, the model's ``FamilyAdapter.geometry``.
     """
     workers = cfg.train.num_workers
     return DataLoader(
-        MediaDataset(samples, cfg.data.media_root, cfg.data.media, factor),
+        MediaDataset(samples, cfg.data.media_root, cfg.data.media, geometry),
         batch_sampler=sampler,
         collate_fn=collate_fn,
         num_workers=workers,

@@ -15,7 +15,7 @@ What we do, and why:
   media, so multi-process runs never wait on a rank that had no video.
 - Rollouts (``videor1.rollout.hf``) prefill each prompt once and share its KV cache across its G
   samples; the ordered and shuffled prompts go through one ``generate`` call.
-- Shuffled clips come from ``videor1.data.media.shuffle_frames`` (``rl.shuffle_unit``: ``frame`` as
+- Shuffled clips come from ``videor1.data.frames.shuffle_frames`` (``rl.shuffle_unit``: ``frame`` as
   the reference, or ``temporal_patch``). With ``temporal_patch`` the shuffled group reuses the
   ordered group's ViT encodings permuted by patch (exact; ``videor1.models.vision``). Shuffled
   rollouts only feed the decision; they never enter the loss.

@@ -30,10 +30,10 @@ import torch
 from videor1.algorithms.advantages import zero_variance_groups
 from videor1.algorithms.sampling import GroupFiller
 from videor1.algorithms.temporal import TemporalAdvantages, TemporalRule, temporal_advantages
-from videor1.config import IMAGE_FACTOR, Config
+from videor1.config import Config
 from videor1.models.vision import MediaFeatures, encode_media, frame_order_to_patch_order
 from videor1.train.distributed import autocast, full_weights
-from videor1.types import Completion, Media, RewardBreakdown, Sample, VideoClip
+from videor1.types import Completion, Media, RewardBreakdown, Sample, VideoClip, VisionGeometry
 from videor1.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -123,11 +123,13 @@ def _warn_once(kind: str, message: str, *args: Any) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def load_questions(cfg: Config, samples: Sequence[Sample], *, factor: int = IMAGE_FACTOR) -> list[Question]:
-    """Each sample with its media, resized to multiples of ``factor`` (the policy's pixel factor)."""
+def load_questions(cfg: Config, samples: Sequence[Sample], *, geometry: VisionGeometry) -> list[Question]:
+    """Each sample with its media, sized for ``geometry`` (the policy's ``FamilyAdapter.geometry``)."""
     from videor1.data.media import load_media
 
-    return [Question(s, load_media(s, cfg.data.media_root, cfg.data.media, factor=factor)) for s in samples]
+    return [
+        Question(s, load_media(s, cfg.data.media_root, cfg.data.media, geometry=geometry)) for s in samples
+    ]
 
 
 def collate_prompts(
@@ -137,9 +139,9 @@ def collate_prompts(
     media: Sequence[Media],
     device: torch.device,
     *,
-    adapter: FamilyAdapter | None = None,
+    adapter: FamilyAdapter,
 ) -> dict[str, Any]:
-    """Left-padded prompts on ``device``; ``adapter`` (the policy's) supplies the video kwargs."""
+    """Left-padded prompts on ``device``; ``adapter`` is the policy's (media geometry, video kwargs)."""
     from videor1.data.collate import collate
 
     batch = collate(
@@ -160,11 +162,11 @@ def collate_prompts(
 
 
 def shuffled_clips(
-    cfg: Config, questions: Sequence[Question], generator: torch.Generator
+    cfg: Config, questions: Sequence[Question], generator: torch.Generator, geometry: VisionGeometry
 ) -> tuple[list[tuple[int, Any]], int]:
     """``(question index, (shuffled clip, frame permutation))`` per video question (T-GRPO only), and
     how many videos got none because their shuffled copy would show the same frames (still clips)."""
-    from videor1.data.media import shuffle_frames
+    from videor1.data.frames import shuffle_frames
 
     if not cfg.rl.temporal:
         return [], 0
@@ -173,7 +175,7 @@ def shuffled_clips(
         if not q.is_video:
             continue
         try:
-            clip, perm = shuffle_frames(q.media, generator, unit=cfg.rl.shuffle_unit)
+            clip, perm = shuffle_frames(q.media, generator, geometry=geometry, unit=cfg.rl.shuffle_unit)
         except ValueError:  # too few frames (or temporal patches) to permute
             clip = None
         if clip is None or torch.equal(clip.frames, q.media.frames):
@@ -209,8 +211,11 @@ def shuffled_video_features(
     if cfg.rl.shuffle_unit == "temporal_patch":
         encoded = features.select([], slots).permute_videos(
             grids[slots],
-            [frame_order_to_patch_order(perm) for _, (_, perm) in twins],
-            spatial_merge_size=state.adapter.merge_size,
+            [
+                frame_order_to_patch_order(perm, state.adapter.geometry.temporal_patch_size)
+                for _, (_, perm) in twins
+            ],
+            spatial_merge_size=state.adapter.geometry.merge_size,
         )
     else:
         batch = collate_prompts(
@@ -245,7 +250,7 @@ def rollout(
         state.dist.device,
         adapter=state.adapter,
     )
-    twins, still = shuffled_clips(cfg, questions, generators.data)
+    twins, still = shuffled_clips(cfg, questions, generators.data, state.adapter.geometry)
     run = _rollout_vllm if cfg.rl.engine == "vllm" else _rollout_hf
     mb, tokens, seconds = run(state, questions, prompts, twins, generators)
     return mb, tokens, seconds, still
@@ -448,7 +453,7 @@ def collect_micro_batches(state: RLState, step: int) -> tuple[list[MicroBatch], 
     def run(indices: list[int]) -> MicroBatch:
         t0 = time.perf_counter()
         samples = [state.samples[i] for i in indices]
-        questions = load_questions(cfg, samples, factor=state.adapter.pixel_factor)
+        questions = load_questions(cfg, samples, geometry=state.adapter.geometry)
         mb, tokens, seconds, still = rollout(state, questions, generators)
         t1 = time.perf_counter()
         score(cfg, mb)

@@ -79,13 +79,13 @@ log = get_logger(__name__)
 class SFTCollator:
     """``[(sample, media), ...]`` → model inputs with assistant-only ``labels`` (picklable for workers).
 
-    ``adapter`` (the model's ``FamilyAdapter``) supplies the processor's video keyword arguments;
-    None falls back to ``collate``'s own.
+    ``adapter`` (the model's ``FamilyAdapter``) gives the media geometry and the processor's video
+    keyword arguments.
     """
 
     processor: Any
     cfg: Config
-    adapter: FamilyAdapter | None = None
+    adapter: FamilyAdapter
 
     def __call__(self, items: list[tuple[Sample, VideoClip | ImageInput]]) -> dict[str, Any]:
         from videor1.data.collate import collate
@@ -139,7 +139,7 @@ class SFTState:
     sampler: StepSampler  # this invocation's steps [start_step, end_step)
     model: torch.nn.Module  # possibly DDP-wrapped
     processor: Any
-    adapter: FamilyAdapter  # pixel_factor: 28 (Qwen2/2.5-VL) or 32 (Qwen3-VL)
+    adapter: FamilyAdapter  # geometry.pixel_factor: 28 (Qwen2/2.5-VL) or 32 (Qwen3-VL)
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     loader: Iterator[dict[str, Any]]
@@ -205,7 +205,7 @@ def setup(cfg: Config, *, resume: str | None = None, stop_at_step: int | None = 
         if checkpoint is not None:
             sampler.check_resume(saved["sampler"], str(checkpoint))
         collator = SFTCollator(processor, cfg, adapter)
-        loader = iter(make_loader(cfg, samples, sampler, collator, factor=adapter.pixel_factor))
+        loader = iter(make_loader(cfg, samples, sampler, collator, geometry=adapter.geometry))
         logger = RunLogger(cfg, dist, resume_step=start, recipe="sft", total_steps=total)
     except BaseException:
         cleanup_distributed()
