@@ -110,3 +110,35 @@ def rank_split_file(synth_dir):
         return path
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_rl_config(tiny_model_dir, synth_dir):
+    """``make(output_dir, *overrides) -> Config``: RL on the tiny Qwen2.5-VL and the procedural data at
+    test sizes (8 frames, small pixel budgets, G = 4 + 2, a few new tokens); later overrides win."""
+    from videor1.config import load_config
+
+    def make(output_dir: Path, *overrides: str):
+        return load_config(
+            None,
+            [
+                f"model.path={tiny_model_dir}",
+                f"data.train_file={synth_dir / 'train.json'}",
+                f"data.media_root={synth_dir}",
+                "data.media.nframes=8",
+                "data.media.video_min_pixels=3136",
+                "data.media.video_max_pixels=12544",
+                "data.media.image_min_pixels=3136",
+                "data.media.image_max_pixels=12544",
+                f"train.output_dir={output_dir}",
+                "train.max_steps=2",
+                "train.per_device_batch_size=4",
+                "train.lr=1e-3",
+                "rl.num_generations=4",
+                "rl.shuffled_generations=2",
+                "rl.sampling.max_new_tokens=6",
+                *overrides,
+            ],
+        )
+
+    return make

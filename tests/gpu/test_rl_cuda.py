@@ -10,49 +10,22 @@ import numpy as np
 import pytest
 import torch
 
-from videor1.config import load_config
-
 pytestmark = pytest.mark.gpu
 
 
-def _cfg(tmp_path, model_dir, synth_dir, *extra: str):
-    return load_config(
-        None,
-        [
-            f"model.path={model_dir}",
-            f"data.train_file={synth_dir / 'train.json'}",
-            f"data.media_root={synth_dir}",
-            "data.media.nframes=8",
-            "data.media.video_min_pixels=3136",
-            "data.media.video_max_pixels=12544",
-            "data.media.image_min_pixels=3136",
-            "data.media.image_max_pixels=12544",
-            f"train.output_dir={tmp_path}",
-            "train.max_steps=2",
-            "train.per_device_batch_size=4",
-            "train.lr=1e-3",
-            "train.precision=bf16",
-            "model.dtype=bfloat16",
-            "rl.num_generations=4",
-            "rl.shuffled_generations=2",
-            "rl.sampling.max_new_tokens=8",
-            *extra,
-        ],
-    )
+GPU = ("train.precision=bf16", "model.dtype=bfloat16", "rl.sampling.max_new_tokens=8")
 
 
-def test_transformers_engine_samples_on_cuda(tmp_path, tiny_model_dir, synth_dir):
+def test_transformers_engine_samples_on_cuda(tmp_path, tiny_rl_config):
     # a CPU generator for CUDA probabilities used to crash torch.multinomial on the first token
     from videor1.train.rl import train
     from videor1.utils.rundir import read_metrics
 
-    train(_cfg(tmp_path, tiny_model_dir, synth_dir))
+    train(tiny_rl_config(tmp_path, *GPU))
     assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2]
 
 
-def test_two_tgrpo_steps_on_vllm_shuffle_the_twins_and_sync_weights(
-    tmp_path, tiny_model_dir, synth_dir, monkeypatch
-):
+def test_two_tgrpo_steps_on_vllm_shuffle_the_twins_and_sync_weights(tmp_path, tiny_rl_config, monkeypatch):
     pytest.importorskip("vllm")
     from transformers import AutoModelForImageTextToText
 
@@ -70,9 +43,7 @@ def test_two_tgrpo_steps_on_vllm_shuffle_the_twins_and_sync_weights(
         return real_generate(self, batch, n, sampling, **kwargs)
 
     monkeypatch.setattr(vllm_module.VLLMRolloutEngine, "generate", spy)
-    final = train(
-        _cfg(tmp_path, tiny_model_dir, synth_dir, "rl.engine=vllm", "rl.vllm_gpu_memory_utilization=0.2")
-    )
+    final = train(tiny_rl_config(tmp_path, *GPU, "rl.engine=vllm", "rl.vllm_gpu_memory_utilization=0.2"))
     twins_checked = 0
     for requests in sent:
         ordered = [r for r in requests[:4] if "video" in r["multi_modal_data"]]

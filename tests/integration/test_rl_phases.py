@@ -6,42 +6,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from videor1.config import load_config
 from videor1.types import Completion, RewardBreakdown
 
 
-def _cfg(tmp_path, model_dir, synth_dir, *extra: str):
-    return load_config(
-        None,
-        [
-            f"model.path={model_dir}",
-            f"data.train_file={synth_dir / 'train.json'}",
-            f"data.media_root={synth_dir}",
-            "data.media.nframes=8",
-            "data.media.video_min_pixels=3136",
-            "data.media.video_max_pixels=12544",
-            "data.media.image_min_pixels=3136",
-            "data.media.image_max_pixels=12544",
-            f"train.output_dir={tmp_path}",
-            "train.max_steps=1",
-            "train.per_device_batch_size=3",
-            "rl.num_generations=4",
-            "rl.shuffled_generations=2",
-            "rl.sampling.max_new_tokens=5",
-            *extra,
-        ],
-    )
-
-
 @pytest.fixture
-def rl_state(tmp_path, tiny_model_dir, synth_dir):
+def rl_state(tmp_path, tiny_rl_config):
     """A set-up RL recipe (tiny model, procedural data); ``make(*overrides)``."""
     from videor1.train import rl
 
     states = []
 
     def make(*extra: str):
-        state = rl.setup(_cfg(tmp_path / f"run{len(states)}", tiny_model_dir, synth_dir, *extra))
+        sizes = ("train.max_steps=1", "train.per_device_batch_size=3", "rl.sampling.max_new_tokens=5")
+        state = rl.setup(tiny_rl_config(tmp_path / f"run{len(states)}", *sizes, *extra))
         states.append(state)
         return state
 

@@ -91,31 +91,11 @@ def stand_in(monkeypatch):
 
 
 def test_vllm_path_sends_shuffled_twins_their_own_frames_and_syncs_after_every_update(
-    tmp_path, tiny_model_dir, synth_dir, stand_in
+    tmp_path, tiny_rl_config, stand_in
 ):
     from videor1.train.rl import train
 
-    cfg = load_config(
-        None,
-        [
-            f"model.path={tiny_model_dir}",
-            f"data.train_file={synth_dir / 'train.json'}",
-            f"data.media_root={synth_dir}",
-            "data.media.nframes=8",
-            "data.media.video_min_pixels=3136",
-            "data.media.video_max_pixels=12544",
-            "data.media.image_min_pixels=3136",
-            "data.media.image_max_pixels=12544",
-            f"train.output_dir={tmp_path}",
-            "train.max_steps=2",
-            "train.per_device_batch_size=4",
-            "train.lr=1e-3",
-            "rl.engine=vllm",
-            "rl.num_generations=4",
-            "rl.shuffled_generations=2",
-            "rl.sampling.max_new_tokens=6",
-        ],
-    )
+    cfg = tiny_rl_config(tmp_path, "rl.engine=vllm")
     final = train(cfg)
     (engine,) = stand_in.instances
     assert engine.syncs == 2  # after each of the 2 updates

@@ -33,7 +33,7 @@ import random
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -163,6 +163,34 @@ def _optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict
             model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
         )
     return optimizer.state_dict()
+
+
+class RecipeState(Protocol):
+    """What a recipe's state holds that a checkpoint needs (``SFTState``, ``RLState``)."""
+
+    cfg: Config
+    dist: Dist
+    model: nn.Module
+    processor: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    sampler: Any  # videor1.train.data.StepSampler
+    total_steps: int
+
+
+def save_step(state: RecipeState, step: int) -> Path:
+    """Checkpoint a recipe after optimiser step ``step`` (every rank calls it); the last step of the plan is final."""
+    return save_checkpoint(
+        state.cfg,
+        step,
+        model=state.model,
+        processor=state.processor,
+        optimizer=state.optimizer,
+        scheduler=state.scheduler,
+        dist=state.dist,
+        train_state={"total_steps": state.total_steps, "sampler": state.sampler.state_dict(step)},
+        final=step == state.total_steps,
+    )
 
 
 def save_due(step: int, end: int, save_every: int) -> bool:

@@ -48,8 +48,8 @@ from videor1.train.checkpoint import (
     load_trainable_state,
     model_source_for_resume,
     resolve_resume,
-    save_checkpoint,
     save_due,
+    save_step,
 )
 from videor1.train.data import StepSampler, ensure_data, make_loader
 from videor1.train.distributed import (
@@ -257,25 +257,10 @@ def train(cfg: Config, *, resume: str | None = None, stop_at_step: int | None = 
                     state.logger.log(record, loss=record["loss"], grad_norm=record["grad_norm"])
                 bar.update(task, advance=1, description=f"sft loss {record['loss']:.4f}")
                 if save_due(step + 1, state.end_step, cfg.train.save_every):
-                    state.last_checkpoint = save(state, step + 1)
+                    state.last_checkpoint = save_step(state, step + 1)
     finally:
         cleanup(state)
     return state.last_checkpoint if state.last_checkpoint is not None else Path(cfg.train.output_dir)
-
-
-def save(state: SFTState, step: int) -> Path:
-    """Checkpoint after optimiser step ``step`` (every rank calls it)."""
-    return save_checkpoint(
-        state.cfg,
-        step,
-        model=state.model,
-        processor=state.processor,
-        optimizer=state.optimizer,
-        scheduler=state.scheduler,
-        dist=state.dist,
-        train_state={"total_steps": state.total_steps, "sampler": state.sampler.state_dict(step)},
-        final=step == state.total_steps,
-    )
 
 
 def cleanup(state: SFTState) -> None:
