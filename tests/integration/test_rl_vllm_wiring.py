@@ -84,10 +84,28 @@ class StandInEngine(RolloutEngine):
 @pytest.fixture
 def stand_in(monkeypatch):
     import videor1.rollout.vllm as vllm_module
+    import videor1.train.rl as recipe
 
     StandInEngine.instances.clear()
     monkeypatch.setattr(vllm_module, "VLLMRolloutEngine", StandInEngine)
+    monkeypatch.setattr(recipe, "_require_vllm", lambda: None)  # the stand-in needs neither vLLM nor a GPU
     return StandInEngine
+
+
+def test_vllm_engine_without_vllm_or_a_gpu_is_a_config_error_before_any_work(tmp_path, tiny_rl_config):
+    import importlib.util
+
+    import torch
+
+    from videor1.config import ConfigError
+    from videor1.train.rl import train
+
+    if importlib.util.find_spec("vllm") is not None and torch.cuda.is_available():
+        pytest.skip("vLLM and a GPU are here")
+    cfg = tiny_rl_config(tmp_path / "run", "rl.engine=vllm", f"data.train_file={tmp_path / 'missing.json'}")
+    with pytest.raises(ConfigError, match="rl.engine=vllm needs"):
+        train(cfg)  # not the missing data file: the engine is checked first
+    assert not (tmp_path / "run").exists()
 
 
 def test_vllm_path_sends_shuffled_twins_their_own_frames_and_syncs_after_every_update(

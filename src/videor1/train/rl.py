@@ -148,6 +148,8 @@ def setup(cfg: Config, *, resume: str | None = None, stop_at_step: int | None = 
 
     cfg.validate(("data", "train", "rl"))
     rl = cfg.rl
+    if rl.engine == "vllm":
+        _require_vllm()  # before any data or model is touched
     dist = init_distributed()
     try:
         seed_everything(cfg.train.seed + dist.rank)
@@ -243,6 +245,19 @@ def setup(cfg: Config, *, resume: str | None = None, stop_at_step: int | None = 
         pad_token_id=pad,
         last_checkpoint=checkpoint,
     )
+
+
+def _require_vllm() -> None:
+    import importlib.util
+
+    from videor1.config import ConfigError
+
+    if importlib.util.find_spec("vllm") is None:
+        raise ConfigError(
+            "rl.engine=vllm needs vLLM, which is not installed: pip install -e '.[gpu]' (or rl.engine=transformers)"
+        )
+    if not torch.cuda.is_available():
+        raise ConfigError("rl.engine=vllm needs a CUDA GPU; on CPU use rl.engine=transformers")
 
 
 def _engine(
