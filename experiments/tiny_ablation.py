@@ -57,6 +57,8 @@ from videor1.config import (
 
 SYSTEM_PROMPT = "You are a helpful assistant"
 FOUR = ("image_color", "image_position", "event_quarter", "direction")
+FIVE = (*FOUR, "quarter_shortcut")
+"""The demo's families: FOUR and the shortcut-control family."""
 
 
 DEMO_TINY = {
@@ -80,6 +82,7 @@ class Run:
     families: tuple[str, ...] = FOUR
     model_family: str = "qwen2.5-vl"
     rope_theta: float = 1e6
+    match_position_scale: bool = False  # Qwen3-VL: ViT position table at the patch-embedding scale
     curriculum: str = "images-first"  # "images-first" | "none"
     cot: str = "short"  # "none" | "short" | "full"
     steps: int = 600  # SFT optimiser steps in all (both phases)
@@ -92,16 +95,51 @@ class Run:
     size: int = 112
     frames: int = 16
     tiny: dict[str, Any] = field(default_factory=lambda: dict(DEMO_TINY))  # TinyModelConfig sizes
+    curve_every: int = 0  # also score the first curve_items held-out items (ordered) every N steps
+    curve_items: int = 100
     note: str = ""
 
 
+Q3 = {"model_family": "qwen3-vl", "rope_theta": 5e6, "size": 128}
+"""Qwen3-VL at 128 px: 4 x 4 visual tokens per frame, as Qwen2.5-VL at 112 px (32 vs 28 px a token)."""
+
+POS = {"families": ("image_position",), "curriculum": "none", "steps": 300, "image_steps": 0}
+"""One image family alone: can the model learn where the shape is at all?"""
+EVQ = {"families": ("event_quarter",), "curriculum": "none", "steps": 300, "image_steps": 0}
+"""One video family alone: can the model learn when the shape appears at all?"""
+MIX = {"families": FIVE, "cot": "none", "curriculum": "none", "lr": 1e-4, "curve_every": 100}
+"""The demo's five families, answer-only, one phase, lr 1e-4, with a learning curve."""
+QUARTER = {"families": FIVE, "curriculum": "none", "lr": 1e-4, "curve_every": 100}
+
 RUNS: list[Run] = [
+    # 1. The demo's recipe before this ablation (lr 1e-3, images first, short CoT), four families.
     Run("q25-theta1e6", rope_theta=1e6, note="the demo before this ablation"),
     Run("q25-theta100", rope_theta=100.0),
-    Run("q3-theta5e6", model_family="qwen3-vl", rope_theta=5e6),
-    Run("q3-theta100", model_family="qwen3-vl", rope_theta=100.0),
+    Run("q3-theta5e6", model_family="qwen3-vl", rope_theta=5e6, note="112 px: 3 x 3 tokens per frame"),
+    # 2. image_position alone at lr 1e-3: nothing learns, whatever the RoPE or the position table.
+    Run("pos-q25-theta1e6", **POS, rope_theta=1e6),
+    Run("pos-q25-theta10", **POS, rope_theta=10.0),
+    Run("pos-q25-theta50-nocot", **POS, rope_theta=50.0, cot="none"),
+    Run("pos-q3-s128", **POS, **Q3),
+    Run("pos-q3-s128-pos", **POS, **Q3, match_position_scale=True),
+    Run("pos-q3-s128-nocot", **POS, **Q3, cot="none"),
+    Run("pos-q3-s128-pos-nocot", **POS, **Q3, match_position_scale=True, cot="none"),
+    # 3. One family alone at lr 1e-4.
+    Run("pos-q3-s128-pos-nocot-lr1e-4", **POS, **Q3, match_position_scale=True, cot="none", lr=1e-4),
+    Run("pos-q25-theta1e6-nocot-lr1e-4", **POS, rope_theta=1e6, cot="none", lr=1e-4),
+    Run("evq-q3-s128-pos-nocot-lr1e-4", **EVQ, **Q3, match_position_scale=True, cot="none", lr=1e-4),
+    Run("evq-q25-theta1e6-nocot-lr1e-4", **EVQ, rope_theta=1e6, cot="none", lr=1e-4),
+    # 4. The demo's five families at lr 1e-4 (one change at a time from the winner, the first row).
+    Run("mix-q3-pos-nocot-lr1e-4", **MIX, **Q3, match_position_scale=True),
+    Run("mix-q3-pos-nocot-lr3e-4", **{**MIX, "lr": 3e-4}, **Q3, match_position_scale=True),
+    Run("mix-q3-nopos-nocot-lr1e-4", **MIX, **Q3),
+    Run("mix-q3-pos-short-lr1e-4", **QUARTER, **Q3, match_position_scale=True),
+    Run("mix-q3-pos-lr1e-4", families=FIVE, **Q3, match_position_scale=True, lr=1e-4),
+    Run("mix-q25-theta1e6-nocot-lr1e-4", **MIX, rope_theta=1e6),
+    Run("mix-q25-theta100-nocot-lr1e-4", **MIX, rope_theta=100.0),
+    Run("mix-q25-theta10-nocot-lr1e-4", **MIX, rope_theta=10.0),
 ]
-"""The ablation grid, in table order (extended as results come in; each run is cached by name)."""
+"""The ablation grid, in table order (each run is cached by name under ``--out``)."""
 
 
 def quick(run: Run) -> Run:
@@ -196,13 +234,22 @@ def per_family(pred_file: Path) -> dict[str, float]:
     return {f: sum(v) / len(v) for f, v in sorted(scores.items())}
 
 
-def evaluate(run: Run, model: Path, data: Path, out: Path) -> dict[str, dict[str, float]]:
+def evaluate(
+    run: Run,
+    model: Path,
+    data: Path,
+    out: Path,
+    *,
+    views: tuple[str, ...] = ("ordered", "shuffled"),
+    limit: int | None = None,
+) -> dict[str, dict[str, float]]:
     from videor1.eval.runner import evaluate as run_eval
     from videor1.infer import Predictor
 
     predictor = Predictor(str(model), media=media(run))
-    views = {}
-    for view, shuffled in (("ordered", False), ("shuffled", True)):
+    scores = {}
+    for view in views:
+        shuffled = view == "shuffled"
         run_dir = out / f"eval-{view}"
         if run_dir.exists():
             shutil.rmtree(run_dir)
@@ -221,9 +268,10 @@ def evaluate(run: Run, model: Path, data: Path, out: Path) -> dict[str, dict[str
             shuffle_unit="frame",
             seed=run.seed,
             system_prompt=SYSTEM_PROMPT,
+            limit=limit,
         )
-        views[view] = per_family(run_dir / "predictions.jsonl")
-    return {f: {"ordered": views["ordered"][f], "shuffled": views["shuffled"][f]} for f in views["ordered"]}
+        scores[view] = per_family(run_dir / "predictions.jsonl")
+    return {f: {view: scores[view][f] for view in views} for f in scores[views[0]]}
 
 
 def train_and_score(run: Run, root: Path) -> dict[str, Any]:
@@ -238,21 +286,35 @@ def train_and_score(run: Run, root: Path) -> dict[str, Any]:
     data = ensure_data(run, root)
     t_data = time.perf_counter() - t0
     tiny = TinyModelConfig(
-        family=run.model_family, tokenizer="small", rope_theta=run.rope_theta, seed=run.seed, **run.tiny
+        family=run.model_family,
+        tokenizer="small",
+        rope_theta=run.rope_theta,
+        match_position_scale=run.match_position_scale,
+        seed=run.seed,
+        **run.tiny,
     )
     base = build_tiny_model(tiny, out / "model-base")
-    t1 = time.perf_counter()
-    model = base
     if run.curriculum == "images-first":
-        cfg = sft_config(run, data, model, out / "sft-images", steps=run.image_steps, images_only=True)
-        model = sft.train(cfg)
-        cfg = sft_config(run, data, model, out / "sft", steps=run.steps - run.image_steps, images_only=False)
-        model = sft.train(cfg)
+        phases = [("sft-images", run.image_steps, True), ("sft", run.steps - run.image_steps, False)]
     elif run.curriculum == "none":
-        model = sft.train(sft_config(run, data, model, out / "sft", steps=run.steps, images_only=False))
+        phases = [("sft", run.steps, False)]
     else:
         raise ValueError(f"{run.name}: unknown curriculum {run.curriculum!r}")
-    t_sft = time.perf_counter() - t1
+    model, offset, t_sft, curve = base, 0, 0.0, []
+    for name, steps, images_only in phases:
+        cfg = sft_config(run, data, model, out / name, steps=steps, images_only=images_only)
+        every = run.curve_every
+        stops = (
+            [g - offset for g in range((offset // every + 1) * every, offset + steps, every)] if every else []
+        )
+        for stop in [*stops, steps]:
+            t1 = time.perf_counter()
+            model = sft.train(cfg, resume="auto", stop_at_step=stop)
+            t_sft += time.perf_counter() - t1
+            if every and offset + stop < run.steps:  # the final point is the full evaluation
+                point = evaluate(run, Path(model), data, out, views=("ordered",), limit=run.curve_items)
+                curve.append({"step": offset + stop, **{f: v["ordered"] for f, v in point.items()}})
+        offset += steps
     t2 = time.perf_counter()
     scores = evaluate(run, Path(model), data, out)
     t_eval = time.perf_counter() - t2
@@ -260,8 +322,8 @@ def train_and_score(run: Run, root: Path) -> dict[str, Any]:
     losses = [json.loads(x)["loss"] for x in (out / "sft" / "metrics.jsonl").read_text().splitlines()]
     return {
         "run": dataclasses.asdict(run),
-        "vit_position_embedding": run.model_family == "qwen3-vl",
         "scores": scores,
+        "curve": curve,
         "chance": {f: meta["families"][f]["chance"] for f in run.families},
         "final_loss": sum(losses[-20:]) / len(losses[-20:]),
         "seconds": {"data": round(t_data, 1), "sft": round(t_sft, 1), "eval": round(t_eval, 1)},
@@ -278,8 +340,22 @@ def train_and_score(run: Run, root: Path) -> dict[str, Any]:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    families = sorted({f for r in results for f in r["scores"]}, key=lambda f: (f not in FOUR, f))
-    header = ["run", "model (RoPE)", "θ", "ViT pos. emb.", "curriculum", "CoT", "steps", "SFT s"]
+    families = sorted(
+        {f for r in results for f in r["scores"]},
+        key=lambda f: (f not in FIVE, FIVE.index(f) if f in FIVE else f),
+    )
+    header = [
+        "run",
+        "model (RoPE)",
+        "θ",
+        "ViT pos. emb.",
+        "tokens",
+        "curriculum",
+        "CoT",
+        "lr",
+        "steps",
+        "SFT s",
+    ]
     header += [f"{f} ord/shuf" for f in families]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for r in results:
@@ -289,9 +365,11 @@ def table(results: list[dict[str, Any]]) -> str:
             run["name"],
             rope,
             f"{run['rope_theta']:g}",
-            "yes" if r["vit_position_embedding"] else "no",
+            _position_embedding(run),
+            _tokens(run),
             run["curriculum"] + (f" ({run['image_steps']})" if run["curriculum"] == "images-first" else ""),
             run["cot"],
+            f"{run['lr']:g}",
             str(run["steps"]),
             f"{r['seconds']['sft']:.0f}",
         ]
@@ -300,6 +378,62 @@ def table(results: list[dict[str, Any]]) -> str:
             row.append(f"{100 * s['ordered']:.0f} / {100 * s['shuffled']:.0f}" if s else "-")
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def _position_embedding(run: dict[str, Any]) -> str:
+    if run["model_family"] != "qwen3-vl":
+        return "none"
+    return "scaled to patches" if run.get("match_position_scale") else "class init (std 0.02)"
+
+
+def _tokens(run: dict[str, Any]) -> str:
+    """Visual tokens per frame side after Qwen's resize (28 px a token for 2.5-VL, 32 for 3-VL)."""
+    from videor1.data.media import smart_resize
+
+    factor = 32 if run["model_family"] == "qwen3-vl" else 28
+    pixels = run["size"] ** 2
+    side = smart_resize(run["size"], run["size"], factor=factor, min_pixels=pixels, max_pixels=pixels)[0]
+    return f"{side // factor}x{side // factor}"
+
+
+def axis_frequencies(family: str, theta: float, head_dim: int = 48) -> dict[str, list[float]]:
+    """RoPE frequencies (rad per position step) that each mRoPE axis gets, as transformers assigns them.
+
+    Qwen2/2.5-VL: contiguous blocks, time on the fastest ``t`` frequencies, then height, then width
+    (the slowest). Qwen3-VL: interleaved, ``h`` at indices 1, 4, 7, ..., ``w`` at 2, 5, 8, ..., the
+    rest ``t``, so every axis has fast and slow frequencies.
+    """
+    from videor1.models.tiny import _mrope_section
+
+    half = head_dim // 2
+    inv_freq = [theta ** (-2 * i / head_dim) for i in range(half)]
+    t, h, w = _mrope_section(head_dim, family)
+    if family == "qwen3-vl":
+        h_idx, w_idx = list(range(1, 3 * h, 3)), list(range(2, 3 * w, 3))
+        t_idx = [i for i in range(half) if i not in h_idx + w_idx]
+    else:
+        t_idx, h_idx, w_idx = list(range(t)), list(range(t, t + h)), list(range(t + h, half))
+    return {axis: [inv_freq[i] for i in idx] for axis, idx in (("t", t_idx), ("h", h_idx), ("w", w_idx))}
+
+
+def frequency_table() -> str:
+    """Largest q.k rotation across a frame 4 tokens wide (3 steps) per axis, per layout and theta."""
+    rows = [
+        "| model (RoPE) | θ | width: max rotation across 4 tokens (rad) | height | time: fastest / slowest (rad/step) |"
+    ]
+    rows.append("|---|---|---|---|---|")
+    for family, theta in (
+        ("qwen2.5-vl", 1e6),
+        ("qwen2.5-vl", 100.0),
+        ("qwen2.5-vl", 10.0),
+        ("qwen3-vl", 5e6),
+    ):
+        f = axis_frequencies(family, theta)
+        rows.append(
+            f"| {family} | {theta:g} | {3 * max(f['w']):.2g} | {3 * max(f['h']):.2g} | "
+            f"{max(f['t']):.2g} / {min(f['t']):.2g} |"
+        )
+    return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -312,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rerun runs that have a result")
     parser.add_argument("--table-only", action="store_true", help="rebuild the table from cached results")
     parser.add_argument("--table", type=Path, default=None, help="markdown file for the table")
+    parser.add_argument("--frequencies", action="store_true", help="print the mRoPE frequency table and exit")
     parser.add_argument(
         "--threads",
         type=int,
@@ -319,6 +454,9 @@ def main(argv: list[str] | None = None) -> int:
         help="torch CPU threads (default 1: on a shared 2-core machine two threads ran 10x slower)",
     )
     args = parser.parse_args(argv)
+    if args.frequencies:
+        sys.stdout.write(frequency_table() + "\n")
+        return 0
 
     torch.set_num_threads(args.threads)
     root = args.out / ("quick" if args.quick else "full")

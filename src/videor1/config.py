@@ -171,6 +171,8 @@ class TinyModelConfig:
     """Vision tower attention heads."""
     rope_theta: float | None = None
     """Language-model RoPE base; None = the tiny default of the family (see ``videor1.models.tiny``)."""
+    match_position_scale: bool = True
+    """Qwen3-VL: start the ViT's absolute position embedding at the scale of its patch embeddings."""
     seed: int = 0
     """Initialisation seed; the same seed gives identical weights."""
 

@@ -98,3 +98,34 @@ def test_visual_tokens_start_at_text_embedding_scale(tmp_path, family):
     visual_rms = feats.pow(2).mean().sqrt().item()
     # same scale up to the probe's randomness (at class init the visual RMS is ~50x the text's)
     assert 0.5 < visual_rms / text_rms < 2.0
+
+
+@pytest.mark.parametrize("match", [True, False])
+def test_qwen3_position_table_starts_at_patch_scale(tmp_path, match):
+    out = build_tiny_model(TinyModelConfig(family="qwen3-vl", match_position_scale=match), tmp_path / "m")
+    model = AutoModelForImageTextToText.from_pretrained(out)
+    visual, vision = model.model.visual, model.config.vision_config
+    torch.manual_seed(123)
+    pixels = torch.randn(64, 3 * vision.temporal_patch_size * vision.patch_size**2)
+    with torch.no_grad():
+        patch_rms = visual.patch_embed(pixels).pow(2).mean().sqrt().item()
+    table_rms = visual.pos_embed.weight.pow(2).mean().sqrt().item()
+    if match:
+        assert 0.7 < table_rms / patch_rms < 1.4
+    else:  # the class initialisation: std 0.02, a few percent of a patch embedding
+        assert table_rms == pytest.approx(0.02, rel=0.05) and table_rms / patch_rms < 0.1
+
+
+def test_rope_theta_reaches_the_model_config(tmp_path):
+    from videor1.models.tiny import REAL_ROPE_THETA, TINY_ROPE_THETA
+
+    out = build_tiny_model(TinyModelConfig(family="qwen2.5-vl", rope_theta=50.0), tmp_path / "a")
+    assert (
+        AutoModelForImageTextToText.from_pretrained(out).config.text_config.rope_parameters["rope_theta"]
+        == 50.0
+    )
+    out = build_tiny_model(TinyModelConfig(family="qwen3-vl"), tmp_path / "b")
+    theta = AutoModelForImageTextToText.from_pretrained(out).config.text_config.rope_parameters["rope_theta"]
+    assert theta == TINY_ROPE_THETA["qwen3-vl"] and REAL_ROPE_THETA["qwen3-vl"] == 5e6
+    with pytest.raises(ValueError, match="rope_theta must be > 1"):
+        build_tiny_model(TinyModelConfig(rope_theta=0.5), tmp_path / "c")

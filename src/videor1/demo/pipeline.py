@@ -63,6 +63,8 @@ log = get_logger(__name__)
 SYSTEM_PROMPT = "You are a helpful assistant"
 IMAGE_TRAIN_FILE = "train_cot_images.json"
 """The image records of ``train_cot.json``: what the first SFT phase trains on."""
+SFT_TRAIN_FILE = "train_cot_sft.json"
+"""``train_cot.json`` without the shortcut items a cue-following teacher would have got wrong."""
 RL_TRAIN_FILE = "train_rl.json"
 """The records of ``train.json`` from the families RL trains on."""
 
@@ -122,9 +124,10 @@ def sft_config(s: DemoSettings, out: Path, base_model: Path, *, phase: str = "al
         raise ValueError(f"phase must be 'images' or 'all', got {phase!r}")
     images = phase == "images"
     steps = s.sft.image_steps if images else s.sft.steps
+    train_file = SFT_TRAIN_FILE if s.data.sft_shortcut_items == "cue" else "train_cot.json"
     return Config(
         model=ModelConfig(path=str(base_model)),
-        data=_data(s, out / "data", IMAGE_TRAIN_FILE if images else "train_cot.json"),
+        data=_data(s, out / "data", IMAGE_TRAIN_FILE if images else train_file),
         train=_train(
             s,
             out / ("sft-images" if images else "sft"),
@@ -194,6 +197,21 @@ def write_image_train_file(data_dir: Path) -> int:
         data_dir / IMAGE_TRAIN_FILE,
         lambda r: r.get("data_type") == "image",
         "image records for the images SFT phase: no",
+    )
+
+
+def write_sft_train_file(data_dir: Path) -> int:
+    """Write ``SFT_TRAIN_FILE``: every CoT record except shortcut-family items whose cue is wrong.
+
+    It models a teacher that answered the shortcut family by its static cue, filtered by
+    correctness as the CoT annotation stage does: exactly the items where the cue gives the right
+    answer survive, so SFT never sees the cue fail (RL still trains on every item).
+    """
+    return _write_subset(
+        data_dir / "train_cot.json",
+        data_dir / SFT_TRAIN_FILE,
+        lambda r: r.get("shortcut_cue", True),
+        "SFT: no",
     )
 
 
@@ -461,6 +479,8 @@ def run_demo(
             )
         if s.sft.image_steps:
             write_image_train_file(data_dir)
+        if s.data.sft_shortcut_items == "cue":
+            write_sft_train_file(data_dir)
         write_rl_train_file(data_dir, s.rl_families)
     meta = json.loads((data_dir / "meta.json").read_text(encoding="utf-8"))
 

@@ -50,6 +50,8 @@ class DemoData:
     """Task families generated, trained on by SFT and evaluated (``videor1 data synth --help``)."""
     cot_detail: Literal["none", "short", "full"] = "short"
     """Length of the templated chains of thought in the SFT targets."""
+    sft_shortcut_items: Literal["all", "cue"] = "all"
+    """Shortcut-control families in SFT: every training item, or only those the cue answers right."""
 
 
 @dataclass

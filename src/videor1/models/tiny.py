@@ -293,6 +293,30 @@ def match_visual_scale(model: Any, *, probe_side: int = 4) -> float:
     return factor
 
 
+@torch.no_grad()
+def match_position_scale(model: Any, *, probe_patches: int = 16) -> float | None:
+    """Rescale the ViT's absolute position embedding (Qwen3-VL) to the RMS of its patch embeddings;
+    returns the factor applied, or None for a ViT without one (Qwen2/2.5-VL).
+
+    At random init the position table (std 0.02) is about 5% of a patch embedding, so the visual
+    tokens barely say where they are: a linear probe on the shape's token read the quadrant of
+    ``image_position`` items at chance (23%, 1000 items, 4x4 tokens); with the table scaled 5x it
+    read 66%, 20x 100%. The probe is ``probe_patches`` random patches from the current (seeded)
+    RNG, so the factor is deterministic.
+    """
+    visual = model.model.visual
+    table = getattr(visual, "pos_embed", None)
+    if table is None:
+        return None
+    vision = model.config.vision_config
+    channels = getattr(vision, "in_channels", 3)
+    pixels = torch.randn(probe_patches, channels * vision.temporal_patch_size * vision.patch_size**2)
+    patch_rms = visual.patch_embed(pixels).float().pow(2).mean().sqrt()
+    factor = float(patch_rms / table.weight.float().pow(2).mean().sqrt())
+    table.weight.mul_(factor)
+    return factor
+
+
 def build_tiny_model(cfg: TinyModelConfig, out_dir: str | Path, *, corpus: list[str] | None = None) -> Path:
     """Build, initialise (seeded) and save a tiny model + processor to ``out_dir``; returns the path.
 
@@ -309,6 +333,8 @@ def build_tiny_model(cfg: TinyModelConfig, out_dir: str | Path, *, corpus: list[
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(cfg.seed)
         model = AutoModelForImageTextToText.from_config(config, dtype=torch.float32)
+        if cfg.match_position_scale:
+            match_position_scale(model)
         match_visual_scale(model)
     model.generation_config = GenerationConfig(
         bos_token_id=config.text_config.bos_token_id,
