@@ -388,7 +388,7 @@ def _position_embedding(run: dict[str, Any]) -> str:
 
 def _tokens(run: dict[str, Any]) -> str:
     """Visual tokens per frame side after Qwen's resize (28 px a token for 2.5-VL, 32 for 3-VL)."""
-    from videor1.data.media import smart_resize
+    from videor1.data.frames import smart_resize
 
     factor = 32 if run["model_family"] == "qwen3-vl" else 28
     pixels = run["size"] ** 2

@@ -16,7 +16,7 @@ def test_quick_demo_runs_every_stage_and_writes_the_report(tmp_path):
 
     report = json.loads((out / "report.json").read_text())
     variants = report["variants"]
-    assert variants == ["grpo", "tgrpo-reference", "tgrpo-advantage"]
+    assert variants == ["grpo", "tgrpo-reference", "tgrpo-advantage", "tgrpo-margin"]
     stages = [*FIXED_STAGES, *variants]
     assert set(report["stages"]) == set(stages)
     held_out = report["held_out_items"]
@@ -47,7 +47,7 @@ def test_quick_demo_runs_every_stage_and_writes_the_report(tmp_path):
     assert image_records and all(r["data_type"] == "image" for r in image_records)
     assert config["sft_images"]["data"]["train_file"].endswith("train_cot_images.json")
     assert config["sft_images"]["model"]["path"] == str(out / "model-base")
-    assert config["sft"]["data"]["train_file"].endswith("train_cot.json")
+    assert config["sft"]["data"]["train_file"].endswith("train_cot_sft.json")  # sft_shortcut_items: cue
     assert config["sft"]["model"]["path"].startswith(str(out / "sft-images"))
     # the learning curve: every curve_every (2) steps of the 2 + 3 SFT steps, the last from the SFT eval
     assert [p["step"] for p in report["sft_curve"]] == [2, 4, 5]
@@ -58,7 +58,8 @@ def test_quick_demo_runs_every_stage_and_writes_the_report(tmp_path):
     assert rl["grpo"]["temporal"] is False
     assert rl["tgrpo-reference"]["temporal"] and rl["tgrpo-reference"]["temporal_form"] == "reference"
     assert rl["tgrpo-advantage"]["temporal"] and rl["tgrpo-advantage"]["temporal_form"] == "advantage"
-    assert all(r["temporal_margin"] is None for r in rl.values())
+    assert all(r["temporal_margin"] is None for v, r in rl.items() if v != "tgrpo-margin")
+    assert rl["tgrpo-margin"]["temporal_form"] == "advantage" and rl["tgrpo-margin"]["temporal_margin"] == 0.25
     sft_ckpt = report["stages"]["sft"]["model"]
     assert all(config[v]["model"]["path"] == sft_ckpt for v in variants)
     rl_records = json.loads((out / "data" / "train_rl.json").read_text())
@@ -119,3 +120,18 @@ def test_image_phase_needs_image_records(tmp_path):
     assert json.loads((tmp_path / "train_cot_images.json").read_text()) == records[1:]
     with pytest.raises(ValueError, match="phase"):
         sft_config(load_demo_settings("quick"), tmp_path, tmp_path, phase="video")
+
+
+def test_sft_file_keeps_only_shortcut_items_whose_cue_is_right(tmp_path):
+    from videor1.demo.pipeline import write_sft_train_file
+
+    records = [
+        {"problem_id": 0, "family": "direction"},
+        {"problem_id": 1, "family": "quarter_shortcut", "shortcut_cue": True},
+        {"problem_id": 2, "family": "quarter_shortcut", "shortcut_cue": False},
+        {"problem_id": 3, "family": "image_color"},
+    ]
+    (tmp_path / "train_cot.json").write_text(json.dumps(records))
+    assert write_sft_train_file(tmp_path) == 3
+    kept = json.loads((tmp_path / "train_cot_sft.json").read_text())
+    assert [r["problem_id"] for r in kept] == [0, 1, 3]

@@ -127,5 +127,9 @@ def test_rope_theta_reaches_the_model_config(tmp_path):
     out = build_tiny_model(TinyModelConfig(family="qwen3-vl"), tmp_path / "b")
     theta = AutoModelForImageTextToText.from_pretrained(out).config.text_config.rope_parameters["rope_theta"]
     assert theta == TINY_ROPE_THETA["qwen3-vl"] and REAL_ROPE_THETA["qwen3-vl"] == 5e6
+    # Qwen2.5-VL's tiny default is small enough that the width axis rotates across a frame
+    out = build_tiny_model(TinyModelConfig(family="qwen2.5-vl"), tmp_path / "d")
+    theta = AutoModelForImageTextToText.from_pretrained(out).config.text_config.rope_parameters["rope_theta"]
+    assert theta == TINY_ROPE_THETA["qwen2.5-vl"] == 100.0 and REAL_ROPE_THETA["qwen2.5-vl"] == 1e6
     with pytest.raises(ValueError, match="rope_theta must be > 1"):
         build_tiny_model(TinyModelConfig(rope_theta=0.5), tmp_path / "c")

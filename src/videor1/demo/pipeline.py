@@ -4,12 +4,15 @@ Every stage is the real one (``videor1.data.synth``, ``videor1.models.tiny``, ``
 ``videor1.train.rl``, ``videor1.eval.runner``); the demo only chooses sizes that fit a 2-core CPU
 (``configs/demo/full.yaml``, loaded by ``videor1.demo.settings``) and wires the stages together:
 
-1. generate a procedural temporal dataset (train with CoT traces, held-out test), including the
+1. generate a procedural temporal dataset (train with CoT targets, held-out test), including the
    shortcut-control family ``quarter_shortcut`` whose training items give the answer away by
-   colour 85% of the time while its held-out items do not;
-2. build a random-init tiny Qwen2.5-VL-architecture model with the small BPE tokenizer;
-3. SFT on the templated CoT traces, in two phases: the image records alone, then every record,
-   evaluating per-family held-out accuracy every ``sft.curve_every`` steps for the learning curve;
+   colour about 85% of the time while its held-out items do not;
+2. build a random-init tiny model (``model`` settings; the shipped default is Qwen3-VL with the
+   ViT position table scaled, see ``videor1.models.tiny``) with the small BPE tokenizer;
+3. SFT (optionally images first: ``sft.image_steps``), evaluating per-family held-out accuracy
+   every ``sft.curve_every`` steps for the learning curve. With ``data.sft_shortcut_items: cue``
+   SFT sees only the shortcut items whose cue is right, as if a cue-following teacher's traces had
+   been filtered by correctness: SFT never sees the cue fail, RL trains on every item;
 4. RL from the same SFT checkpoint with the same budget, once per variant (GRPO, T-GRPO with the
    paper's rule and the bonus in the reward, T-GRPO with the bonus in the advantage, optionally
    T-GRPO with a stricter firing rule) and per seed, on the ``rl.families`` training items;
@@ -19,17 +22,13 @@ Every stage is the real one (``videor1.data.synth``, ``videor1.models.tiny``, ``
 
 Departures from the reference, all deliberate for a model trained from scratch in minutes: every
 stage uses the evaluation prompt wording and the same system message (so the tiny model sees one
-prompt distribution), frames are small (112 px, 16 visual tokens per frame pair), the tiny model's
-RoPE base is small (see ``videor1.models.tiny``) and evaluation is greedy with a short token
-budget. Accuracy is the mean accuracy reward (default mode) over the held-out items: exact for
-multiple choice and numerical answers, MRA-like for regression, 1 − WER for OCR and ROUGE for
-free-form.
-
-SFT runs in two phases (a curriculum): first on the image records only, then on all records from
-that checkpoint. Measured on this data (4 families, batch 8): trained on everything from the start,
-the from-scratch model fitted the CoT wording but answered every family at chance after 600 steps
-(lr 1e-3 or 3e-3, with or without a frozen ViT); on images alone it learns to look in 75-200 steps,
-and keeps the skill when the videos join (``docs/tiny_model_ablation.md`` has the measurements).
+prompt distribution); frames are small (128 px, 16 visual tokens a frame); the SFT targets are
+answer-only (an empty ``<think>``, ``data.cot_detail: none``) and the lr is 1e-4, because with a
+templated CoT, or at lr 1e-3, the from-scratch model learnt neither position nor order in this
+budget (``docs/tiny_model_ablation.md``, produced by ``experiments/tiny_ablation.py``); evaluation
+is greedy with a short token budget. Accuracy is the mean accuracy reward (default mode) over the
+held-out items: exact for multiple choice and numerical answers, MRA-like for regression, 1 - WER
+for OCR and ROUGE for free-form.
 """
 
 from __future__ import annotations

@@ -155,12 +155,12 @@ def findings(results: dict[str, Any]) -> list[str]:
     dependent = [f for f in results.get("order_dependent_families", []) if f in sft["per_family"]]
     gaps = {f: sft["per_family"][f]["ordered"] - sft["per_family"][f]["shuffled"] for f in dependent}
     using = [f for f in dependent if f not in shortcut and gaps[f] >= ORDER_GAP]
-    gap_text = ", ".join(f"{f} {100 * g:+.0f}" for f, g in gaps.items())
+    gap_text = ", ".join(f"{f} {100 * g:+.0f}" for f, g in gaps.items() if f not in shortcut)
     verdict = "Shown" if len(using) >= 2 else "NOT SHOWN"
     out.append(
         f"{verdict}: the SFT model uses frame order on {len(using)} order-dependent famil"
         f"{'y' if len(using) == 1 else 'ies'} (ordered - shuffled >= {100 * ORDER_GAP:.0f} points; "
-        f"two are the target). Gaps in points: {gap_text}."
+        f"the target is at least two). Gaps in points: {gap_text}."
     )
     for fam in sorted(shortcut & set(sft["per_family"])):
         agreement = results.get("shortcut_cue_agreement", {}).get(fam, {})
@@ -215,6 +215,19 @@ def _rl_findings(results: dict[str, Any], shortcut: list[str]) -> list[str]:
         )
         out.append(
             f"{variant}: {_ms(stat)}% ({100 * diff:+.1f} points vs GRPO, {verdict}){fire_text}{shift_text}."
+        )
+    rl = results.get("config", {}).get("tgrpo-reference", {}).get("rl", {})
+    if rl:
+        out.append(
+            f"The paper's rule fires when a group's ordered accuracy is at least {rl['temporal_mu']:g} x its "
+            "shuffled accuracy, so it also fires when the model ignores order (equal accuracies); a bonus "
+            "that fires on nearly every question adds almost the same reward to every rollout and moves "
+            "little."
+            + (
+                f" tgrpo-margin fires only when ordered accuracy is at least shuffled + {margin:g}."
+                if (margin := results["config"].get("tgrpo-margin", {}).get("rl", {}).get("temporal_margin"))
+                else ""
+            )
         )
     return out
 
