@@ -59,7 +59,9 @@ def test_quick_demo_runs_every_stage_and_writes_the_report(tmp_path):
     assert rl["tgrpo-reference"]["temporal"] and rl["tgrpo-reference"]["temporal_form"] == "reference"
     assert rl["tgrpo-advantage"]["temporal"] and rl["tgrpo-advantage"]["temporal_form"] == "advantage"
     assert all(r["temporal_margin"] is None for v, r in rl.items() if v != "tgrpo-margin")
-    assert rl["tgrpo-margin"]["temporal_form"] == "advantage" and rl["tgrpo-margin"]["temporal_margin"] == 0.25
+    assert (
+        rl["tgrpo-margin"]["temporal_form"] == "advantage" and rl["tgrpo-margin"]["temporal_margin"] == 0.25
+    )
     sft_ckpt = report["stages"]["sft"]["model"]
     assert all(config[v]["model"]["path"] == sft_ckpt for v in variants)
     rl_records = json.loads((out / "data" / "train_rl.json").read_text())
