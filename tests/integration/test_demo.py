@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -86,10 +87,15 @@ def test_quick_demo_runs_every_stage_and_writes_the_report(tmp_path):
 
 def test_demo_settings_are_strict(tmp_path):
     from videor1.config import ConfigError
-    from videor1.demo.settings import load_demo_settings
+    from videor1.demo.settings import DemoSettings, load_demo_settings
 
     full = load_demo_settings("full")
     assert "quarter_shortcut" in full.data.families and full.rl.variants[0] == "grpo"
+    # the dataclass defaults are make demo's recipe, so a partial YAML gets the same stages
+    defaults = DemoSettings()
+    assert full.sft == defaults.sft and full.eval == defaults.eval
+    assert dataclasses.replace(full.data, families=[]) == defaults.data
+    assert dataclasses.replace(full.rl, families=[]) == defaults.rl
     with pytest.raises(ConfigError, match="sft.stepz"):
         load_demo_settings("quick", ["sft.stepz=3"])
     with pytest.raises(ConfigError, match=r"rl.variants\[0\]: 'ppo' is not allowed"):

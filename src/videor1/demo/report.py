@@ -220,9 +220,9 @@ def _rl_findings(results: dict[str, Any], shortcut: list[str]) -> list[str]:
     if rl:
         out.append(
             f"The paper's rule fires when a group's ordered accuracy is at least {rl['temporal_mu']:g} x its "
-            "shuffled accuracy, so it also fires when the model ignores order (equal accuracies); a bonus "
-            "that fires on nearly every question adds almost the same reward to every rollout and moves "
-            "little."
+            "shuffled accuracy, so it also fires when the model ignores order (equal accuracies). In the "
+            "reference form the bonus is added to the reward of every correct rollout, and the group's "
+            "normalisation divides most of it out (see the advantage shift)."
             + (
                 f" tgrpo-margin fires only when ordered accuracy is at least shuffled + {margin:g}."
                 if (margin := results["config"].get("tgrpo-margin", {}).get("rl", {}).get("temporal_margin"))
@@ -268,6 +268,8 @@ def render_markdown(results: dict[str, Any], plots: dict[str, str]) -> str:
         ]
     parts += [
         "## Time per stage (s)",
+        "",
+        "Of the run that wrote this report; stages found finished (a resumed or extended run) take about 0 s.",
         "",
         _md_table(["stage", "seconds"], [[k, f"{v:.0f}"] for k, v in results.get("seconds", {}).items()]),
         "",

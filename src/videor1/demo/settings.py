@@ -44,31 +44,31 @@ class DemoData:
     """Held-out items."""
     frames: int = 16
     """Frames per video (a multiple of 8); every stage samples all of them."""
-    size: int = 112
+    size: int = 128
     """Frame side in pixels; every stage uses exactly this many pixels per frame."""
     families: list[str] = field(default_factory=list)
     """Task families generated, trained on by SFT and evaluated (``videor1 data synth --help``)."""
-    cot_detail: Literal["none", "short", "full"] = "short"
+    cot_detail: Literal["none", "short", "full"] = "none"
     """Length of the templated chains of thought in the SFT targets."""
-    sft_shortcut_items: Literal["all", "cue"] = "all"
+    sft_shortcut_items: Literal["all", "cue"] = "cue"
     """Shortcut-control families in SFT: every training item, or only those the cue answers right."""
 
 
 @dataclass
 class DemoSFT:
-    """The SFT cold start (two phases: the image records alone, then every record)."""
+    """The SFT cold start (optionally two phases: the image records alone, then every record)."""
 
-    image_steps: int = 300
+    image_steps: int = 0
     """Steps of the images-only phase (0: no curriculum, every record from the start)."""
-    steps: int = 400
+    steps: int = 450
     """Steps of the phase on every record."""
     batch: int = 8
     """Questions per step."""
-    lr: float = 1e-3
+    lr: float = 1e-4
     """Learning rate (constant after warmup)."""
     warmup_steps: int = 20
     """Linear warmup steps of each phase (at most a tenth of the phase)."""
-    curve_every: int = 0
+    curve_every: int = 100
     """Evaluate per-family held-out accuracy every N SFT steps for the learning curve (0 = off)."""
 
 
@@ -76,7 +76,7 @@ class DemoSFT:
 class DemoRL:
     """RL from the SFT checkpoint, once per variant, with the same budget."""
 
-    steps: int = 20
+    steps: int = 30
     """Optimiser steps per variant."""
     batch: int = 4
     """Questions per step."""
@@ -84,7 +84,7 @@ class DemoRL:
     """Learning rate (constant)."""
     num_generations: int = 8
     """Rollouts per question on the ordered clip (T-GRPO adds half as many on a shuffled one)."""
-    max_new_tokens: int = 80
+    max_new_tokens: int = 24
     """Longest rollout."""
     temperature: float = 1.0
     """Rollout temperature."""
@@ -92,7 +92,9 @@ class DemoRL:
     """KL coefficient to the SFT model."""
     families: list[str] = field(default_factory=list)
     """Families whose training items RL trains on (empty = every family of ``data.families``)."""
-    variants: list[Variant] = field(default_factory=lambda: ["grpo", "tgrpo-reference", "tgrpo-advantage"])
+    variants: list[Variant] = field(
+        default_factory=lambda: ["grpo", "tgrpo-reference", "tgrpo-advantage", "tgrpo-margin"]
+    )
     """RL variants to run, each from the same SFT checkpoint."""
     margin: float = 0.25
     """Margin of the ``tgrpo-margin`` variant: fire only when p >= p_shuffled + margin."""
@@ -104,7 +106,7 @@ class DemoRL:
 class DemoEval:
     """Held-out evaluation (greedy), with ordered and with shuffled frames."""
 
-    max_new_tokens: int = 80
+    max_new_tokens: int = 24
     """Longest answer."""
     batch: int = 16
     """Questions per generation batch."""
