@@ -24,16 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-DEMO_TINY = {
-    "hidden_size": 192,
-    "num_layers": 3,
-    "num_heads": 4,
-    "num_kv_heads": 2,
-    "intermediate_size": 512,
-    "vision_hidden_size": 96,
-    "vision_depth": 2,
-    "vision_heads": 4,
-}
+from tiny_ablation import DEMO_TINY  # the sibling script: one home for the sizes
+
 MODELS = (
     ("qwen2.5-vl", 112, False),
     ("qwen3-vl", 128, False),

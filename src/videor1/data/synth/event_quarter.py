@@ -22,9 +22,13 @@ MIN_SHUFFLE_SENSITIVITY = 0.6
 VALUES = ["first", "second", "third", "fourth"]
 
 
-def flash_states(rng: np.random.Generator, *, size: int, frames: int, pair: int) -> tuple[list, str, str]:
-    """Black frames except a large shape visible in both frames of ``pair``."""
-    color = COLOR_NAMES[int(rng.integers(len(COLOR_NAMES)))]
+def flash_states(
+    rng: np.random.Generator, *, size: int, frames: int, pair: int, color: str | None = None
+) -> tuple[list, str, str]:
+    """Black frames except a large shape visible in both frames of ``pair`` (random colour unless
+    ``color`` is given, then a random kind)."""
+    if color is None:
+        color = COLOR_NAMES[int(rng.integers(len(COLOR_NAMES)))]
     kind = SHAPE_KINDS[int(rng.integers(len(SHAPE_KINDS)))]
     side = size * 0.6
     shape = Shape(kind, color, (size - side) / 2, (size - side) / 2, side, side)

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from videor1.data.synth.base import COLOR_NAMES, SHAPE_KINDS, Shape, TaskItem, option_letter, option_list
+from videor1.data.synth.base import COLOR_NAMES, TaskItem, option_letter, option_list
 from videor1.data.synth.cot import pick
-from videor1.data.synth.event_quarter import first_visible
+from videor1.data.synth.event_quarter import answer as answer  # the same answer rule, re-exported
+from videor1.data.synth.event_quarter import first_visible, flash_states
 
 FAMILY = "quarter_shortcut"
 DATA_TYPE = "video"
@@ -53,10 +54,7 @@ def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int, spl
     else:
         others = [c for c in COLOR_NAMES if c != cue]
         color = others[int(rng.integers(len(others)))]
-    kind = SHAPE_KINDS[int(rng.integers(len(SHAPE_KINDS)))]
-    side = size * 0.6
-    shape = Shape(kind, color, (size - side) / 2, (size - side) / 2, side, side)
-    states = [(shape,) if t // 2 == pair else () for t in range(frames)]
+    states, color, kind = flash_states(rng, size=size, frames=frames, pair=pair, color=color)
     return TaskItem(
         family=FAMILY,
         data_type=DATA_TYPE,
@@ -68,10 +66,6 @@ def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int, spl
         order_dependent=ORDER_DEPENDENT,
         params={"kind": kind, "color": color, "cue": color == cue},
     )
-
-
-def answer(states, item: TaskItem) -> str:
-    return option_letter(VALUES, VALUES[first_visible(states) * 4 // len(states)])
 
 
 def think(item: TaskItem, rng: np.random.Generator) -> tuple[list[str], str]:
