@@ -309,3 +309,42 @@ def test_eval_command_fails_when_items_error(tiny_model_dir, bench_dir, tmp_path
     assert main([*argv, "--out", str(tmp_path / "strict")]) == 1  # 1 of 6 media broken
     assert "1 of 6 items failed" in capsys.readouterr().err
     assert main([*argv, "--out", str(tmp_path / "lenient"), "eval.max_error_rate=0.2"]) == 0
+
+
+def test_a_still_clip_is_evaluated_in_order_and_says_so(tmp_path):
+    import av
+    import numpy as np
+
+    video = tmp_path / "videos" / "still.mp4"
+    video.parent.mkdir()
+    with av.open(str(video), "w") as out:
+        stream = out.add_stream("mpeg4", rate=8)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(16):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 128, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    record = {
+        "problem_id": 0,
+        "problem": "Which quarter?",
+        "data_type": "video",
+        "problem_type": "multiple choice",
+        "options": ["A. first", "B. second"],
+        "solution": "<answer>A</answer>",
+        "path": "./videos/still.mp4",
+    }
+    (tmp_path / "bench.json").write_text(json.dumps([record]))
+    summary = run_eval(
+        Scripted({0: "<answer>A</answer>"}),
+        tmp_path / "bench.json",
+        tmp_path,
+        out_dir=tmp_path / "out",
+        shuffle_frames=True,
+        **SMALL,
+    )
+    (line,) = _lines(tmp_path / "out" / "predictions.jsonl")
+    assert line["status"] == "ok" and line["shuffled"] is False and line["frame_order"] is None
+    assert "still clip" in line["not_shuffled"]
+    assert summary["benchmarks"]["bench"]["errors"] == 0

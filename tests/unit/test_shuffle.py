@@ -1,6 +1,8 @@
-"""Frame permutation for the temporal contrast: never the identity, pairs kept whole for temporal_patch."""
+"""Frame permutation for the temporal contrast: never the same clip, pairs kept whole for temporal_patch."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -69,3 +71,59 @@ def test_rejects_unshufflable_clips():
         shuffle_frames(make_clip(2), torch.Generator(), geometry=QWEN25, unit="temporal_patch")
     with pytest.raises(ValueError, match="unit must be"):
         shuffle_frames(make_clip(4), torch.Generator(), geometry=QWEN25, unit="pair")  # type: ignore[arg-type]
+
+
+def flash_clip(t: int, pair: int) -> VideoClip:
+    """Black frames except frame pair ``pair`` (what event_quarter and quarter_shortcut render)."""
+    frames = torch.zeros(t, 3, 2, 2, dtype=torch.uint8)
+    frames[2 * pair : 2 * pair + 2] = 255
+    return VideoClip(frames=frames, frame_indices=list(range(t)), sample_fps=2.0, duration=t / 2)
+
+
+@pytest.mark.parametrize("unit", ["frame", "temporal_patch"])
+def test_a_flash_in_a_black_clip_always_moves(unit):
+    # 1 in 8 pair permutations of 16 frames keeps the flash pair in place: the same clip again
+    clip = flash_clip(16, pair=3)
+    for seed in range(300):
+        shuffled, perm = shuffle_frames(clip, torch.Generator().manual_seed(seed), geometry=QWEN25, unit=unit)
+        assert not torch.equal(shuffled.frames, clip.frames), seed
+        assert torch.equal(shuffled.frames, clip.frames[torch.tensor(perm)])
+
+
+@pytest.mark.parametrize("unit", ["frame", "temporal_patch"])
+def test_a_still_clip_cannot_be_shuffled(unit):
+    still = VideoClip(
+        frames=torch.full((8, 3, 2, 2), 7, dtype=torch.uint8),
+        frame_indices=list(range(8)),
+        sample_fps=2.0,
+        duration=4.0,
+    )
+    with pytest.raises(ValueError, match="still clip"):
+        shuffle_frames(still, torch.Generator(), geometry=QWEN25, unit=unit)
+
+
+def test_rl_skips_and_counts_still_clips():
+    from videor1.train.rl_rollout import shuffled_clips
+
+    def question(i, clip):
+        return SimpleNamespace(
+            is_video=clip is not None, media=clip, sample=SimpleNamespace(source=f"x[{i}]")
+        )
+
+    still = VideoClip(
+        frames=torch.zeros(8, 3, 2, 2, dtype=torch.uint8),
+        frame_indices=list(range(8)),
+        sample_fps=2.0,
+        duration=4.0,
+    )
+    questions = [
+        question(0, flash_clip(8, 1)),
+        question(1, still),
+        question(2, None),
+        question(3, make_clip(8)),
+    ]
+    cfg = SimpleNamespace(rl=SimpleNamespace(temporal=True, shuffle_unit="temporal_patch"))
+    twins, skipped = shuffled_clips(cfg, questions, torch.Generator().manual_seed(0), QWEN25)
+    assert [qi for qi, _ in twins] == [0, 3] and skipped == 1
+    cfg.rl.temporal = False
+    assert shuffled_clips(cfg, questions, torch.Generator(), QWEN25) == ([], 0)

@@ -208,7 +208,7 @@ def shuffle_frames(
     geometry: VisionGeometry,
     unit: Literal["frame", "temporal_patch"] = "frame",
 ) -> tuple[VideoClip, list[int]]:
-    """Randomly permute a clip's frames; never returns the identity order.
+    """Randomly permute a clip's frames so that the clip shows something different.
 
     ``unit="frame"`` permutes single frames (the reference's shuffled group). ``unit="temporal_patch"``
     permutes whole temporal patches of ``geometry`` (pairs of frames for every Qwen-VL family), keeping
@@ -219,24 +219,36 @@ def shuffle_frames(
     frame-level permutation for both units; with patches of 2 the patch order is
     ``permutation[0::2] // 2``).
     ``frame_indices`` are permuted the same way; ``sample_fps`` and ``duration`` are unchanged.
-    A permutation is drawn with ``torch.randperm`` and redrawn while it is the identity.
+    A permutation is drawn with ``torch.randperm`` and redrawn while the permuted frames equal the
+    ordered ones: the identity, and also a permutation that only exchanges identical units (a shape
+    that flashes in one pair of an otherwise black clip stays in place for 1 in 8 pair permutations
+    of 16 frames; the reference's check, identity only, would hand such a clip to the "shuffled"
+    group unchanged). Raises ``ValueError`` when no permutation can change the clip: fewer than two
+    units, or every unit alike (a still clip).
     """
     t = clip.num_frames
     if unit == "frame":
+        size = 1
         if t < 2:
             raise ValueError(f"cannot shuffle a clip of {t} frame(s)")
-        perm = _non_identity_randperm(t, generator)
     elif unit == "temporal_patch":
-        tp = geometry.temporal_patch_size
-        if t % tp or t < 2 * tp:
+        size = geometry.temporal_patch_size
+        if t % size or t < 2 * size:
             raise ValueError(
-                f"temporal_patch shuffling needs two or more whole temporal patches of {tp} frames "
+                f"temporal_patch shuffling needs two or more whole temporal patches of {size} frames "
                 f"(an even frame count >= 4 for Qwen-VL models), got {t}"
             )
-        patches = _non_identity_randperm(t // tp, generator)
-        perm = [tp * p + k for p in patches for k in range(tp)]
     else:
         raise ValueError(f"unit must be 'frame' or 'temporal_patch', got {unit!r}")
+    units = clip.frames.reshape(t // size, -1)  # [units, frames-per-unit * pixels]
+    if bool((units == units[:1]).all()):
+        raise ValueError(
+            f"cannot shuffle a still clip: its {t // size} {unit.replace('_', ' ')}s are all alike"
+        )
+    order = torch.randperm(len(units), generator=generator)
+    while torch.equal(units[order], units):  # at most half of all permutations: a few draws
+        order = torch.randperm(len(units), generator=generator)
+    perm = [size * p + k for p in order.tolist() for k in range(size)]
     shuffled = VideoClip(
         frames=clip.frames[torch.tensor(perm)],
         frame_indices=[clip.frame_indices[p] for p in perm],
@@ -245,11 +257,3 @@ def shuffle_frames(
         path=clip.path,
     )
     return shuffled, perm
-
-
-def _non_identity_randperm(n: int, generator: torch.Generator) -> list[int]:
-    identity = list(range(n))
-    while True:
-        perm = torch.randperm(n, generator=generator).tolist()
-        if perm != identity:
-            return perm

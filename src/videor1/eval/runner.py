@@ -234,10 +234,14 @@ def run_benchmark(
                     line["num_frames"] = media.num_frames
                     if settings.shuffle_frames:
                         gen = torch.Generator().manual_seed(_item_seed(settings.seed, bench, index))
-                        media, order = shuffle_frames(
-                            media, gen, geometry=geometry, unit=settings.shuffle_unit
-                        )
-                        line.update(shuffled=True, frame_order=order)
+                        try:
+                            media, order = shuffle_frames(
+                                media, gen, geometry=geometry, unit=settings.shuffle_unit
+                            )
+                            line.update(shuffled=True, frame_order=order)
+                        except ValueError as err:  # a still clip: no order to remove
+                            line["not_shuffled"] = str(err)
+                            log.warning("%s[%d]: evaluated in order: %s", bench, index, err)
                 todo.append((line, sample, media))
             if todo:
                 torch.manual_seed(settings.seed + start)

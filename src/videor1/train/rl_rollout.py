@@ -175,19 +175,17 @@ def shuffled_clips(
         if not q.is_video:
             continue
         try:
-            clip, perm = shuffle_frames(q.media, generator, geometry=geometry, unit=cfg.rl.shuffle_unit)
-        except ValueError:  # too few frames (or temporal patches) to permute
-            clip = None
-        if clip is None or torch.equal(clip.frames, q.media.frames):
+            twins.append(
+                (qi, shuffle_frames(q.media, generator, geometry=geometry, unit=cfg.rl.shuffle_unit))
+            )
+        except ValueError as err:  # no permutation changes the clip: every frame alike, or too few
             still += 1
             _warn_once(
                 "still clip",
-                "%s: its frames can't be shuffled into a different clip (every frame alike, or too few); "
-                "it gets no shuffled group and no temporal decision",
+                "%s: %s; it gets no shuffled group and no temporal decision",
                 q.sample.source or q.sample.problem_id,
+                err,
             )
-            continue
-        twins.append((qi, (clip, perm)))
     return twins, still
 
 
