@@ -22,7 +22,7 @@ Every stage is the real one (``videor1.data.synth``, ``videor1.models.tiny``, ``
 
 Departures from the reference, all deliberate for a model trained from scratch in minutes: every
 stage uses the evaluation prompt wording and the same system message (so the tiny model sees one
-prompt distribution); frames are small (128 px, 16 visual tokens a frame); the SFT targets are
+prompt distribution); frames are small (128 px, 16 visual tokens a frame pair); the SFT targets are
 answer-only (an empty ``<think>``, ``data.cot_detail: none``) and the lr is 1e-4, because with a
 templated CoT, or at lr 1e-3, the from-scratch model learnt neither position nor order in this
 budget (``docs/tiny_model_ablation.md``, produced by ``experiments/tiny_ablation.py``); evaluation
