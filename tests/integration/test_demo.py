@@ -143,3 +143,30 @@ def test_sft_file_keeps_only_shortcut_items_whose_cue_is_right(tmp_path):
     assert write_sft_train_file(tmp_path) == 3
     kept = json.loads((tmp_path / "train_cot_sft.json").read_text())
     assert [r["problem_id"] for r in kept] == [0, 1, 3]
+
+
+def test_demo_never_writes_into_or_deletes_a_foreign_directory(tmp_path):
+    from videor1.config import ConfigError
+    from videor1.demo.pipeline import MARKER, run_demo
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("precious")
+    for fresh in (False, True):
+        with pytest.raises(ConfigError, match="not a demo's output"):
+            run_demo(mine, settings="quick", fresh=fresh)
+    assert sorted(p.name for p in mine.iterdir()) == ["thesis.tex"]
+    assert main(["-q", "demo", "--quick", "--fresh", "--out", str(mine)]) == 2
+    assert (mine / "thesis.tex").read_text() == "precious"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="not a directory"):
+        run_demo(tmp_path / "file", settings="quick")
+    # a demo's own output (marked) is the one thing --fresh deletes
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    (ours / MARKER).touch()
+    (ours / "stale.json").write_text("{}")
+    from videor1.demo import pipeline
+
+    pipeline._claim_output_dir(ours, fresh=True)
+    assert sorted(p.name for p in ours.iterdir()) == [MARKER]

@@ -39,7 +39,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seeds", type=int, default=None, metavar="N", help="RL seeds per variant (overrides rl.seeds)"
     )
-    parser.add_argument("--fresh", action="store_true", help="delete --out first instead of resuming")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="delete --out first (only a demo's own output) instead of resuming",
+    )
     parser.add_argument("overrides", nargs="*", help="dotted overrides of the settings, e.g. sft.steps=600")
 
 

@@ -456,9 +456,7 @@ def run_demo(
     if s.threads:
         torch.set_num_threads(s.threads)
     out = Path(out_dir)
-    if fresh and out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    _claim_output_dir(out, fresh=fresh)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -544,6 +542,30 @@ def run_demo(
     log.info("report: %s", report)
     results["_headline"] = headline_rows(results)
     return results
+
+
+MARKER = ".videor1-demo"
+"""File that marks a directory as a demo's output: only such a directory is resumed or deleted."""
+
+
+def _claim_output_dir(out: Path, *, fresh: bool) -> None:
+    """Create ``out`` (with its marker), or reuse it when it is a demo's output or empty; ``fresh``
+    deletes a demo's output first. Anything else is an error, so a mistyped ``--out`` never mixes
+    the demo's files into (or deletes) a directory that holds other files."""
+    from videor1.config import ConfigError
+
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"demo output {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        action = "delete" if fresh else "write into"
+        raise ConfigError(
+            f"demo output {out} holds files and is not a demo's output (no {MARKER} file): "
+            f"refusing to {action} it; choose another --out"
+        )
+    if fresh and out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).touch()
 
 
 def _final_point(stage: dict[str, Any]) -> dict[str, Any]:
