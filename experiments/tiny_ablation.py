@@ -38,7 +38,6 @@ import platform
 import shutil
 import sys
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,16 +217,6 @@ def sft_config(run: Run, data: Path, model: Path, out: Path, *, steps: int, imag
     )
 
 
-def per_family(pred_file: Path) -> dict[str, float]:
-    scores: dict[str, list[float]] = defaultdict(list)
-    for line in pred_file.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            rec = json.loads(line)
-            ok = rec["status"] == "ok"
-            scores[rec.get("family") or "unknown"].append(float(rec["score"]["official"]) if ok else 0.0)
-    return {f: sum(v) / len(v) for f, v in sorted(scores.items())}
-
-
 def evaluate(
     run: Run,
     model: Path,
@@ -237,35 +226,30 @@ def evaluate(
     views: tuple[str, ...] = ("ordered", "shuffled"),
     limit: int | None = None,
 ) -> dict[str, dict[str, float]]:
-    from videor1.eval.runner import evaluate as run_eval
+    """Per family, held-out accuracy of each view (``ordered``, ``shuffled``), with the demo's evaluation."""
+    from videor1.demo.pipeline import evaluate_view
     from videor1.infer import Predictor
 
     predictor = Predictor(str(model), media=media(run))
     scores = {}
     for view in views:
-        shuffled = view == "shuffled"
         run_dir = out / f"eval-{view}"
         if run_dir.exists():
             shutil.rmtree(run_dir)
-        run_eval(
+        result = evaluate_view(
             predictor,
-            data / "test.json",
             data,
-            out_dir=run_dir,
-            bench_names=["videor1-synth"],
-            label=f"{run.name} ({view})",
-            media=media(run),
-            greedy=True,
-            max_new_tokens=120 if run.cot == "full" else 80,
-            batch_size=16,
-            shuffle_frames=shuffled,
-            shuffle_unit="frame",
+            run_dir,
+            media(run),
+            shuffled=view == "shuffled",
             seed=run.seed,
-            system_prompt=SYSTEM_PROMPT,
+            max_new_tokens=120 if run.cot == "full" else 80,
+            batch=16,
+            label=f"{run.name} ({view})",
             limit=limit,
         )
-        scores[view] = per_family(run_dir / "predictions.jsonl")
-    return {f: {view: scores[view][f] for view in views} for f in scores[views[0]]}
+        scores[view] = result["per_family"]
+    return {f: {view: scores[view][f] for view in views} for f in sorted(scores[views[0]])}
 
 
 def train_and_score(run: Run, root: Path) -> dict[str, Any]:

@@ -254,32 +254,54 @@ def _stage_accuracy(pred_file: Path) -> dict[str, Any]:
     }
 
 
-def _evaluate(model_dir: Path, s: DemoSettings, out: Path, run_name: str, *, shuffled: bool) -> dict:
+def evaluate_view(
+    predictor: Any,
+    data_dir: Path,
+    run_dir: Path,
+    media: MediaConfig,
+    *,
+    shuffled: bool,
+    seed: int,
+    max_new_tokens: int,
+    batch: int,
+    label: str,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Greedy evaluation of ``data_dir/test.json`` into ``run_dir`` (resumed if it holds the same
+    run), frames in order or shuffled (``shuffle_unit: frame``, seeded per item); returns the mean
+    accuracy over all items and per family (``_stage_accuracy``)."""
     from videor1.eval.runner import evaluate
-    from videor1.infer import Predictor
 
-    data_dir = out / "data"
-    run_dir = out / "eval" / run_name
     settings = EvalConfig(
         benches=[str(data_dir / "test.json")],
         bench_names=["videor1-synth"],
         output_dir=str(run_dir),
         greedy=True,
-        sampling=SamplingConfig(temperature=0.1, top_p=0.001, max_new_tokens=s.eval.max_new_tokens),
-        batch_size=s.eval.batch,
+        sampling=SamplingConfig(temperature=0.1, top_p=0.001, max_new_tokens=max_new_tokens),
+        batch_size=batch,
         shuffle_frames=shuffled,
         shuffle_unit="frame",
-        seed=s.seed,
+        seed=seed,
+        limit=limit,
     )
-    evaluate(
-        Predictor(str(model_dir), media=media_config(s)),
-        settings,
-        media=media_config(s),
-        media_root=data_dir,
-        label=run_name,
-        system_prompt=SYSTEM_PROMPT,
-    )
+    evaluate(predictor, settings, media=media, media_root=data_dir, label=label, system_prompt=SYSTEM_PROMPT)
     return _stage_accuracy(run_dir / "predictions.jsonl")
+
+
+def _evaluate(model_dir: Path, s: DemoSettings, out: Path, run_name: str, *, shuffled: bool) -> dict:
+    from videor1.infer import Predictor
+
+    return evaluate_view(
+        Predictor(str(model_dir), media=media_config(s)),
+        out / "data",
+        out / "eval" / run_name,
+        media_config(s),
+        shuffled=shuffled,
+        seed=s.seed,
+        max_new_tokens=s.eval.max_new_tokens,
+        batch=s.eval.batch,
+        label=run_name,
+    )
 
 
 def evaluate_stage(model_dir: Path, s: DemoSettings, out: Path, name: str) -> dict[str, Any]:
