@@ -17,7 +17,7 @@ def test_quick_demo_runs_every_stage_and_writes_the_report(tmp_path):
 
     report = json.loads((out / "report.json").read_text())
     variants = report["variants"]
-    assert variants == ["grpo", "tgrpo-reference", "tgrpo-advantage", "tgrpo-margin"]
+    assert variants == ["grpo", "tgrpo-reference", "tgrpo-advantage", "tgrpo-margin", "tgrpo-no-bonus"]
     stages = [*FIXED_STAGES, *variants]
     assert set(report["stages"]) == set(stages)
     held_out = report["held_out_items"]
@@ -63,6 +63,8 @@ def test_quick_demo_runs_every_stage_and_writes_the_report(tmp_path):
     assert (
         rl["tgrpo-margin"]["temporal_form"] == "advantage" and rl["tgrpo-margin"]["temporal_margin"] == 0.25
     )
+    assert rl["tgrpo-no-bonus"]["temporal"] and rl["tgrpo-no-bonus"]["temporal_alpha"] == 0.0
+    assert all(r["temporal_alpha"] == 0.3 for v, r in rl.items() if v != "tgrpo-no-bonus")
     sft_ckpt = report["stages"]["sft"]["model"]
     assert all(config[v]["model"]["path"] == sft_ckpt for v in variants)
     rl_records = json.loads((out / "data" / "train_rl.json").read_text())

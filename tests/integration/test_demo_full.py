@@ -28,6 +28,12 @@ def test_full_demo_learns_every_family_and_reads_frame_order(tmp_path):
     ]
     assert len(using_order) >= 2, sft
     # every RL variant ran from the SFT checkpoint and was evaluated without errors
-    assert set(results["rl_summary"]) == {"grpo", "tgrpo-reference", "tgrpo-advantage", "tgrpo-margin"}
+    assert set(results["rl_summary"]) == {
+        "grpo",
+        "tgrpo-reference",
+        "tgrpo-advantage",
+        "tgrpo-margin",
+        "tgrpo-no-bonus",
+    }
     assert all(results["stages"][v]["errors"] == 0 for v in results["variants"])
     assert results["seconds"]["total"] > 0

@@ -155,6 +155,7 @@ def rl_config(s: DemoSettings, out: Path, sft_model: Path, *, variant: str, seed
             shuffle_unit="temporal_patch",
             temporal_form=spec.get("temporal_form", "reference"),  # type: ignore[arg-type]
             temporal_margin=s.rl.margin if spec.get("margin") else None,
+            **({"temporal_alpha": spec["alpha"]} if "alpha" in spec else {}),
             length_reward=False,
             beta=s.rl.beta,
             max_prompt_length=4096,

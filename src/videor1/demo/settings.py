@@ -22,16 +22,19 @@ from typing import Literal
 
 from videor1.config import ConfigError, TinyModelConfig, load_dataclass
 
-Variant = Literal["grpo", "tgrpo-reference", "tgrpo-advantage", "tgrpo-margin"]
+Variant = Literal["grpo", "tgrpo-reference", "tgrpo-advantage", "tgrpo-margin", "tgrpo-no-bonus"]
 VARIANTS: dict[str, dict[str, object]] = {
     "grpo": {"temporal": False},
     "tgrpo-reference": {"temporal": True, "temporal_form": "reference"},
     "tgrpo-advantage": {"temporal": True, "temporal_form": "advantage"},
     "tgrpo-margin": {"temporal": True, "temporal_form": "advantage", "margin": True},
+    "tgrpo-no-bonus": {"temporal": True, "temporal_form": "reference", "alpha": 0.0},
 }
 """What each RL variant changes in ``rl``: GRPO (no shuffled rollouts); T-GRPO with the paper's
-rule and the bonus in the reward (``reference``) or in the advantage (``advantage``); and T-GRPO
-with the stricter rule (``rl.margin``) and the bonus in the advantage."""
+rule and the bonus in the reward (``reference``) or in the advantage (``advantage``); T-GRPO with
+the stricter rule (``rl.margin``) and the bonus in the advantage; and the control for the bonus
+itself, T-GRPO with alpha = 0 (the shuffled rollouts are drawn, so the random stream and the
+compute are T-GRPO's, but nothing is rewarded for order)."""
 
 
 @dataclass
@@ -93,7 +96,13 @@ class DemoRL:
     families: list[str] = field(default_factory=list)
     """Families whose training items RL trains on (empty = every family of ``data.families``)."""
     variants: list[Variant] = field(
-        default_factory=lambda: ["grpo", "tgrpo-reference", "tgrpo-advantage", "tgrpo-margin"]
+        default_factory=lambda: [
+            "grpo",
+            "tgrpo-reference",
+            "tgrpo-advantage",
+            "tgrpo-margin",
+            "tgrpo-no-bonus",
+        ]
     )
     """RL variants to run, each from the same SFT checkpoint."""
     margin: float = 0.25
