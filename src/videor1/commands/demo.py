@@ -11,8 +11,9 @@ Generates a procedural temporal dataset (two image families, two order-dependent
 the shortcut-control family quarter_shortcut, whose training items give the answer away by colour
 about 85% of the time and whose held-out items do not), builds a random-init tiny Qwen3-VL model,
 runs answer-only SFT, then GRPO, T-GRPO with the paper's rule (bonus in the reward), T-GRPO with
-the bonus in the advantage and T-GRPO with a stricter firing rule (ordered accuracy at least
-shuffled + rl.margin), each from the same SFT checkpoint with the same budget, and evaluates every
+the bonus in the advantage, T-GRPO with a stricter firing rule (ordered accuracy at least
+shuffled + rl.margin) and the control T-GRPO with alpha = 0 (shuffled rollouts, no bonus), each
+from the same SFT checkpoint with the same budget, and evaluates every
 stage on held-out items with ordered and with shuffled frames. Writes <out>/report.md,
 report.json and plots. A rerun resumes finished stages; --seeds adds RL seeds to a finished run.
 
@@ -20,7 +21,7 @@ The settings are YAML (configs/demo/full.yaml, quick.yaml; shipped inside the pa
 strictly: a typo in a key is an error naming it.
 
   videor1 demo                          # full size (configs/demo/full.yaml), about 9 minutes on 2 cores
-  videor1 demo --seeds 3                # RL variants on 3 seeds from the same SFT checkpoint (+10 min)
+  videor1 demo --seeds 3                # RL variants on 3 seeds from the same SFT checkpoint (+12 min)
   videor1 demo --quick                  # toy size, well under a minute (what the tests run)
   videor1 demo --config my.yaml --out runs/demo2 --fresh
   videor1 demo sft.steps=600 rl.steps=40                # dotted overrides of the settings

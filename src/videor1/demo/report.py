@@ -176,6 +176,21 @@ def findings(results: dict[str, Any]) -> list[str]:
     return out
 
 
+CONTROL = "tgrpo-no-bonus"
+"""The control variant: T-GRPO's shuffled rollouts without a bonus. A T-GRPO variant's gain is the
+bonus's only where it beats this control too."""
+
+
+def _verdict(stat: dict[str, Any], other: dict[str, Any], n: int, name: str) -> str:
+    """Whether two seed sets of one metric differ beyond the larger of their standard deviations."""
+    diff = stat["mean"] - other["mean"]
+    if n < 2:
+        return "one seed, so no claim either way"
+    if abs(diff) <= max(stat["std"], other["std"]):
+        return f"within the seed spread: not distinguishable from {name}"
+    return f"{'better' if diff > 0 else 'worse'} than {name} beyond the seed spread"
+
+
 def _rl_findings(results: dict[str, Any], shortcut: list[str]) -> list[str]:
     summary = results.get("rl_summary", {})
     if "grpo" not in summary:
@@ -191,21 +206,16 @@ def _rl_findings(results: dict[str, Any], shortcut: list[str]) -> list[str]:
         f"RL ({n} seed{'s' if n > 1 else ''} per variant, same SFT checkpoint and budget) on {where}, "
         f"ordered frames: SFT {100 * sft_value:.1f}%, GRPO {_ms(base)}%."
     )
+    control = summary.get(CONTROL, {}).get(f"{scope}/ordered")
     for variant, row in summary.items():
         if variant == "grpo":
             continue
         stat = row[f"{scope}/ordered"]
         diff = stat["mean"] - base["mean"]
-        spread = max(stat["std"], base["std"])
-        if n < 2:
-            verdict = "one seed, so no claim either way"
-        elif abs(diff) <= spread:
-            verdict = "within the seed spread: not distinguishable from GRPO"
-        else:
-            verdict = (
-                "better than GRPO beyond the seed spread"
-                if diff > 0
-                else "worse than GRPO beyond the seed spread"
+        verdict = _verdict(stat, base, n, "GRPO")
+        if control is not None and variant != CONTROL:
+            verdict += f"; {100 * (stat['mean'] - control['mean']):+.1f} vs the α = 0 control, " + _verdict(
+                stat, control, n, "the control"
             )
         fire = row.get("fire_rate")
         fire_text = f"; the bonus fired on {_ms(fire)}% of video questions" if fire else ""
