@@ -152,7 +152,6 @@ def _rl_config(model_dir: Path, data_dir: Path, out: Path, overrides: dict) -> C
 def test_rl_rollout_gets_media_resized_with_the_policy_factor(tiny_qwen3_dir, data84, tmp_path, monkeypatch):
     # Only media loading is checked: the rollout is replaced by a stub that stops the run with what it got.
     import videor1.train.rl as rl
-    import videor1.train.rl_rollout as rollout_phase
 
     class Seen(Exception):
         pass
@@ -160,7 +159,7 @@ def test_rl_rollout_gets_media_resized_with_the_policy_factor(tiny_qwen3_dir, da
     def rollout(state, questions, generator):
         raise Seen([q.media for q in questions])
 
-    monkeypatch.setattr(rollout_phase, "rollout", rollout)
+    monkeypatch.setattr(rl, "rollout", rollout)
     cfg = _rl_config(tiny_qwen3_dir, data84, tmp_path, {"rl.beta": 0.0})
     with pytest.raises(Seen) as seen:
         rl.train(cfg)

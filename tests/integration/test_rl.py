@@ -259,7 +259,7 @@ def test_token_mean_divides_by_every_completion_token_of_the_step(
 
 
 def test_step_generators_live_where_they_draw():
-    from videor1.train.rl_rollout import step_generators
+    from videor1.train.rl import step_generators
 
     gens = step_generators(0, 3, 1, torch.device("cpu"))
     assert gens.data.device == torch.device("cpu") and gens.sampling.device == torch.device("cpu")

@@ -1,11 +1,14 @@
 """The RL recipe's phases one by one: sequences, log-probs, per-row encodings, subsets, the shuffled group,
-dynamic-sampling refills. Each test fails on a planted defect named in its docstring."""
+dynamic-sampling refills, and the pure score and advantage phases without setup. Each test fails on a planted defect named in its docstring."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 import torch
 
+from videor1.algorithms.advantages import zero_variance_groups
 from videor1.types import Completion, RewardBreakdown
 
 
@@ -25,7 +28,7 @@ def rl_state(tmp_path, tiny_rl_config):
     yield make
     for state in states:
         state.counter.remove()
-        state.logger.close()
+        state.run.logger.close()
 
 
 def _questions(state, kinds: str):
@@ -33,10 +36,11 @@ def _questions(state, kinds: str):
     from videor1.train.rl_rollout import load_questions
 
     pools = {
-        k: iter([s for s in state.samples if s.data_type == name])
+        k: iter([s for s in state.run.samples if s.data_type == name])
         for k, name in (("i", "image"), ("v", "video"))
     }
-    return load_questions(state.cfg, [next(pools[k]) for k in kinds], geometry=state.adapter.geometry)
+    run = state.run
+    return load_questions(run.cfg, [next(pools[k]) for k in kinds], geometry=run.adapter.geometry)
 
 
 def test_build_sequences_joins_left_padded_prompts_and_right_padded_completions():
@@ -103,22 +107,16 @@ def test_sequence_logprobs_equal_a_plain_forward(rl_state):
     from videor1.train.rl_update import build_sequences, row_features, sequence_logprobs
 
     state = rl_state()
+    run = state.run
     questions = _questions(state, "vi")
-    prompts = collate_prompts(
-        state.cfg,
-        state.processor,
-        [q.sample for q in questions],
-        [q.media for q in questions],
-        state.dist.device,
-        adapter=state.adapter,
-    )
+    prompts = collate_prompts(run, [q.sample for q in questions], [q.media for q in questions])
     completions = [
         [Completion("", [21, 22, 23, 24]), Completion("", [25, 26])],
         [Completion("", [27, 28, 29])],
     ]
-    positions, next_position = rope_positions(state.policy, prompts)
+    positions, next_position = rope_positions(run.policy, prompts)
     seqs = build_sequences(prompts, positions, next_position, completions, state.pad_token_id)
-    model = state.policy.eval()
+    model = run.policy.eval()
     with torch.no_grad():
         feats = row_features(encode_media(model, prompts), questions, seqs.question)
         logp, _ = sequence_logprobs(model, seqs, feats, temperature=0.7)
@@ -126,9 +124,7 @@ def test_sequence_logprobs_equal_a_plain_forward(rl_state):
         width = seqs.completion_ids.shape[1]
         for row, qi in enumerate(seqs.question):
             q = questions[qi]
-            one = collate_prompts(
-                state.cfg, state.processor, [q.sample], [q.media], state.dist.device, adapter=state.adapter
-            )
+            one = collate_prompts(run, [q.sample], [q.media])
             n = int(seqs.completion_mask[row].sum())
             ids = torch.cat([one["input_ids"], seqs.completion_ids[row : row + 1, :n]], dim=1)
             extra = {
@@ -144,33 +140,35 @@ def test_sequence_logprobs_equal_a_plain_forward(rl_state):
         assert logp.shape == (3, width)
 
 
+def _batch(state, questions, rewards):
+    """A trainable batch of ``questions`` with two one-token completions each and the given rewards."""
+    from videor1.models.vision import encode_media
+    from videor1.train.rl_advantages import advantages
+    from videor1.train.rl_rollout import collate_prompts
+    from videor1.train.rl_types import Rollouts, ScoredGroups
+
+    prompts = collate_prompts(state.run, [q.sample for q in questions], [q.media for q in questions])
+    with torch.no_grad():
+        feats = encode_media(state.run.policy, prompts)
+    n = len(questions)
+    rollouts = Rollouts(
+        tuple(questions), prompts, feats, ([Completion("", [1])] * 2,) * n, ([],) * n, (), 0, 0.0
+    )
+    return advantages(state.run.cfg.rl, ScoredGroups(rollouts, tuple(rewards)))
+
+
 def test_subset_keeps_the_chosen_questions_rows_and_pixels(rl_state):
     """Planted defect caught: taking encodings (or pixel chunks) by question index instead of per media kind."""
-    from videor1.models.vision import encode_media
-    from videor1.train.rl_rollout import MicroBatch, advantages, collate_prompts, subset
+    from videor1.train.rl_advantages import subset
+    from videor1.train.rl_rollout import collate_prompts
 
     state = rl_state()
     questions = _questions(state, "ivi")
-    args = (state.cfg, state.processor)
-    prompts = collate_prompts(
-        *args,
-        [q.sample for q in questions],
-        [q.media for q in questions],
-        state.dist.device,
-        adapter=state.adapter,
-    )
-    with torch.no_grad():
-        feats = encode_media(state.policy, prompts)
     rewards = [RewardBreakdown([float(i), 0.0], [0.0] * 2, [0.0] * 2, [float(i), 0.0]) for i in range(3)]
-    mb = MicroBatch(questions, prompts, feats, [[Completion("", [1])] * 2] * 3, [[]] * 3, rewards=rewards)
-    advantages(state.cfg, mb)
-    sub = subset(state, mb, [1, 2])
+    batch = _batch(state, questions, rewards)
+    sub = subset(state.run, batch, [1, 2])
     alone = collate_prompts(
-        *args,
-        [questions[k].sample for k in (1, 2)],
-        [questions[k].media for k in (1, 2)],
-        state.dist.device,
-        adapter=state.adapter,
+        state.run, [questions[k].sample for k in (1, 2)], [questions[k].media for k in (1, 2)]
     )
     for key in (
         "pixel_values",
@@ -179,16 +177,19 @@ def test_subset_keeps_the_chosen_questions_rows_and_pixels(rl_state):
         "video_grid_thw",
         "second_per_grid_ts",
     ):
-        torch.testing.assert_close(sub.prompts[key], alone[key], rtol=0, atol=0, msg=key)
+        torch.testing.assert_close(sub.rollouts.prompts[key], alone[key], rtol=0, atol=0, msg=key)
     for row in range(2):
-        ours = sub.prompts["input_ids"][row][sub.prompts["attention_mask"][row].bool()]
+        mask = sub.rollouts.prompts["attention_mask"][row].bool()
+        ours = sub.rollouts.prompts["input_ids"][row][mask]
         theirs = alone["input_ids"][row][alone["attention_mask"][row].bool()]
         assert torch.equal(ours, theirs)
     assert [r.total for r in sub.rewards] == [[1.0, 0.0], [2.0, 0.0]]
-    torch.testing.assert_close(sub.advantages, mb.advantages[1:])
-    assert torch.equal(sub.features.images[0], feats.images[1]) and torch.equal(
-        sub.features.videos[0], feats.videos[0]
+    torch.testing.assert_close(sub.advantages.values, batch.advantages.values[1:])
+    feats, sub_feats = batch.rollouts.features, sub.rollouts.features
+    assert torch.equal(sub_feats.images[0], feats.images[1]) and torch.equal(
+        sub_feats.videos[0], feats.videos[0]
     )
+    assert [q.sample for q in sub.questions] == [questions[1].sample, questions[2].sample]
 
 
 @pytest.mark.parametrize("unit", ["temporal_patch", "frame"])
@@ -196,9 +197,11 @@ def test_the_shuffled_group_generates_from_the_shuffled_clips_encodings(rl_state
     """Planted defect caught: the shuffled twin fed the ordered encodings (upstream Video-R1's vLLM bug)."""
     from videor1.data.frames import shuffle_frames
     from videor1.models.vision import encode_media
-    from videor1.train.rl_rollout import collate_prompts, rollout, step_generators
+    from videor1.train.rl import step_generators
+    from videor1.train.rl_rollout import collate_prompts, rollout
 
     state = rl_state(f"rl.shuffle_unit={unit}")
+    run = state.run
     questions = _questions(state, "vvi")
     seen = {}
     real = state.engine.generate
@@ -208,65 +211,81 @@ def test_the_shuffled_group_generates_from_the_shuffled_clips_encodings(rl_state
         return real(batch, counts, sampling, generator=generator, features=features)
 
     monkeypatch.setattr(state.engine, "generate", spy)
-    gens = step_generators(0, 0, 0, state.dist.device)
-    mb, _, _, still = rollout(state, questions, gens)
-    assert still == 0
+    rollouts = rollout(state, questions, step_generators(0, 0, 0, run.dist.device))
+    assert rollouts.still_clips == ()
     assert seen["counts"] == [4, 4, 4, 2, 2]  # G per question, G_s per video twin
-    assert [len(g) for g in mb.shuffled] == [2, 2, 0]
+    assert [len(g) for g in rollouts.shuffled] == [2, 2, 0]
     ordered, twins = seen["features"].videos[:2], seen["features"].videos[2:]
     # the same draws as the recipe's: the shuffled clips, encoded from scratch
-    again = step_generators(0, 0, 0, state.dist.device)
+    again = step_generators(0, 0, 0, run.dist.device)
     clips = [
-        shuffle_frames(q.media, again.data, geometry=state.adapter.geometry, unit=unit)[0]
+        shuffle_frames(q.media, again.data, geometry=run.adapter.geometry, unit=unit)[0]
         for q in questions
         if q.is_video
     ]
-    fresh_batch = collate_prompts(
-        state.cfg,
-        state.processor,
-        [q.sample for q in questions[:2]],
-        clips,
-        state.dist.device,
-        adapter=state.adapter,
-    )
     with torch.no_grad():
-        fresh = encode_media(state.policy, fresh_batch).videos
+        fresh = encode_media(
+            run.policy, collate_prompts(run, [q.sample for q in questions[:2]], clips)
+        ).videos
     for o, t, f in zip(ordered, twins, fresh):
         assert not torch.allclose(o, t)
         torch.testing.assert_close(t, f, atol=1e-5, rtol=1e-4)
 
 
+def _scoring(monkeypatch, change):
+    """Make the recipe's score phase return the real scores passed through ``change(rewards, round)``."""
+    from videor1.train import rl
+
+    real, rounds = rl.score, []
+
+    def score(cfg, rollouts):
+        scored = real(cfg, rollouts)
+        rounds.append([q.sample.problem_id for q in rollouts.questions])
+        return replace(scored, rewards=tuple(change(r, len(rounds)) for r in scored.rewards))
+
+    monkeypatch.setattr(rl, "score", score)
+    return rounds
+
+
+def _collect(state):
+    from videor1.train.rl import collect, step_generators
+
+    collected = collect(state, 0, step_generators(0, 0, 0, state.run.dist.device))
+    groups = sum(len(b.questions) for b in collected.rolled_out)
+    zero = sum(
+        int(zero_variance_groups(torch.tensor([r.total for r in b.rewards])).sum())
+        for b in collected.rolled_out
+    )
+    return collected, (groups, zero, collected.dropped)
+
+
 def test_dynamic_sampling_rolls_out_more_questions_and_keeps_the_informative_groups(rl_state, monkeypatch):
     """Planted defects caught: no refill round; keeping the first round's zero-variance groups."""
-    from videor1.train import rl_rollout as rl
-
     state = rl_state(
         "rl.dynamic_sampling=true",
         "rl.max_resample_rounds=3",
         "rl.temporal=false",
         "rl.shuffled_generations=null",
     )
-    rounds = []
-    real_score = rl.score
 
-    def score(cfg, mb):  # the first round's groups all tie; every later round's groups have a spread
-        real_score(cfg, mb)
-        rounds.append([q.sample.problem_id for q in mb.questions])
-        for r in mb.rewards:
-            r.total = [0.0] * len(r.total) if len(rounds) == 1 else [1.0] + [0.0] * (len(r.total) - 1)
+    def change(r, round):  # the first round's groups all tie; every later round's groups have a spread
+        return replace(r, total=[0.0] * len(r.total) if round == 1 else [1.0] + [0.0] * (len(r.total) - 1))
 
-    monkeypatch.setattr(rl, "score", score)
-    micro_batches, tally = rl.collect_micro_batches(state, 0)
+    rounds = _scoring(monkeypatch, change)
+    collected, tally = _collect(state)
     assert len(rounds) == 2  # the initial round, then one refill round filled the batch
-    kept = [q.sample.problem_id for mb in micro_batches for q in mb.questions]
+    kept = [q.sample.problem_id for b in collected.batches for q in b.questions]
     assert kept == rounds[1]
-    assert (tally.groups, tally.zero_variance, tally.dropped) == (6, 3, 3)
-    assert all(mb.advantages.abs().sum() > 0 for mb in micro_batches)
+    assert tally == (6, 3, 3)
+    assert all(b.advantages.values.abs().sum() > 0 for b in collected.batches)
 
 
 def test_dynamic_sampling_keeps_a_fired_all_correct_group_under_the_advantage_form(rl_state, monkeypatch):
     """Planted defect caught: judging groups on tied rewards, which drops the group the advantage form keeps."""
-    from videor1.train import rl_rollout as rl
+
+    def change(r, round):  # every ordered rollout correct and formatted alike; every shuffled one wrong
+        n, s = len(r.accuracy), len(r.shuffled_accuracy)
+        return replace(r, accuracy=[1.0] * n, total=[2.0] * n, shuffled_accuracy=[0.0] * s)
 
     def run(form: str):
         state = rl_state(
@@ -275,23 +294,55 @@ def test_dynamic_sampling_keeps_a_fired_all_correct_group_under_the_advantage_fo
             f"rl.temporal_form={form}",
             "train.per_device_batch_size=1",
         )
-        videos = [s for s in state.samples if s.data_type == "video"]  # every question gets a twin
-        state.samples = [videos[i % len(videos)] for i in range(len(state.samples))]
-        real_score = rl.score
+        videos = [s for s in state.run.samples if s.data_type == "video"]  # every question gets a twin
+        state.run.samples = [videos[i % len(videos)] for i in range(len(state.run.samples))]
+        _scoring(monkeypatch, change)
+        return _collect(state)
 
-        def score(cfg, mb):  # every ordered rollout correct and formatted alike; every shuffled one wrong
-            real_score(cfg, mb)
-            for r in mb.rewards:
-                r.accuracy = [1.0] * len(r.accuracy)
-                r.total = [2.0] * len(r.total)
-                r.shuffled_accuracy = [0.0] * len(r.shuffled_accuracy)
-
-        monkeypatch.setattr(rl, "score", score)
-        micro_batches, tally = rl.collect_micro_batches(state, 0)
-        return micro_batches, tally
-
-    kept, tally = run("advantage")  # fired: A = +alpha on every rollout although the rewards tie
-    assert tally.dropped == 0 and tally.zero_variance == 1 and tally.groups == 1
-    torch.testing.assert_close(kept[0].advantages, torch.full((1, 4), 0.3))
+    collected, tally = run("advantage")  # fired: A = +alpha on every rollout although the rewards tie
+    assert tally == (1, 1, 0)
+    torch.testing.assert_close(collected.batches[0].advantages.values, torch.full((1, 4), 0.3))
     _, tally = run("reference")  # the same group's advantages are all 0: dropped, and the refill too
-    assert tally.dropped == 2 and tally.groups == 2
+    assert tally[0] == 2 and tally[2] == 2
+
+
+def test_score_and_advantages_need_no_setup():
+    """The pure phases run on plain values: a fired video group and an image group, by hand.
+
+    Video: accuracy 1, 1, 0, 0 (+ format 1 each), shuffled 0, 0: p = 0.5 >= 0.8 * 0 fires; under the
+    advantage form the correct rollouts get GRPO's 0.8659 + alpha 0.3. Image: no decision.
+    """
+    from videor1.config import RLConfig
+    from videor1.train.rl_advantages import advantages, score
+    from videor1.train.rl_types import Question, Rollouts
+    from videor1.types import Sample
+
+    def sample(kind):
+        return Sample(1, "q", kind, "multiple choice", ["A. x", "B. y"], "<answer>A</answer>", "./x")
+
+    good, bad = (
+        Completion("<think>t</think><answer>A</answer>", [1]),
+        Completion("<think>t</think><answer>B</answer>", [1]),
+    )
+    rollouts = Rollouts(
+        (Question(sample("video"), None), Question(sample("image"), None)),
+        {},
+        None,
+        ([good, good, bad, bad], [good, bad, bad, bad]),
+        ([bad, bad], []),
+        (),
+        0,
+        0.0,
+    )
+    rl = RLConfig(temporal_form="advantage", num_generations=4, shuffled_generations=2)
+    batch = advantages(rl, score(rl, rollouts))
+    assert [r.total for r in batch.rewards] == [[2.0, 2.0, 1.0, 1.0], [2.0, 1.0, 1.0, 1.0]]
+    video, image = batch.advantages.decisions
+    assert (video.fired, video.p, video.p_shuffled, video.num_shuffled) == (True, 0.5, 0.0, 2)
+    assert (image.decided, image.reason) == (False, "no shuffled rollouts")
+    torch.testing.assert_close(
+        batch.advantages.values[0], torch.tensor([1.1659, 1.1659, -0.8659, -0.8659]), atol=1e-4, rtol=0
+    )
+    torch.testing.assert_close(
+        batch.advantages.values[1], torch.tensor([1.5, -0.5, -0.5, -0.5]), atol=1e-3, rtol=0
+    )

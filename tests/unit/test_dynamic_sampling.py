@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from videor1.algorithms.sampling import GroupFiller, informative_mask
+from videor1.algorithms.dynamic_sampling import GroupFiller, informative_mask
 
 
 def test_informative_mask_is_judged_on_advantages():

@@ -103,7 +103,7 @@ def test_a_still_clip_cannot_be_shuffled(unit):
 
 
 def test_rl_skips_and_counts_still_clips():
-    from videor1.train.rl_rollout import shuffled_clips
+    from videor1.train.rl_rollout import shuffled_twins
 
     def question(i, clip):
         return SimpleNamespace(
@@ -123,7 +123,7 @@ def test_rl_skips_and_counts_still_clips():
         question(3, make_clip(8)),
     ]
     cfg = SimpleNamespace(rl=SimpleNamespace(temporal=True, shuffle_unit="temporal_patch"))
-    twins, skipped = shuffled_clips(cfg, questions, torch.Generator().manual_seed(0), QWEN25)
-    assert [qi for qi, _ in twins] == [0, 3] and skipped == 1
+    twins, still = shuffled_twins(cfg, questions, torch.Generator().manual_seed(0), QWEN25)
+    assert [t.question for t in twins] == [0, 3] and len(still) == 1 and still[0].startswith("x[1]: ")
     cfg.rl.temporal = False
-    assert shuffled_clips(cfg, questions, torch.Generator(), QWEN25) == ([], 0)
+    assert shuffled_twins(cfg, questions, torch.Generator(), QWEN25) == ([], [])

@@ -33,62 +33,62 @@ score_group = functools.partial(
 
 def test_p_and_p_shuffled_zero_fires_but_gives_nothing() -> None:
     # p = 0 >= 0.8 * 0 = 0: the rule fires (as in the reference), but no rollout is above 0.1.
-    bonuses, record = temporal_decision([0.0] * 8, [0.0] * 4)
-    assert bonuses == [0.0] * 8
-    assert (record["p"], record["p_shuffled"], record["fired"], record["num_correct"]) == (0.0, 0.0, True, 0)
+    d = temporal_decision([0.0] * 8, [0.0] * 4)
+    assert d.bonuses == tuple([0.0] * 8)
+    assert (d.p, d.p_shuffled, d.fired, d.num_correct) == (0.0, 0.0, True, 0)
 
 
 def test_p_shuffled_zero_below_p_fires() -> None:
     # p = 2/8 = 0.25 >= 0.8 * 0: the two correct ordered rollouts get +0.3.
-    bonuses, record = temporal_decision([1, 1, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0])
-    assert bonuses == [0.3, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
-    assert (record["p"], record["p_shuffled"], record["fired"], record["num_correct"]) == (0.25, 0.0, True, 2)
-    assert (record["num_ordered"], record["num_shuffled"]) == (8, 4)
+    d = temporal_decision([1, 1, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0])
+    assert list(d.bonuses) == [0.3, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert (d.p, d.p_shuffled, d.fired, d.num_correct) == (0.25, 0.0, True, 2)
+    assert d.num_shuffled == 4 and len(d.bonuses) == 8
 
 
 def test_p_below_mu_p_shuffled_does_not_fire() -> None:
     # p = 3/8 = 0.375 < 0.8 * 2/4 = 0.4.
-    bonuses, record = temporal_decision([1, 1, 1, 0, 0, 0, 0, 0], [1, 1, 0, 0])
-    assert bonuses == [0.0] * 8
-    assert (record["p"], record["p_shuffled"], record["fired"]) == (0.375, 0.5, False)
+    d = temporal_decision([1, 1, 1, 0, 0, 0, 0, 0], [1, 1, 0, 0])
+    assert d.bonuses == tuple([0.0] * 8)
+    assert (d.p, d.p_shuffled, d.fired) == (0.375, 0.5, False)
 
 
 def test_p_just_above_mu_p_shuffled_fires() -> None:
     # p = 4/8 = 0.5 >= 0.4 even though the shuffled group is as good: mu < 1 tolerates that.
-    bonuses, record = temporal_decision([1, 1, 1, 1, 0, 0, 0, 0], [1, 1, 0, 0])
-    assert record["fired"] and bonuses == [0.3] * 4 + [0.0] * 4
+    d = temporal_decision([1, 1, 1, 1, 0, 0, 0, 0], [1, 1, 0, 0])
+    assert d.fired and d.bonuses == tuple([0.3] * 4 + [0.0] * 4)
 
 
 def test_tie_fires() -> None:
     # p = 0.4 and mu * p_shuffled = 0.8 * 0.5 = 0.4 exactly (halving 0.8 is exact in binary): >= fires.
-    assert temporal_decision([0.4, 0.4], [0.5, 0.5]).record["fired"]
+    assert temporal_decision([0.4, 0.4], [0.5, 0.5]).fired
 
 
 def test_continuous_rewards() -> None:
     # p = (0.05 + 0.2 + 0.9 + 0.1) / 4 = 0.3125; p_shuffled = (0.3 + 0.1) / 2 = 0.2; 0.3125 >= 0.16.
     # Bonus only where accuracy > 0.1 strictly: 0.05 and 0.1 get nothing.
-    bonuses, record = temporal_decision([0.05, 0.2, 0.9, 0.1], [0.3, 0.1])
-    assert bonuses == [0.0, 0.3, 0.3, 0.0]
-    assert record["p"] == pytest.approx(0.3125) and record["p_shuffled"] == pytest.approx(0.2)
-    assert record["num_correct"] == 2
+    d = temporal_decision([0.05, 0.2, 0.9, 0.1], [0.3, 0.1])
+    assert list(d.bonuses) == [0.0, 0.3, 0.3, 0.0]
+    assert d.p == pytest.approx(0.3125) and d.p_shuffled == pytest.approx(0.2)
+    assert d.num_correct == 2
 
 
 def test_continuous_rewards_not_fired() -> None:
     # p = (0.2 + 0.3) / 2 = 0.25 < 0.8 * (0.9 + 0.5) / 2 = 0.56.
-    assert temporal_decision([0.2, 0.3], [0.9, 0.5]).bonuses == [0.0, 0.0]
+    assert temporal_decision([0.2, 0.3], [0.9, 0.5]).bonuses == (0.0, 0.0)
 
 
 def test_parameters() -> None:
     # mu = 1.2: p = 0.5 < 1.2 * 0.5 = 0.6 -> no; mu = 1.0 -> 0.5 >= 0.5 fires with alpha 0.5, threshold 0.6.
-    assert not temporal_decision([1, 0], [1, 0], mu=1.2).record["fired"]
-    bonuses, _ = temporal_decision([1, 0.5], [0.5, 0.5], mu=1.0, alpha=0.5, correct_threshold=0.6)
-    assert bonuses == [0.5, 0.0]
+    assert not temporal_decision([1, 0], [1, 0], mu=1.2).fired
+    d = temporal_decision([1, 0.5], [0.5, 0.5], mu=1.0, alpha=0.5, correct_threshold=0.6)
+    assert list(d.bonuses) == [0.5, 0.0]
 
 
 def test_no_shuffled_group_never_fires() -> None:
-    bonuses, record = temporal_decision([1, 1], [])
-    assert bonuses == [0.0, 0.0]
-    assert (record["fired"], record["reason"]) == (False, "no shuffled rollouts")
+    d = temporal_decision([1, 1], [])
+    assert list(d.bonuses) == [0.0, 0.0]
+    assert (d.fired, d.reason) == (False, "no shuffled rollouts")
 
 
 @pytest.mark.parametrize(
@@ -144,12 +144,12 @@ def test_score_group_video_then_its_temporal_advantages() -> None:
         kind="grpo",
     )
     assert t.bonuses.tolist() == [pytest.approx([0.3, 0.0, 0.3, 0.0])]
-    (record,) = t.records
-    assert (record["p"], record["p_shuffled"], record["fired"]) == (0.5, 0.5, True)
+    (d,) = t.decisions
+    assert (d.p, d.p_shuffled, d.fired) == (0.5, 0.5, True)
     # reference form = GRPO on the reference's total acc + temporal + format + length = [2.5, 1.0, 1.3, 0.0]
     reference_total = torch.tensor([[2.5, 1.0, 1.3, 0.0]])
     expected = (reference_total - reference_total.mean()) / (reference_total.std() + 1e-4)
-    torch.testing.assert_close(t.advantages, expected)
+    torch.testing.assert_close(t.values, expected)
 
 
 def test_the_shuffled_group_only_decides() -> None:
@@ -166,15 +166,15 @@ def test_the_shuffled_group_only_decides() -> None:
         form="advantage",
         kind="grpo",
     )
-    assert t.bonuses.tolist() == [[0.0, 0.0]] and not t.records[0]["fired"]
+    assert t.bonuses.tolist() == [[0.0, 0.0]] and not t.decisions[0].fired
 
 
 def test_images_still_clips_and_grpo_never_get_the_bonus() -> None:
     rewards, acc = torch.tensor([[2.2, 2.2]]), torch.tensor([[1.0, 1.0]])
     for rule, shuffled in ((REFERENCE, [[]]), (None, [[0.0]])):  # no shuffled group / plain GRPO
         t = temporal_advantages(rewards, acc, shuffled, rule=rule, form="advantage", kind="grpo")
-        assert t.bonuses.tolist() == [[0.0, 0.0]] and t.advantages.tolist() == [[0.0, 0.0]]
-        assert t.records[0]["reason"] == "no shuffled rollouts" and t.shift.tolist() == [0.0]
+        assert t.bonuses.tolist() == [[0.0, 0.0]] and t.values.tolist() == [[0.0, 0.0]]
+        assert not t.decisions[0].decided and t.shift.tolist() == [0.0]
 
 
 def test_score_group_without_length_reward_and_with_a_failing_scorer(monkeypatch) -> None:
@@ -215,13 +215,13 @@ def test_margin_rule_does_not_fire_when_order_is_ignored() -> None:
     # The reference rule fires on p = p_shuffled (0.75 >= 0.8 * 0.75 = 0.6): a model that ignores order
     # gets the bonus. With margin 0.25 it needs p >= 0.75 + 0.25 = 1.0: 0.75 does not fire, 1.0 does.
     same = ([1, 1, 1, 0, 1, 1, 1, 0], [1, 1, 1, 0])
-    assert temporal_decision(*same).record["fired"]
-    assert not temporal_decision(*same, margin=0.25).record["fired"]
-    bonuses, record = temporal_decision([1] * 8, [1, 1, 1, 0], margin=0.25)
-    assert record["fired"] and bonuses == [0.3] * 8
+    assert temporal_decision(*same).fired
+    assert not temporal_decision(*same, margin=0.25).fired
+    d = temporal_decision([1] * 8, [1, 1, 1, 0], margin=0.25)
+    assert d.fired and d.bonuses == tuple([0.3] * 8)
     # p = 4/8 = 0.5 vs p_shuffled = 0: 0.5 >= 0 + 0.25 fires; margin 0.6 does not (0.5 < 0.6)
-    assert temporal_decision([1] * 4 + [0] * 4, [0] * 4, margin=0.25).record["fired"]
-    assert not temporal_decision([1] * 4 + [0] * 4, [0] * 4, margin=0.6).record["fired"]
+    assert temporal_decision([1] * 4 + [0] * 4, [0] * 4, margin=0.25).fired
+    assert not temporal_decision([1] * 4 + [0] * 4, [0] * 4, margin=0.6).fired
 
 
 def test_advantage_shift_hand_derived() -> None:

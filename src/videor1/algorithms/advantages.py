@@ -9,7 +9,7 @@ Rewards arrive as one row per question (a *group*) and one column per rollout: `
   division (and pairs it with the ``dr-grpo`` loss aggregation in ``losses.py``).
 
 A group whose rewards are all equal gets zero advantage under both rules: it carries no
-learning signal (``sampling.py`` can drop and refill such groups).
+learning signal (``dynamic_sampling.py`` can drop and refill such groups).
 """
 
 from __future__ import annotations

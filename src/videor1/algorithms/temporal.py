@@ -22,7 +22,7 @@ Departures:
   0/1 rewards) ``p`` is a multiple of 1/8 and ``mu * p̃`` a multiple of 0.2, and no such pair is equal
   except 0 = 0, so the decision is the same; with continuous rewards a tie at the last float bit
   could differ;
-- an empty shuffled group (images, temporal mode off) never fires, with ``reason`` in the record;
+- an empty shuffled group (images, still clips, plain GRPO) never fires; the decision says why;
 - an optional stricter rule (``margin``, off by default). The reference rule fires whenever
   ``p >= 0.8 * p̃``, so it also fires when the model ignores frame order altogether (then
   ``p ≈ p̃``; with ``p = p̃`` it always fires): on a question answerable from one frame, a shortcut
@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Literal
 
 import torch
 
@@ -56,53 +56,60 @@ class TemporalRule:
     margin: float | None = None  # None: the reference rule; d: fire only when p >= p_shuffled + d
 
 
-class TemporalDecision(NamedTuple):
-    """Per-rollout temporal bonuses of the ordered group and a record for logging."""
+@dataclass(frozen=True)
+class TemporalDecision:
+    """One question's decision: the bonus of each ordered rollout and what it was decided from."""
 
-    bonuses: list[float]  # [G] alpha for each correct ordered rollout when fired, else 0
-    record: dict[str, Any]  # p, p_shuffled, fired, num_correct, num_ordered, num_shuffled, reason
+    bonuses: tuple[float, ...]  # [G] alpha for each correct ordered rollout when fired, else 0
+    p: float  # mean accuracy of the ordered group
+    p_shuffled: float  # mean accuracy of the shuffled group (0 when it is empty)
+    fired: bool
+    num_correct: int  # ordered rollouts above the correctness threshold
+    num_shuffled: int  # 0: no decision was taken (an image, a still clip, or plain GRPO)
+    reason: str = ""  # why no decision was taken
+
+    @property
+    def decided(self) -> bool:
+        return self.num_shuffled > 0
 
 
 def temporal_decision(
     ordered_acc: Sequence[float],  # [G] accuracy rewards of the ordered rollouts
     shuffled_acc: Sequence[float],  # [G_s] accuracy rewards of the shuffled rollouts (empty: no decision)
-    rule: TemporalRule,
+    rule: TemporalRule | None,  # None: plain GRPO (no decision)
 ) -> TemporalDecision:
     """The reference's T-GRPO decision for one question (``rule.margin``: the stricter rule, see above).
 
     >>> ref = TemporalRule(mu=0.8, alpha=0.3, correct_threshold=0.1)
     >>> decision = temporal_decision([1, 1, 0, 0], [0, 0], ref)  # p = 0.5 >= 0.8 * 0: fires
-    >>> decision.bonuses, decision.record["p"], decision.record["fired"], decision.record["num_correct"]
-    ([0.3, 0.3, 0.0, 0.0], 0.5, True, 2)
+    >>> decision.bonuses, decision.p, decision.fired, decision.num_correct
+    ((0.3, 0.3, 0.0, 0.0), 0.5, True, 2)
     >>> temporal_decision([1, 0, 0, 0], [1, 1], ref).bonuses  # p = 0.25 < 0.8 * 1
-    [0.0, 0.0, 0.0, 0.0]
-    >>> temporal_decision([1, 1], [1, 1], ref).record["fired"]  # order ignored (p = p̃ = 1): still fires
+    (0.0, 0.0, 0.0, 0.0)
+    >>> temporal_decision([1, 1], [1, 1], ref).fired  # order ignored (p = p̃ = 1): still fires
     True
     >>> strict = TemporalRule(mu=0.8, alpha=0.3, correct_threshold=0.1, margin=0.25)
-    >>> temporal_decision([1, 1], [1, 1], strict).record["fired"]  # 1 < 1 + 0.25
+    >>> temporal_decision([1, 1], [1, 1], strict).fired  # 1 < 1 + 0.25
     False
+    >>> temporal_decision([1, 1], [1, 1], None).reason
+    'plain GRPO'
     """
-    num_correct = sum(1 for acc in ordered_acc if acc > rule.correct_threshold)
-    record: dict[str, Any] = {
-        "p": _mean(ordered_acc),
-        "p_shuffled": _mean(shuffled_acc),
-        "fired": False,
-        "num_correct": num_correct,
-        "num_ordered": len(ordered_acc),
-        "num_shuffled": len(shuffled_acc),
-        "reason": "",
-    }
-    if not ordered_acc or not shuffled_acc:
-        record["reason"] = "empty ordered group" if not ordered_acc else "no shuffled rollouts"
-        return TemporalDecision([0.0] * len(ordered_acc), record)
-    if rule.margin is None:
-        record["fired"] = record["p"] >= rule.mu * record["p_shuffled"]
-    else:
-        record["fired"] = record["p"] >= record["p_shuffled"] + rule.margin
-    if not record["fired"]:
-        return TemporalDecision([0.0] * len(ordered_acc), record)
-    bonuses = [rule.alpha if acc > rule.correct_threshold else 0.0 for acc in ordered_acc]
-    return TemporalDecision(bonuses, record)
+    p, p_shuffled = _mean(ordered_acc), _mean(shuffled_acc)
+    threshold = rule.correct_threshold if rule is not None else 0.0
+    num_correct = sum(1 for acc in ordered_acc if acc > threshold)
+    none = (0.0,) * len(ordered_acc)
+    if rule is None or not ordered_acc or not shuffled_acc:
+        reason = (
+            "plain GRPO"
+            if rule is None
+            else "empty ordered group"
+            if not ordered_acc
+            else "no shuffled rollouts"
+        )
+        return TemporalDecision(none, p, p_shuffled, False, num_correct, 0, reason)
+    fired = p >= rule.mu * p_shuffled if rule.margin is None else p >= p_shuffled + rule.margin
+    bonuses = tuple(rule.alpha if acc > threshold else 0.0 for acc in ordered_acc) if fired else none
+    return TemporalDecision(bonuses, p, p_shuffled, fired, num_correct, len(shuffled_acc))
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -159,13 +166,21 @@ def place_bonus(
     raise ValueError(f"unknown temporal form {form!r}; choose 'reference' or 'advantage'")
 
 
-class TemporalAdvantages(NamedTuple):
-    """What one T-GRPO advantage phase produced for ``Q`` questions."""
+@dataclass(frozen=True)
+class Advantages:
+    """What the advantage phase produced for ``Q`` questions (GRPO or T-GRPO)."""
 
-    advantages: torch.Tensor  # [Q, G] what the policy trains on
+    values: torch.Tensor  # [Q, G] what the policy trains on
     bonuses: torch.Tensor  # [Q, G] the temporal bonus of each ordered rollout (0 where not fired)
     shift: torch.Tensor  # [Q] mean |A_with_bonus - A_without| of each group: how much the bonus mattered
-    records: list[dict[str, Any]]  # [Q] each question's decision record (temporal_decision)
+    decisions: tuple[TemporalDecision, ...]  # [Q]
+
+    def rows(self, keep: Sequence[int]) -> Advantages:
+        """The same advantages restricted to questions ``keep``, in that order."""
+        index = torch.tensor(list(keep), dtype=torch.long)
+        return Advantages(
+            self.values[index], self.bonuses[index], self.shift[index], tuple(self.decisions[k] for k in keep)
+        )
 
 
 def temporal_advantages(
@@ -176,7 +191,7 @@ def temporal_advantages(
     rule: TemporalRule | None,  # None: plain GRPO (no decision at all)
     form: Literal["reference", "advantage"],
     kind: Literal["grpo", "dr-grpo"],
-) -> TemporalAdvantages:
+) -> Advantages:
     """T-GRPO from rewards to advantages: decide per question, place the bonus, measure its effect.
 
     A question with an empty shuffled group (an image, a still clip, or ``rule=None``) never gets a
@@ -188,10 +203,10 @@ def temporal_advantages(
     >>> rule = TemporalRule(mu=0.8, alpha=0.3, correct_threshold=0.1)
     >>> acc = torch.tensor([[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
     >>> out = temporal_advantages(acc + 1, acc, [[0.0, 0.0], [1.0, 1.0]], rule=rule, form="advantage", kind="grpo")
-    >>> out.advantages  # fired twice; the all-correct group keeps +0.3 where GRPO alone gives 0
+    >>> out.values  # fired twice; the all-correct group keeps +0.3 where GRPO alone gives 0
     tensor([[ 1.1659,  1.1659, -0.8659, -0.8659],
             [ 0.3000,  0.3000,  0.3000,  0.3000]])
-    >>> [round(x, 4) for x in out.shift.tolist()], [r["fired"] for r in out.records]
+    >>> [round(x, 4) for x in out.shift.tolist()], [d.fired for d in out.decisions]
     ([0.15, 0.3], [True, True])
     """
     if rewards.shape != ordered_acc.shape or len(shuffled_acc) != rewards.shape[0]:
@@ -199,14 +214,11 @@ def temporal_advantages(
             f"rewards {tuple(rewards.shape)}, ordered accuracies {tuple(ordered_acc.shape)} and "
             f"{len(shuffled_acc)} shuffled groups must describe the same questions"
         )
-    if rule is None:
-        decisions = [temporal_decision(row, [], TemporalRule(0.0, 0.0, 0.0)) for row in ordered_acc.tolist()]
-    else:
-        decisions = [temporal_decision(o, s, rule) for o, s in zip(ordered_acc.tolist(), shuffled_acc)]
+    decisions = tuple(temporal_decision(o, s, rule) for o, s in zip(ordered_acc.tolist(), shuffled_acc))
     bonuses = torch.tensor([d.bonuses for d in decisions], dtype=torch.float32).reshape(
         rewards.shape
     )  # [Q, G]
     advantages = place_bonus(rewards, bonuses, form=form, kind=kind)  # [Q, G]
     without = place_bonus(rewards, torch.zeros_like(bonuses), form=form, kind=kind)  # [Q, G]
     shift = (advantages - without).abs().mean(dim=1)  # [Q]
-    return TemporalAdvantages(advantages, bonuses, shift, [d.record for d in decisions])
+    return Advantages(advantages, bonuses, shift, decisions)

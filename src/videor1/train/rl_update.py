@@ -1,33 +1,129 @@
-"""Phase 4 of an RL step: the policy update over this rank's micro-batches.
+"""Phases 4 and 5 of an RL step: log-prob caches, then the policy update over this rank's batches.
 
-For each micro-batch: the prompts (left padded) are joined with their completions (right padded)
-into ``G`` rows per question (:func:`build_sequences`); the vision tower runs once per question and
-its encodings are repeated for the question's rows (:func:`row_features`); the reference model (once
-per rollout batch) and the policy give the completion tokens' log-probs (:func:`sequence_logprobs`);
-``videor1.algorithms.losses.policy_loss`` turns them and the advantages into the loss, aggregated
-over the whole step (the step's completion tokens / sequences are all-reduced first) and scaled by
-the world size because DDP and FSDP2 average gradients over ranks. Then clip, the non-finite guard,
-one optimiser and scheduler step.
+For each batch the prompts (left padded) are joined with their completions (right padded) into
+``G`` rows per question (:func:`sequences`). Before the update, :func:`logprob_caches` computes the
+rows' log-probs that stay fixed during it (no grad): the reference model's (``rl.beta > 0``) and,
+when the step makes several updates, the policy's own before the first. :func:`update` then runs the
+policy forward with grad (the vision tower once per question, its encodings repeated for the
+question's rows), ``videor1.algorithms.losses.policy_loss`` over the whole step's tokens or
+sequences (counts all-reduced first), scaled by the world size because DDP and FSDP2 average
+gradients over ranks; then one optimiser update (``videor1.train.run.optimizer_update``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from videor1.algorithms.losses import policy_loss, token_entropy, token_logprobs
 from videor1.models.vision import MediaFeatures, encode_media, rope_positions, vision_is_trainable
-from videor1.train import guards
-from videor1.train.distributed import Dist, all_reduce_metrics, autocast, gradient_sync
-from videor1.train.optim import clip_gradients
-from videor1.train.rl_rollout import MicroBatch, Question, select_media
+from videor1.train.distributed import all_reduce_metrics, autocast, gradient_sync
+from videor1.train.rl_rollout import select_media
+from videor1.train.rl_types import LogProbCache, Question, RLState, TrainBatch, UpdateStats
+from videor1.train.run import optimizer_update
 from videor1.types import Completion
 
-if TYPE_CHECKING:
-    from videor1.train.rl import RLState
+
+def logprob_caches(
+    state: RLState, batches: Sequence[TrainBatch], seqs: Sequence[Sequences]
+) -> list[LogProbCache]:
+    """The reference model's log-probs (``rl.beta > 0``) and, with ``rl.num_iterations > 1``, the
+    policy's before the first update, for every batch's rows (no grad)."""
+    run, rl = state.run, state.run.cfg.rl
+    train_vit = vision_is_trainable(run.policy)
+    temperature = _temperature(state)
+    caches = []
+    with torch.no_grad(), autocast(run.dist, run.cfg.train.precision):
+        for batch, seq in zip(batches, seqs):
+            ref = old = None
+            if rl.beta > 0:
+                assert state.ref_model is not None
+                ref = _logprobs(state.ref_model, batch, seq, temperature, encode=train_vit)[0]
+            if rl.num_iterations > 1:
+                old = _logprobs(run.model, batch, seq, temperature, encode=train_vit, vision=run.policy)[0]
+            caches.append(LogProbCache(reference=ref, old=old))
+    return caches
+
+
+def update(
+    state: RLState,
+    batches: Sequence[TrainBatch],
+    seqs: Sequence[Sequences],
+    caches: Sequence[LogProbCache],
+) -> UpdateStats:
+    """One optimiser update over the step's batches (gradient accumulation; module docstring)."""
+    run, rl = state.run, state.run.cfg.rl
+    dist = run.dist
+    train_vit = vision_is_trainable(run.policy)
+    temperature = _temperature(state)
+    local = {
+        "sequences": sum(s.completion_ids.shape[0] for s in seqs),
+        "tokens": sum(_tokens(s) for s in seqs),
+    }
+    step_totals = all_reduce_metrics(local, dist, op="sum")
+    loss_sum = kl_sum = clip_sum = entropy_sum = 0.0
+    for m, (batch, seq, cache) in enumerate(zip(batches, seqs, caches)):
+        with gradient_sync(run.model, m == len(batches) - 1), autocast(dist, run.cfg.train.precision):
+            logp, logits = _logprobs(run.model, batch, seq, temperature, encode=train_vit, vision=run.policy)
+            loss, s = policy_loss(
+                logp,
+                logp.detach() if cache.old is None else cache.old,
+                batch.advantages.values.flatten().to(logp.device),
+                seq.completion_mask,
+                ref_logp=cache.reference,
+                beta=rl.beta,
+                clip_eps_low=rl.clip_eps_low,
+                clip_eps_high=rl.clip_eps_high,
+                agg=rl.loss_agg,
+                max_len=rl.sampling.max_new_tokens,
+                num_sequences=step_totals["sequences"],
+                num_tokens=step_totals["tokens"],
+            )
+            (loss * dist.world_size).backward()
+        with torch.no_grad():
+            mask = seq.completion_mask.float()
+            entropy_sum += float((token_entropy(logits.detach(), temperature=temperature) * mask).sum())
+        loss_sum += float(s["loss"])
+        kl_sum += float(s["kl_sum"])
+        clip_sum += float(s["clip_sum"])
+    grad_norm = optimizer_update(run, loss=loss_sum)
+    return UpdateStats(loss_sum, kl_sum, clip_sum, entropy_sum, int(local["tokens"]), grad_norm)
+
+
+def sequences(state: RLState, batch: TrainBatch) -> Sequences:
+    """The batch's prompt + completion rows, with the policy's rope positions."""
+    prompts = batch.rollouts.prompts
+    positions, next_position = rope_positions(state.run.policy, prompts)
+    return build_sequences(prompts, positions, next_position, batch.rollouts.ordered, state.pad_token_id)
+
+
+def _logprobs(
+    model: nn.Module,
+    batch: TrainBatch,
+    seq: Sequences,
+    temperature: float,
+    *,
+    encode: bool,
+    vision: nn.Module | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``model``'s completion log-probs ``[R, C]`` and logits; its vision tower (``vision``'s, when
+    ``model`` is a wrapper) encodes the prompts' media when ``encode``, else the rollout's encodings serve."""
+    r = batch.rollouts
+    features = encode_media(vision if vision is not None else model, r.prompts) if encode else r.features
+    return sequence_logprobs(model, seq, row_features(features, r.questions, seq.question), temperature)
+
+
+def _temperature(state: RLState) -> float:
+    sampling = state.run.cfg.rl.sampling
+    return sampling.temperature if sampling.temperature > 0 else 1.0
+
+
+def _tokens(seq: Sequences) -> int:
+    return int(seq.completion_mask.sum())
 
 
 @dataclass
@@ -43,10 +139,10 @@ class Sequences:
 
 
 def build_sequences(
-    prompts: dict[str, Any],
+    prompts: Mapping[str, Any],
     positions: torch.Tensor,
     next_position: torch.Tensor,
-    completions: list[list[Completion]],
+    completions: Sequence[list[Completion]],
     pad_id: int,
 ) -> Sequences:
     """Left-padded prompts (``[Q, P]``, positions ``[3, Q, P]``) joined with right-padded completions."""
@@ -74,7 +170,7 @@ def build_sequences(
 
 
 def row_features(
-    features: MediaFeatures, questions: list[Question], row_question: list[int]
+    features: MediaFeatures, questions: Sequence[Question], row_question: list[int]
 ) -> MediaFeatures:
     """Per-row encodings (each question's media repeated for its rows, sharing one encode)."""
     return select_media(features, questions, row_question)
@@ -95,111 +191,3 @@ def sequence_logprobs(
     )
     logits = out.logits[:, :-1]  # [R, C, V]
     return token_logprobs(logits, seqs.completion_ids, temperature=temperature), logits
-
-
-@dataclass
-class UpdateSums:
-    """This rank's sums over the step's updates (``rl.num_iterations`` of them)."""
-
-    loss: float = 0.0  # this rank's parts of the loss (the step's loss once summed over ranks)
-    kl_sum: float = 0.0  # k3 KL summed over completion tokens
-    clip_sum: float = 0.0  # clipped completion tokens
-    entropy_sum: float = 0.0  # next-token entropy summed over completion tokens
-    tokens: float = 0.0  # completion tokens
-    grad_norm: float = 0.0  # summed over updates (the same on every rank)
-    updates: int = 0
-    nonfinite_skipped: int = 0  # updates dropped so far as non-finite (the same on every rank)
-
-    def means(self, dist: Dist) -> dict[str, float]:
-        """The step's metrics: loss, per-token kl / clip fraction / entropy, mean grad norm."""
-        totals = all_reduce_metrics(
-            {
-                "loss": self.loss,
-                "kl": self.kl_sum,
-                "clip": self.clip_sum,
-                "entropy": self.entropy_sum,
-                "tokens": self.tokens,
-            },
-            dist,
-            op="sum",
-        )
-        tokens, updates = max(totals["tokens"], 1.0), max(self.updates, 1)
-        return {
-            "loss": totals["loss"] / updates,
-            "kl": totals["kl"] / tokens,
-            "clip_fraction": totals["clip"] / tokens,
-            "entropy": totals["entropy"] / tokens,
-            "grad_norm": self.grad_norm / updates,
-            "nonfinite_skipped": float(self.nonfinite_skipped),
-        }
-
-
-def update(state: RLState, micro_batches: list[MicroBatch], iteration: int, sums: UpdateSums) -> None:
-    """One optimiser update over the step's micro-batches (loss / grad accumulation; module docstring)."""
-    cfg, rl, dist = state.cfg, state.cfg.rl, state.dist
-    temperature = rl.sampling.temperature if rl.sampling.temperature > 0 else 1.0
-    train_vit = vision_is_trainable(state.policy)
-    local = {
-        "sequences": sum(len(g) for mb in micro_batches for g in mb.completions),
-        "tokens": sum(len(c.token_ids) for mb in micro_batches for g in mb.completions for c in g),
-    }
-    step_totals = all_reduce_metrics(local, dist, op="sum")
-    update_loss = 0.0  # this rank's part of this update's loss
-    for m, mb in enumerate(micro_batches):
-        positions, next_position = rope_positions(state.policy, mb.prompts)
-        seqs = build_sequences(mb.prompts, positions, next_position, mb.completions, state.pad_token_id)
-        if not train_vit and mb.features is None:  # vLLM rollouts: encode the frozen ViT's inputs once
-            with torch.no_grad(), autocast(dist, cfg.train.precision):
-                mb.features = encode_media(state.policy, mb.prompts)
-        if rl.beta > 0 and mb.ref_logp is None:
-            with torch.no_grad(), autocast(dist, cfg.train.precision):
-                ref_feats = encode_media(state.ref_model, mb.prompts) if train_vit else mb.features
-                mb.ref_logp, _ = sequence_logprobs(
-                    state.ref_model, seqs, row_features(ref_feats, mb.questions, seqs.question), temperature
-                )
-        with gradient_sync(state.model, m == len(micro_batches) - 1), autocast(dist, cfg.train.precision):
-            feats = encode_media(state.policy, mb.prompts) if train_vit else mb.features
-            logp, logits = sequence_logprobs(
-                state.model, seqs, row_features(feats, mb.questions, seqs.question), temperature
-            )
-            if iteration == 0:
-                mb.old_logp = logp.detach()
-            loss, s = policy_loss(
-                logp,
-                mb.old_logp,
-                mb.advantages.flatten().to(logp.device),
-                seqs.completion_mask,
-                ref_logp=mb.ref_logp,
-                beta=rl.beta,
-                clip_eps_low=rl.clip_eps_low,
-                clip_eps_high=rl.clip_eps_high,
-                agg=rl.loss_agg,
-                max_len=rl.sampling.max_new_tokens,
-                num_sequences=step_totals["sequences"],
-                num_tokens=step_totals["tokens"],
-            )
-            (loss * dist.world_size).backward()
-        with torch.no_grad():
-            mask = seqs.completion_mask.float()
-            sums.entropy_sum += float((token_entropy(logits.detach(), temperature=temperature) * mask).sum())
-        update_loss += float(s["loss"])
-        sums.kl_sum += float(s["kl_sum"])
-        sums.clip_sum += float(s["clip_sum"])
-    grad_norm = clip_gradients(state.model, cfg.train.max_grad_norm)
-    guards.check_update(
-        state.model,
-        state.optimizer,
-        loss=update_loss,
-        grad_norm=grad_norm,
-        dist=dist,
-        allowed_skips=cfg.train.nonfinite_skip,
-        update=state.scheduler.last_epoch + 1,
-    )
-    sums.loss += update_loss
-    sums.tokens += local["tokens"]
-    sums.grad_norm += grad_norm
-    sums.updates += 1
-    sums.nonfinite_skipped = guards.skipped(state.optimizer)
-    state.optimizer.step()
-    state.scheduler.step()
-    state.optimizer.zero_grad(set_to_none=True)

@@ -43,31 +43,11 @@ import torch.nn.functional as F
 
 from videor1.config import Config
 from videor1.train import guards
-from videor1.train.checkpoint import (
-    load_checkpoint,
-    load_trainable_state,
-    model_source_for_resume,
-    resolve_resume,
-    save_due,
-    save_step,
-)
-from videor1.train.data import StepSampler, ensure_data, make_loader
-from videor1.train.distributed import (
-    Dist,
-    all_reduce_metrics,
-    autocast,
-    barrier,
-    cleanup_distributed,
-    gradient_sync,
-    init_distributed,
-    peak_memory_mb,
-    wrap_model,
-)
-from videor1.train.optim import build_optimizer, build_scheduler, clip_gradients, total_steps
-from videor1.train.runlog import RunLogger
+from videor1.train.data import make_loader
+from videor1.train.distributed import all_reduce_metrics, autocast, gradient_sync, peak_memory_mb
+from videor1.train.run import Run, close_run, finish_step, optimizer_update, result_dir, start_run, step_bar
 from videor1.types import ImageInput, Sample, VideoClip
-from videor1.utils.logging import get_logger, make_progress
-from videor1.utils.seed import seed_everything
+from videor1.utils.logging import get_logger
 
 if TYPE_CHECKING:
     from videor1.models.adapters import FamilyAdapter
@@ -131,110 +111,34 @@ def _to_device(inputs: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 @dataclass
 class SFTState:
-    """What ``setup`` builds and ``train`` uses."""
+    """What ``setup`` builds and ``train`` uses: the run and its data loader."""
 
-    cfg: Config
-    dist: Dist
-    samples: list[Sample]
-    sampler: StepSampler  # this invocation's steps [start_step, end_step)
-    model: torch.nn.Module  # possibly DDP-wrapped
-    processor: Any
-    adapter: FamilyAdapter  # geometry.pixel_factor: 28 (Qwen2/2.5-VL) or 32 (Qwen3-VL)
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
+    run: Run
     loader: Iterator[dict[str, Any]]
-    total_steps: int  # the run's plan (the schedule's length)
-    start_step: int  # 0, or the resumed checkpoint's step
-    end_step: int  # where this invocation stops (``stop_at_step`` or ``total_steps``)
-    logger: RunLogger
-    last_checkpoint: Path | None  # the newest checkpoint written or resumed from
 
 
 def setup(cfg: Config, *, resume: str | None = None, stop_at_step: int | None = None) -> SFTState:
-    """Processes, data, model (from the checkpoint when resuming), wrapper, optimiser, schedule, loader, logger."""
+    """The shared run setup (``videor1.train.run.start_run``) and the loader of this invocation's steps."""
     from videor1.data.prompts import sft_target
-    from videor1.data.records import load_records
-    from videor1.models.adapters import get_adapter
-    from videor1.models.loading import ensure_model, load_model_and_processor
 
     cfg.validate(("data", "train"))
-    t = cfg.train
-    dist = init_distributed()
+    # every record must carry a `process` (sft_target raises naming the record)
+    run = start_run(cfg, recipe="sft", resume=resume, stop_at_step=stop_at_step, check_sample=sft_target)
     try:
-        seed_everything(t.seed + dist.rank)
-        train_file = ensure_data(cfg.data, dist)
-        samples = load_records(train_file, limit=cfg.data.max_samples)
-        for sample in samples:
-            sft_target(sample)  # every record must carry a `process` (raises naming the record)
-        total = total_steps(t, len(samples), dist.world_size)
-
-        checkpoint = resolve_resume(resume, t.output_dir)
-        model_cfg = model_source_for_resume(cfg.model, checkpoint)
-        if dist.is_main:
-            ensure_model(model_cfg)  # builds the tiny model once, before the other ranks read it
-        barrier(dist)
-        model, processor = load_model_and_processor(model_cfg, for_training=True)
-        if checkpoint is not None:
-            load_trainable_state(model, checkpoint)  # the exact fp32 masters
-        adapter = get_adapter(model)  # before wrapping
-        model = wrap_model(model, dist, t)
-        optimizer = build_optimizer(model, t)
-        scheduler = build_scheduler(optimizer, t, total)
-        start = 0
-        saved: dict[str, Any] = {}
-        if checkpoint is not None:
-            saved = load_checkpoint(
-                checkpoint,
-                model=model,
-                optimizer=optimizer,
-                scheduler=scheduler,
-                dist=dist,
-                expected_total_steps=total,
-            )
-            start = int(saved["step"])
-        end = total if stop_at_step is None else min(total, stop_at_step)
-        sampler = StepSampler(
-            len(samples),
-            per_device=t.per_device_batch_size,
-            accumulation=t.gradient_accumulation_steps,
-            dist=dist,
-            seed=t.seed,
-            start_step=start,
-            end_step=end,
-        )
-        if checkpoint is not None:
-            sampler.check_resume(saved["sampler"], str(checkpoint))
-        collator = SFTCollator(processor, cfg, adapter)
-        loader = iter(make_loader(cfg, samples, sampler, collator, geometry=adapter.geometry))
-        logger = RunLogger(cfg, dist, resume_step=start, recipe="sft", total_steps=total)
+        collator = SFTCollator(run.processor, cfg, run.adapter)
+        loader = iter(make_loader(cfg, run.samples, run.sampler, collator, geometry=run.adapter.geometry))
     except BaseException:
-        cleanup_distributed()
+        close_run(run)
         raise
     log.info(
         "SFT: %d samples, %d steps (%d per epoch), global batch %d, starting at step %d",
-        len(samples),
-        total,
-        sampler.steps_per_epoch,
-        sampler.global_batch,
-        start,
+        len(run.samples),
+        run.total_steps,
+        run.sampler.steps_per_epoch,
+        run.sampler.global_batch,
+        run.start_step,
     )
-    return SFTState(
-        cfg=cfg,
-        dist=dist,
-        samples=samples,
-        sampler=sampler,
-        model=model,
-        processor=processor,
-        adapter=adapter,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        loader=loader,
-        total_steps=total,
-        start_step=start,
-        end_step=end,
-        logger=logger,
-        last_checkpoint=checkpoint,
-    )
+    return SFTState(run, loader)
 
 
 def train(cfg: Config, *, resume: str | None = None, stop_at_step: int | None = None) -> Path:
@@ -245,39 +149,23 @@ def train(cfg: Config, *, resume: str | None = None, stop_at_step: int | None = 
     (a time-limited job; resume continues exactly).
     """
     state = setup(cfg, resume=resume, stop_at_step=stop_at_step)
+    run = state.run
     try:
-        state.model.train()
-        with make_progress() as bar:
-            task = bar.add_task(
-                "sft", total=state.total_steps, completed=state.start_step, visible=state.dist.is_main
-            )
-            for step in range(state.start_step, state.end_step):
+        run.model.train()
+        with step_bar(run, "sft") as advance:
+            for step in range(run.start_step, run.end_step):
                 record = train_step(state, step)
-                if state.logger.due(step + 1, state.end_step):
-                    state.logger.log(record, loss=record["loss"], grad_norm=record["grad_norm"])
-                bar.update(task, advance=1, description=f"sft loss {record['loss']:.4f}")
-                if save_due(step + 1, state.end_step, cfg.train.save_every):
-                    state.last_checkpoint = save_step(state, step + 1)
+                finish_step(run, step + 1, record, loss=record["loss"], grad_norm=record["grad_norm"])
+                advance(f"sft loss {record['loss']:.4f}")
     finally:
-        cleanup(state)
-    return state.last_checkpoint if state.last_checkpoint is not None else Path(cfg.train.output_dir)
-
-
-def cleanup(state: SFTState) -> None:
-    state.logger.close()
-    cleanup_distributed()
+        close_run(run)
+    return result_dir(run)
 
 
 def train_step(state: SFTState, step: int) -> dict[str, Any]:
     """One optimiser step over ``gradient_accumulation_steps`` micro-batches; returns reduced metrics."""
-    cfg, dist, model, optimizer, scheduler = (
-        state.cfg,
-        state.dist,
-        state.model,
-        state.optimizer,
-        state.scheduler,
-    )
-    t = cfg.train
+    run = state.run
+    dist, model, t = run.dist, run.model, run.cfg.train
     start = time.perf_counter()
     micro = [next(state.loader) for _ in range(t.gradient_accumulation_steps)]
     local_targets = sum(int((m["inputs"]["labels"][:, 1:] != -100).sum()) for m in micro)
@@ -296,20 +184,8 @@ def train_step(state: SFTState, step: int) -> dict[str, Any]:
         input_tokens += int(inputs["attention_mask"].sum())
         images += sum(s.data_type == "image" for s in m["samples"])
         videos += sum(s.data_type == "video" for s in m["samples"])
-    grad_norm = clip_gradients(model, t.max_grad_norm)
-    guards.check_update(
-        model,
-        optimizer,
-        loss=loss_sum,
-        grad_norm=grad_norm,
-        dist=dist,
-        allowed_skips=t.nonfinite_skip,
-        update=step + 1,
-    )
-    lr = scheduler.get_last_lr()[0]
-    optimizer.step()
-    scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
+    lr = run.scheduler.get_last_lr()[0]
+    grad_norm = optimizer_update(run, loss=loss_sum)
 
     elapsed = time.perf_counter() - start
     sums = all_reduce_metrics(
@@ -319,7 +195,7 @@ def train_step(state: SFTState, step: int) -> dict[str, Any]:
     samples = sums["images"] + sums["videos"]
     return {
         "step": step + 1,
-        "epoch": (step + 1) / state.sampler.steps_per_epoch,
+        "epoch": (step + 1) / run.sampler.steps_per_epoch,
         "loss": sums["loss_sum"] / n_targets,
         "lr": lr,
         "grad_norm": grad_norm,
@@ -331,5 +207,5 @@ def train_step(state: SFTState, step: int) -> dict[str, Any]:
         "tokens_per_s": sums["tokens"] / peak["time"],
         "samples_per_s": samples / peak["time"],
         "peak_memory_mb": peak["peak"],
-        "nonfinite_skipped": guards.skipped(optimizer),
+        "nonfinite_skipped": guards.skipped(run.optimizer),
     }

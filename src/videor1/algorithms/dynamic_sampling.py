@@ -1,13 +1,11 @@
 """Dynamic sampling (DAPO): keep only groups that carry a learning signal, refill the batch with new questions.
 
-A group carries no signal when every one of its advantages is zero: a GRPO group whose rewards all
-tie, or a T-GRPO ``reference``-form group where the bonus lifted every rollout alike. The decision is
-taken on the advantages the policy will train on, not on the rewards: under T-GRPO's ``advantage``
-form a fired group whose rollouts are all correct has tied rewards but advantages ``+alpha``, exactly
-the group that form exists to keep. With ``rl.dynamic_sampling`` the recipe rolls out extra
-questions (up to ``rl.max_resample_rounds`` more rounds) until ``target`` informative groups are
-collected; if the rounds run out the batch is filled with the least-bad leftovers (signal-free
-groups) so that every rank keeps the same batch shape and collective sequence.
+A group carries no signal when every advantage it would train on is zero. The decision is taken on
+those advantages, not on the rewards, because the temporal bonus can give tied rewards non-zero
+advantages (``videor1.algorithms.temporal.place_bonus``). The recipe rolls out extra questions (up
+to ``rl.max_resample_rounds`` more rounds) until ``target`` informative groups are collected; if
+the rounds run out the batch is filled with signal-free leftovers so that every rank keeps the same
+batch shape.
 
 The reference does not do this (its zero-variance groups stay in the loss).
 """
