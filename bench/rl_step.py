@@ -37,6 +37,7 @@ Run::
 
     OMP_NUM_THREADS=2 .venv-bench/bin/python bench/rl_step.py               # Q=1, G=8, 48 tokens
     .venv-bench/bin/python bench/rl_step.py --skip-trl --questions 4 --max-new-tokens 128
+    .venv/bin/python bench/rl_step.py --toy    # seconds: proves the script runs (the test suite does this)
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ def our_config(args: argparse.Namespace, out: Path, model_dir: Path, train_file:
 
 
 def run_ours(args: argparse.Namespace, sides: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Time our steps through the recipe's own phase functions (no checkpointing).
+    """Time our steps through the recipe's own step function, ``rl.rl_step`` (no checkpointing).
 
     The sides' steps are interleaved (side 1 step k, side 2 step k, ...) so that load from other
     processes on a shared machine hits all of them alike.
@@ -158,30 +159,22 @@ def run_ours(args: argparse.Namespace, sides: dict[str, Any]) -> dict[str, dict[
     try:
         for step in range(args.steps + 1):
             for label, state in states.items():
-                state.counter.reset()
-                probe = PeakRSS(state.dist.device)
+                probe = PeakRSS(state.run.dist.device)
                 with probe:
                     t0 = time.perf_counter()
-                    micro_batches, timing = rl.collect_micro_batches(state, step)
-                    stats: dict[str, float] = {}
-                    rl.update(state, micro_batches, 0, stats)
+                    record = rl.rl_step(state, step)
                     elapsed = time.perf_counter() - t0
                 if step == 0:
                     continue  # warm-up
                 r = rec[label]
                 r["step"].append(elapsed)
-                r["rollout"].append(timing["rollout"])
+                r["rollout"].append(record["time/rollout"])
                 r["mem"].append(probe.mib)
-                r["len"].append(
-                    statistics.mean(
-                        len(c.token_ids) for mb in micro_batches for g in mb.completions for c in g
-                    )
-                )
+                r["len"].append(record["completion_length"])
                 r["vit"].append(state.counter.items / args.questions)
     finally:
         for state in states.values():
-            state.counter.remove()
-            state.logger.close()
+            rl.cleanup(state)
     out = {}
     for label, r in rec.items():
         out[label] = {
@@ -324,7 +317,14 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=48)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per side (after one warm-up)")
     parser.add_argument("--skip-trl", action="store_true", help="only our steps (no TRL installed)")
+    parser.add_argument(
+        "--toy",
+        action="store_true",
+        help="smoke run: G=2, 4 new tokens, 1 timed step, no TRL (the test suite's)",
+    )
     args = parser.parse_args()
+    if args.toy:
+        args.generations, args.max_new_tokens, args.steps, args.skip_trl = 2, 4, 1, True
     torch.manual_seed(0)
 
     with tempfile.TemporaryDirectory(prefix="rl-bench-") as tmp:

@@ -353,7 +353,7 @@ class RLConfig:
     shuffle_unit: Literal["frame", "temporal_patch"] = "frame"
     """Permute single frames (reference) or whole temporal patches (lets the ViT encoding be reused)."""
     temporal_form: Literal["reference", "advantage"] = "reference"
-    """Where the temporal bonus acts: added to rewards before normalisation (reference) or kept in the advantage."""
+    """Where the temporal bonus acts: added to the rewards before normalisation (reference) or to the normalised advantages (advantage)."""
     temporal_mu: float = 0.8
     """Bonus fires when p >= mu * p_shuffled."""
     temporal_alpha: float = 0.3
@@ -385,7 +385,7 @@ class RLConfig:
     num_iterations: int = 1
     """Policy updates per rollout batch (reference: 1)."""
     dynamic_sampling: bool = False
-    """Drop groups whose rewards are all equal and refill the batch."""
+    """Drop groups whose advantages are all zero and refill the batch (DAPO's dynamic sampling)."""
     max_resample_rounds: int = 3
     """Most extra rollout rounds when refilling a dynamically sampled batch."""
     max_prompt_length: int = 16384

@@ -108,12 +108,12 @@ class Completion:
     finished: bool = True  # stopped on EOS (False when cut by max_new_tokens)
 
 
-@dataclass
+@dataclass(frozen=True)
 class RewardBreakdown:
     """Reward components of one group of rollouts (one question), each a list over its ordered rollouts.
 
-    ``total`` = accuracy + format + length. The T-GRPO bonus is not a reward component here: it is
-    decided from ``accuracy`` and ``shuffled_accuracy`` by ``videor1.algorithms.temporal``.
+    ``total`` = accuracy + format + length (the T-GRPO bonus is not a component:
+    ``videor1.algorithms.temporal``).
     """
 
     accuracy: list[float]

@@ -8,11 +8,9 @@
 - total = accuracy + format + length;
 - the shuffled rollouts (T-GRPO) are scored for accuracy only.
 
-The temporal bonus (step 3) is not a reward here: ``videor1.algorithms.temporal.temporal_advantages``
-decides it from the ordered and shuffled accuracies and places it before or after the group
-normalisation. The reference tests "correct" on the accuracy *after* the temporal bonus for the
-length reward; the bonus only goes to rollouts already above the threshold, so testing the raw
-accuracy is the same. A scorer that raises scores 0 (as in the reference) and is counted in
+The temporal bonus (step 3) is not a reward component (``videor1.algorithms.temporal``). The
+reference tests "correct" on the accuracy *after* the temporal bonus for the length reward; the
+bonus only goes to rollouts already above the threshold, so testing the raw accuracy is the same. A scorer that raises scores 0 (as in the reference) and is counted in
 ``scorer_errors``, so a broken scorer shows up in the logs instead of looking like a bad policy.
 """
 
