@@ -74,6 +74,10 @@ def start_run(
 ) -> Run:
     """Set up one run (module docstring); ``check_sample`` raises on a record the recipe cannot train on.
 
+    ``resume``: ``None``, ``"auto"`` (newest checkpoint of ``train.output_dir``, if any) or a path.
+    ``stop_at_step``: save and stop after this optimiser step while keeping the full run's schedule
+    (a time-limited job; resume continues exactly).
+
     ``updates_per_step``: optimiser updates per step (the schedule's length is steps x updates).
     ``needs_base_model``: ``model.path`` is loaded again later (RL's reference model), so rank 0
     prepares it even when the policy comes from a checkpoint.

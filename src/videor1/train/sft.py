@@ -144,9 +144,7 @@ def setup(cfg: Config, *, resume: str | None = None, stop_at_step: int | None = 
 def train(cfg: Config, *, resume: str | None = None, stop_at_step: int | None = None) -> Path:
     """Run SFT as configured; returns the last checkpoint directory.
 
-    ``resume``: ``None``, ``"auto"`` (newest checkpoint of ``train.output_dir``, if any) or a path.
-    ``stop_at_step``: save and stop after this optimiser step while keeping the full run's schedule
-    (a time-limited job; resume continues exactly).
+    ``resume`` and ``stop_at_step``: see :func:`videor1.train.run.start_run`.
     """
     state = setup(cfg, resume=resume, stop_at_step=stop_at_step)
     run = state.run
