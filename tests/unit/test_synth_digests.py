@@ -21,8 +21,9 @@ import PIL
 import pytest
 
 from videor1.data.synth import ALL_FAMILIES, generate_dataset
+from videor1.data.synth.base import SPLITS
 from videor1.data.synth.cot import build_think
-from videor1.data.synth.dataset import GENERATOR_VERSION, SPLITS, is_shortcut
+from videor1.data.synth.dataset import GENERATOR_VERSION
 from videor1.data.synth.render import draw_frames
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "synth_digests.json"
@@ -48,15 +49,16 @@ def _compare(section: str, digests: dict[str, str]) -> None:
 
 
 def _item_digest(name: str, split: str, size: int, frames: int) -> str:
-    module = ALL_FAMILIES[name]
-    split_kwargs = {"split": split} if is_shortcut(module) else {}
+    family = ALL_FAMILIES[name]
     digest = hashlib.sha256()
     for seed in (0, 1):
         for slot in range(12):
             rng = np.random.default_rng([seed, slot])
-            item = module.generate(rng, slot, size=size, frames=frames, **split_kwargs)
-            think = build_think(*module.think(item, rng), rng, "full")
-            digest.update(json.dumps(dataclasses.asdict(item), sort_keys=True).encode())
+            item = family.generate(rng, slot, size=size, frames=frames, split=split)
+            think = build_think(*family.think(item, rng), rng, "full")
+            kinds = {"family": name, "data_type": family.data_type, "problem_type": family.problem_type}
+            fields = {**dataclasses.asdict(item), **kinds, "order_dependent": family.order_dependent}
+            digest.update(json.dumps(fields, sort_keys=True).encode())
             digest.update(draw_frames(item.states, size).tobytes())
             digest.update(think.encode())
     return digest.hexdigest()
@@ -65,8 +67,8 @@ def _item_digest(name: str, split: str, size: int, frames: int) -> str:
 def test_every_family_draws_the_pinned_items():
     digests = {
         f"{name}/{split}/{size}px/{frames}f": _item_digest(name, split, size, frames)
-        for name, module in ALL_FAMILIES.items()
-        for split in (SPLITS if is_shortcut(module) else ("test",))
+        for name, family in ALL_FAMILIES.items()
+        for split in (SPLITS if family.cue_rate is not None else ("test",))
         for size, frames in GEOMETRIES
     }
     _compare("items", digests)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from videor1.data.synth.base import pick
+
 CotDetail = str  # "short" | "full"
 COT_DETAILS: tuple[str, ...] = ("none", "short", "full")
 
@@ -24,11 +26,6 @@ OPENERS: tuple[str, ...] = (
     "",
 )
 CLOSERS: tuple[str, ...] = ("", "Oh, I see.", "That fits.", "Yes.")
-
-
-def pick(rng: np.random.Generator, templates: tuple[str, ...] | list[str]) -> str:
-    """One template chosen by the seeded RNG."""
-    return templates[int(rng.integers(len(templates)))]
 
 
 def select_evidence(evidence: list[str], detail: CotDetail) -> list[str]:
