@@ -156,20 +156,11 @@ def center(shape: Shape) -> tuple[float, float]:
     return shape.x + shape.w / 2, shape.y + shape.h / 2
 
 
-def horizontal_word(x: float, size: int) -> str:
-    third = size / 3
-    return "left" if x < third else ("right" if x >= 2 * third else "centre")
-
-
-def vertical_word(y: float, size: int) -> str:
-    third = size / 3
-    return "top" if y < third else ("bottom" if y >= 2 * third else "middle")
-
-
 def where(shape: Shape, size: int) -> str:
     """Coarse position words for chain-of-thought evidence, e.g. ``"top left"``."""
-    cx, cy = center(shape)
-    h, v = horizontal_word(cx, size), vertical_word(cy, size)
+    (cx, cy), third = center(shape), size / 3
+    h = "left" if cx < third else ("right" if cx >= 2 * third else "centre")
+    v = "top" if cy < third else ("bottom" if cy >= 2 * third else "middle")
     if h == "centre" and v == "middle":
         return "centre"
     if v == "middle":

@@ -20,20 +20,20 @@ from videor1.data.synth import (
 from videor1.data.synth.base import Family
 
 FAMILIES: dict[str, Family] = {
-    module.FAMILY.name: module.FAMILY
-    for module in (
-        direction,
-        appearance_order,
-        transitions,
-        before_after,
-        reversal,
-        event_quarter,
-        event_time,
-        ocr_reveal,
-        motion_caption,
-        image_color,
-        image_count,
-        image_position,
+    family.name: family
+    for family in (
+        direction.FAMILY,
+        appearance_order.FAMILY,
+        transitions.FAMILY,
+        before_after.FAMILY,
+        reversal.FAMILY,
+        event_quarter.FAMILY,
+        event_time.FAMILY,
+        ocr_reveal.FAMILY,
+        motion_caption.FAMILY,
+        image_color.FAMILY,
+        image_count.FAMILY,
+        image_position.FAMILY,
     )
 }
 """The task families, in the order items are interleaved when no families are named ("all")."""

@@ -29,10 +29,7 @@ def build(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> Tas
             color = second if color == first else first
         states.append((Shape("square", color, size / 4, size / 4, side, side),))
     return TaskItem(
-        problem="How many times does the square change colour?",
-        options=[],
-        answer=str(count),
-        states=states,
+        problem="How many times does the square change colour?", options=[], answer=str(count), states=states
     )
 
 
