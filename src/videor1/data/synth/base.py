@@ -57,7 +57,7 @@ class TaskItem:
 
 @dataclass(frozen=True)
 class Family:
-    """A procedural task family: its kinds, how it draws a question and how it answers from frame states.
+    """A procedural task family: what it asks, how it draws an item, answers it and explains the answer.
 
     ``build(rng, slot, *, size, frames) -> TaskItem`` draws one item; ``slot`` is the item's position
     in a seeded balanced permutation of its family's items, so a family that picks its answer as

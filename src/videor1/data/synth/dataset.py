@@ -174,37 +174,33 @@ def _run(tasks: list[dict[str, Any]], out: Path, jobs: int) -> list[tuple[dict[s
 def _make_item(arg: tuple[dict[str, Any], str]) -> tuple[dict[str, Any], str]:
     """Generate, render and write one item; return its record and its ``<think>`` text."""
     task, out = arg
-    task_family = get_family(task["family"])
+    family = get_family(task["family"])
     rng = np.random.default_rng(task["seed"])
-    item = task_family.generate(
-        rng, task["slot"], size=task["size"], frames=task["frames"], split=task["split"]
-    )
-    recomputed = task_family.answer(item.states, item)
-    assert recomputed == item.answer, (
-        f"{task_family.name}: answer {item.answer!r} but states give {recomputed!r}"
-    )
+    item = family.generate(rng, task["slot"], size=task["size"], frames=task["frames"], split=task["split"])
+    recomputed = family.answer(item.states, item)
+    assert recomputed == item.answer, f"{family.name}: answer {item.answer!r} but states give {recomputed!r}"
     stem = f"{task['split']}_{task['index']:06d}"
-    if task_family.data_type == "video":
+    if family.data_type == "video":
         relative = f"videos/{stem}.mp4"
         render.write_video(render.draw_frames(item.states, task["size"]), Path(out) / relative)
     else:
         relative = f"images/{stem}.png"
         render.write_image(render.draw_frame(item.states[0], task["size"]), Path(out) / relative)
-    evidence, conclusion = task_family.think(item, rng)
+    evidence, conclusion = family.think(item, rng)
     process = build_think(evidence, conclusion, rng, task["cot_detail"])
     record = {
         "problem_id": task["problem_id"],
         "problem": item.problem,
-        "data_type": task_family.data_type,
-        "problem_type": task_family.problem_type,
+        "data_type": family.data_type,
+        "problem_type": family.problem_type,
         "options": item.options,
         "solution": f"<answer>{item.answer}</answer>",
         "path": f"./{relative}",
-        "data_source": f"videor1-synth/{task_family.name}",
-        "family": task_family.name,
-        "order_dependent": task_family.order_dependent,
+        "data_source": f"videor1-synth/{family.name}",
+        "family": family.name,
+        "order_dependent": family.order_dependent,
     }
-    if task_family.cue_rate is not None:
+    if family.cue_rate is not None:
         record["shortcut_cue"] = bool(item.params["cue"])
     return record, process
 
@@ -226,24 +222,24 @@ def _write_json(path: Path, data: Any) -> None:
 def _meta(names, by_split, seed, size, frames, cot_detail) -> dict[str, Any]:
     families: dict[str, Any] = {}
     for name in names:
-        task_family = get_family(name)
+        family = get_family(name)
         chance, kind = chance_level(name, size=size, frames=frames)
         families[name] = {
-            "data_type": task_family.data_type,
-            "problem_type": task_family.problem_type,
-            "order_dependent": task_family.order_dependent,
+            "data_type": family.data_type,
+            "problem_type": family.problem_type,
+            "order_dependent": family.order_dependent,
             "chance": chance,
             "chance_kind": kind,
             "shuffle_sensitivity": shuffle_sensitivity(
                 name, SENSITIVITY_ITEMS, seed, size=size, frames=frames
             ),
-            "min_shuffle_sensitivity": task_family.min_shuffle_sensitivity,
+            "min_shuffle_sensitivity": family.min_shuffle_sensitivity,
             "counts": {s: sum(r["family"] == name for r in by_split[s]) for s in SPLITS},
-            "shortcut": task_family.cue_rate is not None,
+            "shortcut": family.cue_rate is not None,
         }
-        if task_family.cue_rate is not None:
+        if family.cue_rate is not None:
             cues = {s: [r["shortcut_cue"] for r in by_split[s] if r["family"] == name] for s in SPLITS}
-            families[name]["cue_rate"] = dict(task_family.cue_rate)
+            families[name]["cue_rate"] = dict(family.cue_rate)
             families[name]["cue_agreement"] = {s: sum(c) / len(c) if c else None for s, c in cues.items()}
     return {
         "generator": "videor1-synth",
