@@ -39,6 +39,17 @@ def test_every_answer_type_and_both_media_appear():
     assert len(FAMILIES) == 12 and all(f.name == name for name, f in FAMILIES.items())
 
 
+def test_a_family_declaration_is_checked_when_it_is_made():
+    direction = FAMILIES["direction"]
+    assert direction.order_dependent and not FAMILIES["image_color"].order_dependent  # min sensitivity > 0
+    with pytest.raises(AssertionError):  # a numerical family must list its answer values
+        dataclasses.replace(direction, problem_type="numerical")
+    with pytest.raises(AssertionError):  # a free-form family needs its precomputed chance
+        dataclasses.replace(FAMILIES["motion_caption"], chance_rouge=None)
+    with pytest.raises(AssertionError):  # a cue rate for every split
+        dataclasses.replace(direction, cue_rate={"train": 0.85})
+
+
 @pytest.mark.parametrize("frames", [8, 16])
 @pytest.mark.parametrize("name", list(ALL_FAMILIES))
 def test_items_are_consistent(name, frames):
