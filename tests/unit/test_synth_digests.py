@@ -56,6 +56,7 @@ def _item_digest(name: str, split: str, size: int, frames: int) -> str:
             rng = np.random.default_rng([seed, slot])
             item = family.generate(rng, slot, size=size, frames=frames, split=split)
             think = build_think(*family.think(item, rng), rng, "full")
+            # with the family's name and kinds, as items carried them when the digests were pinned
             kinds = {"family": name, "data_type": family.data_type, "problem_type": family.problem_type}
             fields = {**dataclasses.asdict(item), **kinds, "order_dependent": family.order_dependent}
             digest.update(json.dumps(fields, sort_keys=True).encode())
