@@ -45,7 +45,7 @@ def shape_tokens(model_dir: Path, size: int, n: int) -> tuple[np.ndarray, np.nda
     processor = AutoProcessor.from_pretrained(model_dir)
     features, labels = [], []
     for slot in range(n):
-        item = image_position.generate(np.random.default_rng([5, slot]), slot, size=size, frames=1)
+        item = image_position.FAMILY.generate(np.random.default_rng([5, slot]), slot, size=size, frames=1)
         batch = processor.image_processor(images=[draw_frame(item.states[0], size)], return_tensors="pt")
         with torch.no_grad():
             out = model.model.get_image_features(

@@ -37,7 +37,7 @@ def test_files_follow_the_video_r1_schema(synth_dir):
     for rec in train + test:
         assert list(rec)[:8] == REQUIRED and rec["family"] in FAMILIES
         assert rec["data_source"] == f"videor1-synth/{rec['family']}"
-        assert rec["order_dependent"] is FAMILIES[rec["family"]].ORDER_DEPENDENT
+        assert rec["order_dependent"] is FAMILIES[rec["family"]].order_dependent
         assert rec["solution"].startswith("<answer>") and rec["solution"].endswith("</answer>")
         assert rec["path"].startswith("./") and (synth_dir / rec["path"]).is_file()
         assert rec["path"].endswith(".mp4" if rec["data_type"] == "video" else ".png")

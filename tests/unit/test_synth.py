@@ -16,6 +16,7 @@ from videor1.data.synth import (
     FAMILIES,
     chance_level,
     generate_dataset,
+    quarter_shortcut,
     shuffle_sensitivity,
 )
 from videor1.data.synth.base import Shape, pair_blocks
@@ -23,51 +24,61 @@ from videor1.data.synth.cot import build_think, select_evidence
 from videor1.data.synth.dataset import _plan, _with_process, best_constant_rouge
 from videor1.types import DATA_TYPES, PROBLEM_TYPES
 
-ORDER_DEPENDENT = [name for name, m in ALL_FAMILIES.items() if m.ORDER_DEPENDENT]
-STATIC = [name for name, m in FAMILIES.items() if not m.ORDER_DEPENDENT]
+ORDER_DEPENDENT = [name for name, f in ALL_FAMILIES.items() if f.order_dependent]
+STATIC = [name for name, f in FAMILIES.items() if not f.order_dependent]
 
 
 def _items(name: str, n: int, frames: int = 16, size: int = 112):
-    module = ALL_FAMILIES[name]
-    return [module.generate(np.random.default_rng([3, s]), s, size=size, frames=frames) for s in range(n)]
+    family = ALL_FAMILIES[name]
+    return [family.generate(np.random.default_rng([3, s]), s, size=size, frames=frames) for s in range(n)]
 
 
 def test_every_answer_type_and_both_media_appear():
-    assert {m.PROBLEM_TYPE for m in FAMILIES.values()} == set(PROBLEM_TYPES)
-    assert {m.DATA_TYPE for m in FAMILIES.values()} == set(DATA_TYPES)
-    assert len(FAMILIES) == 12 and all(m.FAMILY == name for name, m in FAMILIES.items())
+    assert {f.problem_type for f in FAMILIES.values()} == set(PROBLEM_TYPES)
+    assert {f.data_type for f in FAMILIES.values()} == set(DATA_TYPES)
+    assert len(FAMILIES) == 12 and all(f.name == name for name, f in FAMILIES.items())
+
+
+def test_a_family_declaration_is_checked_when_it_is_made():
+    direction = FAMILIES["direction"]
+    assert direction.order_dependent and not FAMILIES["image_color"].order_dependent  # min sensitivity > 0
+    with pytest.raises(AssertionError):  # a numerical family must list its answer values
+        dataclasses.replace(direction, problem_type="numerical")
+    with pytest.raises(AssertionError):  # a free-form family needs its precomputed chance
+        dataclasses.replace(FAMILIES["motion_caption"], chance_rouge=None)
+    with pytest.raises(AssertionError):  # a cue rate for every split
+        dataclasses.replace(direction, cue_rate={"train": 0.85})
 
 
 @pytest.mark.parametrize("frames", [8, 16])
 @pytest.mark.parametrize("name", list(ALL_FAMILIES))
 def test_items_are_consistent(name, frames):
-    module = ALL_FAMILIES[name]
+    family = ALL_FAMILIES[name]
     for item in _items(name, 24, frames=frames):
-        assert item.family == name and item.problem_type == module.PROBLEM_TYPE
-        assert len(item.states) == (frames if module.DATA_TYPE == "video" else 1)
-        assert module.answer(item.states, item) == item.answer  # the label is what the states show
-        if module.PROBLEM_TYPE == "multiple choice":
+        assert len(item.states) == (frames if family.data_type == "video" else 1)
+        assert family.answer(item.states, item) == item.answer  # the label is what the states show
+        if family.problem_type == "multiple choice":
             letters = [o.split(". ", 1)[0] for o in item.options]
             assert letters == list("ABCD")[: len(item.options)] and item.answer in letters
             assert len({o.split(". ", 1)[1] for o in item.options}) == len(item.options)
         else:
-            assert item.options == [] and item.answer in module.answer_values(frames)
+            assert item.options == [] and item.answer in family.answer_values(frames)
         assert len(item.problem.split()) <= 14
 
 
 @pytest.mark.parametrize("name", list(ALL_FAMILIES))
 def test_answers_cycle_evenly_over_slots(name):
-    module = ALL_FAMILIES[name]
+    family = ALL_FAMILIES[name]
     answers = [item.answer for item in _items(name, 48)]
     if name == "motion_caption":  # the turn cycles; colour and shape are random distractors
         answers = [a.split(" moves ")[1] for a in answers]
     counts = Counter(answers)
-    if module.PROBLEM_TYPE == "multiple choice":
+    if family.problem_type == "multiple choice":
         assert len(counts) == {"before_after": 2, "reversal": 2}.get(name, 4)  # every letter is used
     elif name == "motion_caption":
         assert len(counts) == 8
     else:
-        assert len(counts) == len(module.answer_values(16))
+        assert len(counts) == len(family.answer_values(16))
     if name == "appearance_order":  # the correct letter cycles within each shape count
         items = _items(name, 48)
         for count, options in ((2, 2), (3, 4), (4, 4)):
@@ -80,11 +91,11 @@ def test_answers_cycle_evenly_over_slots(name):
 def test_dataset_plan_balances_answers_within_each_family():
     tasks = _plan(list(FAMILIES), {"train": 12 * 24, "test": 12 * 8}, 5, 112, 16, "short")
     for split in ("train", "test"):
-        for name, module in FAMILIES.items():
+        for name, family in FAMILIES.items():
             slots = [t["slot"] for t in tasks if t["split"] == split and t["family"] == name]
             assert sorted(slots) == list(range(min(slots), min(slots) + len(slots)))  # consecutive, each once
             answers = Counter(
-                module.generate(np.random.default_rng(t["seed"]), t["slot"], size=112, frames=16).answer
+                family.generate(np.random.default_rng(t["seed"]), t["slot"], size=112, frames=16).answer
                 for t in tasks
                 if t["split"] == split and t["family"] == name
             )
@@ -95,7 +106,7 @@ def test_dataset_plan_balances_answers_within_each_family():
 
 @pytest.mark.parametrize("name", ORDER_DEPENDENT)
 def test_order_dependent_families_are_shuffle_sensitive(name):
-    threshold = ALL_FAMILIES[name].MIN_SHUFFLE_SENSITIVITY
+    threshold = ALL_FAMILIES[name].min_shuffle_sensitivity
     assert threshold >= 0.35
     assert shuffle_sensitivity(name, 200, seed=0) >= threshold
     assert shuffle_sensitivity(name, 200, seed=1, unit="temporal_patch", frames=16) >= threshold
@@ -151,13 +162,13 @@ def test_cot_detail_keeps_first_middle_last():
 
 @pytest.mark.parametrize("name", list(ALL_FAMILIES))
 def test_cot_states_the_answer_and_stays_short(name):
-    module = ALL_FAMILIES[name]
+    family = ALL_FAMILIES[name]
     wordings = set()
     for item in _items(name, 16):
         rng = np.random.default_rng(0)
-        text = build_think(*module.think(item, rng), rng, "short")
+        text = build_think(*family.think(item, rng), rng, "short")
         assert re.fullmatch(r"<think>[^<>]+</think>", text)
-        if module.PROBLEM_TYPE == "multiple choice":
+        if family.problem_type == "multiple choice":
             value = item.options["ABCD".index(item.answer)].split(". ", 1)[1]
             assert value in text or f"answer {item.answer}" in text, text
         else:
@@ -196,21 +207,21 @@ def test_render_draws_solid_shapes():
 
 def _cue_accuracy(items) -> float:
     """Accuracy of a policy that reads only the shape's colour (the shortcut) and ignores frame order."""
-    module = CONTROL_FAMILIES["quarter_shortcut"]
-    by_colour = {colour: quarter for quarter, colour in module.CUE_COLORS.items()}
+    by_colour = {colour: quarter for quarter, colour in quarter_shortcut.CUE_COLORS.items()}
     guesses = [
-        "ABCD"[module.VALUES.index(by_colour[next(s for s in item.states if s)[0].color])] for item in items
+        "ABCD"[quarter_shortcut.VALUES.index(by_colour[next(s for s in item.states if s)[0].color])]
+        for item in items
     ]
     return float(np.mean([g == item.answer for g, item in zip(guesses, items)]))
 
 
 def test_quarter_shortcut_cue_gives_training_answers_away_but_not_held_out_ones():
-    module = CONTROL_FAMILIES["quarter_shortcut"]
+    family = CONTROL_FAMILIES["quarter_shortcut"]
     assert "quarter_shortcut" not in FAMILIES  # only generated when named
 
     def items(split: str, n: int = 400):
         return [
-            module.generate(np.random.default_rng([9, s]), s, size=112, frames=16, split=split)
+            family.generate(np.random.default_rng([9, s]), s, size=112, frames=16, split=split)
             for s in range(n)
         ]
 
@@ -221,16 +232,20 @@ def test_quarter_shortcut_cue_gives_training_answers_away_but_not_held_out_ones(
     assert np.mean([i.params["cue"] for i in train]) == _cue_accuracy(train)
     # held out: every colour appears in every quarter (the cue is independent of the answer)
     assert {(i.answer, i.params["color"]) for i in test} == {
-        (a, c) for a in "ABCD" for c in module.CUE_COLORS.values()
+        (a, c) for a in "ABCD" for c in quarter_shortcut.CUE_COLORS.values()
     }
     # the cue survives shuffling (a shortcut policy scores the same on shuffled frames) ...
     rng = np.random.default_rng(0)
     shuffled = [dataclasses.replace(i, states=[i.states[k] for k in rng.permutation(16)]) for i in train]
     assert _cue_accuracy(shuffled) == _cue_accuracy(train)
     # ... while the answer itself follows the frame order
-    assert np.mean([module.answer(s.states, s) != s.answer for s in shuffled]) >= 0.6
+    assert np.mean([family.answer(s.states, s) != s.answer for s in shuffled]) >= 0.6
     with pytest.raises(ValueError, match="unknown split 'val'"):
-        module.generate(np.random.default_rng(0), 0, size=112, frames=16, split="val")
+        family.generate(np.random.default_rng(0), 0, size=112, frames=16, split="val")
+    with pytest.raises(
+        ValueError, match="direction: unknown split 'val'"
+    ):  # one generate API for all families
+        FAMILIES["direction"].generate(np.random.default_rng(0), 0, size=112, frames=16, split="val")
 
 
 def test_dataset_reports_the_shortcut_cue_per_split(tmp_path):

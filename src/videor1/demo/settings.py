@@ -174,7 +174,7 @@ class DemoSettings:
         for key, value in (("sft.image_steps", s.image_steps), ("sft.curve_every", s.curve_every)):
             if value < 0:
                 fail(f"{key} must be >= 0, got {value}")
-        if s.image_steps and not any(get_family(f).DATA_TYPE == "image" for f in d.families):
+        if s.image_steps and not any(get_family(f).data_type == "image" for f in d.families):
             fail("sft.image_steps > 0 needs an image family in data.families (or set it to 0)")
         for key, value in (("sft.lr", s.lr), ("rl.lr", r.lr)):
             if not 0 < value < 1:

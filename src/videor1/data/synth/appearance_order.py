@@ -13,15 +13,18 @@ import itertools
 
 import numpy as np
 
-from videor1.data.synth.base import COLOR_NAMES, LETTERS, Shape, TaskItem, option_list, pair_blocks, where
-from videor1.data.synth.cot import pick
+from videor1.data.synth.base import (
+    LETTERS,
+    Family,
+    Shape,
+    TaskItem,
+    distinct_colors,
+    option_list,
+    pair_blocks,
+    pick,
+    where,
+)
 
-FAMILY = "appearance_order"
-DATA_TYPE = "video"
-PROBLEM_TYPE = "multiple choice"
-ORDER_DEPENDENT = True
-MIN_SHUFFLE_SENSITIVITY = 0.6
-"""Shuffle sensitivity the tests require."""
 COUNTS = (2, 3, 4)
 
 
@@ -29,9 +32,9 @@ def _ordering_text(colors) -> str:
     return ", ".join(colors)
 
 
-def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
+def build(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
     count = COUNTS[slot % len(COUNTS)]
-    colors = [COLOR_NAMES[int(i)] for i in rng.permutation(len(COLOR_NAMES))[:count]]
+    colors = distinct_colors(rng, count)
     side = size * 0.4
     corners = [(size * 0.05, size * 0.05), (size * 0.55, size * 0.05), (size * 0.05, size * 0.55)]
     corners.append((size * 0.55, size * 0.55))
@@ -49,14 +52,10 @@ def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> 
     position = (slot // len(COUNTS)) % num_options
     values = distractors[:position] + [true_text] + distractors[position:]
     return TaskItem(
-        family=FAMILY,
-        data_type=DATA_TYPE,
-        problem_type=PROBLEM_TYPE,
         problem="In what order do the colours appear?",
         options=option_list(values),
         answer=LETTERS[position],
         states=states,
-        order_dependent=ORDER_DEPENDENT,
         params={"values": values, "colors": colors, "size": size},
     )
 
@@ -98,3 +97,8 @@ def think(item: TaskItem, rng: np.random.Generator) -> tuple[list[str], str]:
         rng, (f"So the order is {order}, option {item.answer}.", f"Order: {order}. That is {item.answer}.")
     )
     return evidence, conclusion
+
+
+FAMILY = Family(
+    "appearance_order", "video", "multiple choice", build, answer, think, min_shuffle_sensitivity=0.6
+)

@@ -10,21 +10,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from videor1.data.synth.base import COLOR_NAMES, Shape, TaskItem, option_letter, option_list, visible_frames
-from videor1.data.synth.cot import pick
+from videor1.data.synth.base import (
+    Family,
+    Shape,
+    TaskItem,
+    distinct_colors,
+    option_letter,
+    option_list,
+    pick,
+    visible_frames,
+)
 
-FAMILY = "before_after"
-DATA_TYPE = "video"
-PROBLEM_TYPE = "multiple choice"
-ORDER_DEPENDENT = True
-MIN_SHUFFLE_SENSITIVITY = 0.35
-"""Shuffle sensitivity the tests require (two-way answer: about 0.5 is the ceiling)."""
 VALUES = ["before", "after"]
 
 
-def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
+def build(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
     relation = VALUES[slot % 2]
-    asked, other = (COLOR_NAMES[int(i)] for i in rng.permutation(len(COLOR_NAMES))[:2])
+    asked, other = distinct_colors(rng, 2)
     pairs = frames // 2
     length = max(1, pairs // 4)
     gap = 1 if pairs >= 2 * length + 1 else 0
@@ -45,14 +47,10 @@ def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> 
         pair = t // 2
         states.append(tuple(shape for shape, start in shapes.values() if start <= pair < start + length))
     return TaskItem(
-        family=FAMILY,
-        data_type=DATA_TYPE,
-        problem_type=PROBLEM_TYPE,
         problem=f"Does the {asked} circle appear before or after the {other} circle?",
         options=option_list(VALUES),
         answer=option_letter(VALUES, relation),
         states=states,
-        order_dependent=ORDER_DEPENDENT,
         params={"asked": asked, "other": other},
     )
 
@@ -78,3 +76,8 @@ def think(item: TaskItem, rng: np.random.Generator) -> tuple[list[str], str]:
         rng, (f"So {asked} comes {relation}, answer {item.answer}.", f"{asked.capitalize()} is {relation}.")
     )
     return evidence, conclusion
+
+
+FAMILY = Family(
+    "before_after", "video", "multiple choice", build, answer, think, min_shuffle_sensitivity=0.35
+)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-CotDetail = str  # "short" | "full"
+from videor1.data.synth.base import pick
+
 COT_DETAILS: tuple[str, ...] = ("none", "short", "full")
 
 OPENERS: tuple[str, ...] = (
@@ -26,12 +27,7 @@ OPENERS: tuple[str, ...] = (
 CLOSERS: tuple[str, ...] = ("", "Oh, I see.", "That fits.", "Yes.")
 
 
-def pick(rng: np.random.Generator, templates: tuple[str, ...] | list[str]) -> str:
-    """One template chosen by the seeded RNG."""
-    return templates[int(rng.integers(len(templates)))]
-
-
-def select_evidence(evidence: list[str], detail: CotDetail) -> list[str]:
+def select_evidence(evidence: list[str], detail: str) -> list[str]:
     """All sentences for ``"full"``; first, middle and last for ``"short"``; none for ``"none"``."""
     if detail not in COT_DETAILS:
         raise ValueError(f"cot_detail must be one of {COT_DETAILS}, got {detail!r}")
@@ -42,10 +38,8 @@ def select_evidence(evidence: list[str], detail: CotDetail) -> list[str]:
     return [evidence[0], evidence[len(evidence) // 2], evidence[-1]]
 
 
-def build_think(evidence: list[str], conclusion: str, rng: np.random.Generator, detail: CotDetail) -> str:
+def build_think(evidence: list[str], conclusion: str, rng: np.random.Generator, detail: str) -> str:
     """``"<think>opener evidence... closer conclusion</think>"`` (``"<think></think>"`` for ``"none"``)."""
-    if detail not in COT_DETAILS:
-        raise ValueError(f"cot_detail must be one of {COT_DETAILS}, got {detail!r}")
     if detail == "none":
         return "<think></think>"
     parts = [pick(rng, OPENERS), *select_evidence(evidence, detail), pick(rng, CLOSERS), conclusion]

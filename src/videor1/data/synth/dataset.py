@@ -11,7 +11,7 @@ Outputs under ``out_dir``: ``videos/*.mp4`` (2 fps, one frame pair = one second)
 ``images/*.png``; ``train.json``, ``test.json``, ``train_cot.json`` (train records plus
 ``process`` = ``"<think>...</think>"``) and ``meta.json``. Records carry the Video-R1 record fields
 plus ``family`` and ``order_dependent`` (and ``shortcut_cue`` for shortcut-control families: does
-the item's static cue give its answer away). A shortcut-control family (``CUE_RATE`` in its module)
+the item's static cue give its answer away). A shortcut-control family (``Family.cue_rate``)
 generates each split with its own cue rate; ``meta.json`` reports the agreement measured per split.
 ``meta.json`` also holds each family's measured shuffle
 sensitivity (``sensitivity.py``, 100 fresh items, single-frame shuffles) next to its required minimum.
@@ -22,7 +22,7 @@ Chance levels (``meta.json``, per family, for a model that ignores the media):
 - regression: best constant answer's mean MRA (official VSI-Bench thresholds 0.50 .. 0.95, ``<=``),
 - free-form: best constant answer's mean ROUGE (mean of ROUGE-1/2/L F, stemming; the Video-R1 reward),
   the constant chosen among the family's possible references (precomputed as the family's
-  ``CHANCE_ROUGE``; :func:`best_constant_rouge` recomputes it).
+  ``chance_rouge``; :func:`best_constant_rouge` recomputes it).
 The last three assume answers uniform over ``answer_values`` (the generator balances them).
 """
 
@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from videor1.data.synth import render
+from videor1.data.synth.base import SPLITS
 from videor1.data.synth.cot import COT_DETAILS, build_think
 from videor1.data.synth.families import FAMILIES, get_family
 from videor1.data.synth.sensitivity import shuffle_sensitivity
@@ -46,7 +47,6 @@ from videor1.utils.logging import get_logger, make_progress
 
 GENERATOR_VERSION = "1"
 """Bumped whenever the same seed would produce different items."""
-SPLITS = ("train", "test")
 SLOT_CYCLE = 24
 """Slot offsets are drawn from ``[0, SLOT_CYCLE)`` (a multiple of the families' answer cycles)."""
 SENSITIVITY_ITEMS = 100
@@ -174,41 +174,35 @@ def _run(tasks: list[dict[str, Any]], out: Path, jobs: int) -> list[tuple[dict[s
 def _make_item(arg: tuple[dict[str, Any], str]) -> tuple[dict[str, Any], str]:
     """Generate, render and write one item; return its record and its ``<think>`` text."""
     task, out = arg
-    module = get_family(task["family"])
+    family = get_family(task["family"])
     rng = np.random.default_rng(task["seed"])
-    split_kwargs = {"split": task["split"]} if is_shortcut(module) else {}
-    item = module.generate(rng, task["slot"], size=task["size"], frames=task["frames"], **split_kwargs)
-    recomputed = module.answer(item.states, item)
-    assert recomputed == item.answer, f"{item.family}: answer {item.answer!r} but states give {recomputed!r}"
+    item = family.generate(rng, task["slot"], size=task["size"], frames=task["frames"], split=task["split"])
+    recomputed = family.answer(item.states, item)
+    assert recomputed == item.answer, f"{family.name}: answer {item.answer!r} but states give {recomputed!r}"
     stem = f"{task['split']}_{task['index']:06d}"
-    if item.data_type == "video":
+    if family.data_type == "video":
         relative = f"videos/{stem}.mp4"
         render.write_video(render.draw_frames(item.states, task["size"]), Path(out) / relative)
     else:
         relative = f"images/{stem}.png"
         render.write_image(render.draw_frame(item.states[0], task["size"]), Path(out) / relative)
-    evidence, conclusion = module.think(item, rng)
+    evidence, conclusion = family.think(item, rng)
     process = build_think(evidence, conclusion, rng, task["cot_detail"])
     record = {
         "problem_id": task["problem_id"],
         "problem": item.problem,
-        "data_type": item.data_type,
-        "problem_type": item.problem_type,
+        "data_type": family.data_type,
+        "problem_type": family.problem_type,
         "options": item.options,
         "solution": f"<answer>{item.answer}</answer>",
         "path": f"./{relative}",
-        "data_source": f"videor1-synth/{item.family}",
-        "family": item.family,
-        "order_dependent": item.order_dependent,
+        "data_source": f"videor1-synth/{family.name}",
+        "family": family.name,
+        "order_dependent": family.order_dependent,
     }
-    if is_shortcut(module):
+    if family.cue_rate is not None:
         record["shortcut_cue"] = bool(item.params["cue"])
     return record, process
-
-
-def is_shortcut(module) -> bool:
-    """A shortcut-control family: its training items carry a static cue (``CUE_RATE`` per split)."""
-    return hasattr(module, "CUE_RATE")
 
 
 def _with_process(record: dict[str, Any], process: str) -> dict[str, Any]:
@@ -228,24 +222,24 @@ def _write_json(path: Path, data: Any) -> None:
 def _meta(names, by_split, seed, size, frames, cot_detail) -> dict[str, Any]:
     families: dict[str, Any] = {}
     for name in names:
-        module = get_family(name)
+        family = get_family(name)
         chance, kind = chance_level(name, size=size, frames=frames)
         families[name] = {
-            "data_type": module.DATA_TYPE,
-            "problem_type": module.PROBLEM_TYPE,
-            "order_dependent": module.ORDER_DEPENDENT,
+            "data_type": family.data_type,
+            "problem_type": family.problem_type,
+            "order_dependent": family.order_dependent,
             "chance": chance,
             "chance_kind": kind,
             "shuffle_sensitivity": shuffle_sensitivity(
                 name, SENSITIVITY_ITEMS, seed, size=size, frames=frames
             ),
-            "min_shuffle_sensitivity": module.MIN_SHUFFLE_SENSITIVITY,
+            "min_shuffle_sensitivity": family.min_shuffle_sensitivity,
             "counts": {s: sum(r["family"] == name for r in by_split[s]) for s in SPLITS},
-            "shortcut": is_shortcut(module),
+            "shortcut": family.cue_rate is not None,
         }
-        if is_shortcut(module):
+        if family.cue_rate is not None:
             cues = {s: [r["shortcut_cue"] for r in by_split[s] if r["family"] == name] for s in SPLITS}
-            families[name]["cue_rate"] = dict(module.CUE_RATE)
+            families[name]["cue_rate"] = dict(family.cue_rate)
             families[name]["cue_agreement"] = {s: sum(c) / len(c) if c else None for s, c in cues.items()}
     return {
         "generator": "videor1-synth",
@@ -270,26 +264,26 @@ def _mra(pred: float, target: float) -> float:
 @lru_cache(maxsize=64)
 def chance_level(family: str, *, size: int = 112, frames: int = 16) -> tuple[float, str]:
     """``(chance, how it is defined)`` for a model that ignores the media (see the module docstring)."""
-    module = get_family(family)
-    if module.PROBLEM_TYPE == "multiple choice":
+    task_family = get_family(family)
+    if task_family.problem_type == "multiple choice":
         items = [
-            module.generate(np.random.default_rng([0, s]), s, size=size, frames=frames)
+            task_family.generate(np.random.default_rng([0, s]), s, size=size, frames=frames)
             for s in range(SLOT_CYCLE)
         ]
         uniform = float(np.mean([1 / len(item.options) for item in items]))
         best_letter = max(Counter(item.answer for item in items).values()) / len(items)
         return round(max(uniform, best_letter), 4), "max(mean 1/num_options, best constant letter)"
-    values = module.answer_values(frames)
-    if module.PROBLEM_TYPE in ("numerical", "OCR"):
+    values = task_family.answer_values(frames)
+    if task_family.problem_type in ("numerical", "OCR"):
         return round(1 / len(values), 4), "best constant answer, exact match"
-    if module.PROBLEM_TYPE == "regression":
+    if task_family.problem_type == "regression":
         nums = [float(v) for v in values]
         best = max(np.mean([_mra(g, t) for t in nums]) for g in nums)
         return round(float(best), 4), "best constant answer, mean MRA"
-    if module.PROBLEM_TYPE == "free-form":
+    if task_family.problem_type == "free-form":
         # precomputed: importing rouge_score (nltk) takes seconds; a test recomputes it with best_constant_rouge
-        return module.CHANCE_ROUGE, "best constant answer, mean ROUGE-1/2/L F"
-    raise ValueError(f"{family}: no chance level defined for problem type {module.PROBLEM_TYPE!r}")
+        return task_family.chance_rouge, "best constant answer, mean ROUGE-1/2/L F"
+    raise ValueError(f"{family}: no chance level defined for problem type {task_family.problem_type!r}")
 
 
 def best_constant_rouge(references: list[str]) -> float:

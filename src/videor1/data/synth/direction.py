@@ -10,30 +10,23 @@ from __future__ import annotations
 import numpy as np
 
 from videor1.data.synth.base import (
-    COLOR_NAMES,
-    SHAPE_KINDS,
+    Family,
     Shape,
     TaskItem,
     center,
+    color_and_kind,
     option_letter,
     option_list,
+    pick,
     where,
 )
-from videor1.data.synth.cot import pick
 
-FAMILY = "direction"
-DATA_TYPE = "video"
-PROBLEM_TYPE = "multiple choice"
-ORDER_DEPENDENT = True
-MIN_SHUFFLE_SENSITIVITY = 0.35
-"""Shuffle sensitivity the tests require (two-way answer: about 0.5 is the ceiling)."""
 DIRECTIONS = ["left", "right", "up", "down"]
 
 
-def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
+def build(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
     direction = DIRECTIONS[slot % len(DIRECTIONS)]
-    color = COLOR_NAMES[int(rng.integers(len(COLOR_NAMES)))]
-    kind = SHAPE_KINDS[int(rng.integers(len(SHAPE_KINDS)))]
+    color, kind = color_and_kind(rng)
     side = size * 0.3
     lo, hi = 0.0, size - side
     across = float(rng.uniform(size / 8, size - side - size / 8))
@@ -44,24 +37,25 @@ def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> 
         x, y = (along, across) if direction in ("left", "right") else (across, along)
         states.append((Shape(kind, color, x, y, side, side),))
     return TaskItem(
-        family=FAMILY,
-        data_type=DATA_TYPE,
-        problem_type=PROBLEM_TYPE,
         problem=f"Which way does the {color} {kind} move?",
         options=option_list(DIRECTIONS),
         answer=option_letter(DIRECTIONS, direction),
         states=states,
-        order_dependent=ORDER_DEPENDENT,
         params={"color": color, "kind": kind, "size": size},
     )
 
 
-def direction_of(states) -> str:
-    (x0, y0), (x1, y1) = center(states[0][0]), center(states[-1][0])
+def direction_between(a: Shape, b: Shape) -> str:
+    """The dominant axis and sign of the displacement from ``a``'s centre to ``b``'s."""
+    (x0, y0), (x1, y1) = center(a), center(b)
     dx, dy = x1 - x0, y1 - y0
     if abs(dx) >= abs(dy):
         return "right" if dx > 0 else "left"
     return "down" if dy > 0 else "up"
+
+
+def direction_of(states) -> str:
+    return direction_between(states[0][0], states[-1][0])
 
 
 def answer(states, item: TaskItem) -> str:
@@ -81,3 +75,6 @@ def think(item: TaskItem, rng: np.random.Generator) -> tuple[list[str], str]:
     moved = direction_of(item.states)
     conclusion = pick(rng, (f"So it moved {moved}.", f"It goes {moved}, answer {item.answer}."))
     return evidence, conclusion
+
+
+FAMILY = Family("direction", "video", "multiple choice", build, answer, think, min_shuffle_sensitivity=0.35)

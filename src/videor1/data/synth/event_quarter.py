@@ -10,50 +10,47 @@ from __future__ import annotations
 
 import numpy as np
 
-from videor1.data.synth.base import COLOR_NAMES, SHAPE_KINDS, Shape, TaskItem, option_letter, option_list
-from videor1.data.synth.cot import pick
+from videor1.data.synth.base import (
+    Family,
+    FrameState,
+    Shape,
+    TaskItem,
+    color_and_kind,
+    option_letter,
+    option_list,
+    pick,
+)
 
-FAMILY = "event_quarter"
-DATA_TYPE = "video"
-PROBLEM_TYPE = "multiple choice"
-ORDER_DEPENDENT = True
-MIN_SHUFFLE_SENSITIVITY = 0.6
-"""Shuffle sensitivity the tests require."""
 VALUES = ["first", "second", "third", "fourth"]
 
 
-def flash_states(
-    rng: np.random.Generator, *, size: int, frames: int, pair: int, color: str | None = None
-) -> tuple[list, str, str]:
-    """Black frames except a large shape visible in both frames of ``pair`` (random colour unless
-    ``color`` is given, then a random kind)."""
-    if color is None:
-        color = COLOR_NAMES[int(rng.integers(len(COLOR_NAMES)))]
-    kind = SHAPE_KINDS[int(rng.integers(len(SHAPE_KINDS)))]
+def flash_states(color: str, kind: str, *, size: int, frames: int, pair: int) -> list[FrameState]:
+    """Black frames except a large centred shape visible in both frames of ``pair``."""
     side = size * 0.6
     shape = Shape(kind, color, (size - side) / 2, (size - side) / 2, side, side)
-    states = [(shape,) if t // 2 == pair else () for t in range(frames)]
-    return states, color, kind
+    return [(shape,) if t // 2 == pair else () for t in range(frames)]
+
+
+def flash_pair(rng: np.random.Generator, slot: int, frames: int) -> tuple[int, int]:
+    """The slot's quarter (0-3) and a random frame pair inside it."""
+    quarter = slot % 4
+    pairs_per_quarter = frames // 8
+    return quarter, quarter * pairs_per_quarter + int(rng.integers(pairs_per_quarter))
 
 
 def first_visible(states) -> int:
     return next(t for t, state in enumerate(states) if state)
 
 
-def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
-    quarter = slot % 4
-    pairs_per_quarter = frames // 8
-    pair = quarter * pairs_per_quarter + int(rng.integers(pairs_per_quarter))
-    states, color, kind = flash_states(rng, size=size, frames=frames, pair=pair)
+def build(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
+    quarter, pair = flash_pair(rng, slot, frames)
+    color, kind = color_and_kind(rng)
+    states = flash_states(color, kind, size=size, frames=frames, pair=pair)
     return TaskItem(
-        family=FAMILY,
-        data_type=DATA_TYPE,
-        problem_type=PROBLEM_TYPE,
         problem=f"In which quarter of the video does the {color} {kind} appear?",
         options=option_list(VALUES),
         answer=option_letter(VALUES, VALUES[quarter]),
         states=states,
-        order_dependent=ORDER_DEPENDENT,
         params={"kind": kind},
     )
 
@@ -76,3 +73,8 @@ def think(item: TaskItem, rng: np.random.Generator) -> tuple[list[str], str]:
         rng, (f"That is the {quarter} quarter, answer {item.answer}.", f"So it is in the {quarter} quarter.")
     )
     return evidence, conclusion
+
+
+FAMILY = Family(
+    "event_quarter", "video", "multiple choice", build, answer, think, min_shuffle_sensitivity=0.6
+)

@@ -12,36 +12,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from videor1.data.synth.base import TaskItem
-from videor1.data.synth.cot import pick
+from videor1.data.synth.base import Family, TaskItem, color_and_kind, pick
 from videor1.data.synth.event_quarter import first_visible, flash_states
 from videor1.data.synth.render import VIDEO_FPS
-
-FAMILY = "event_time"
-DATA_TYPE = "video"
-PROBLEM_TYPE = "regression"
-ORDER_DEPENDENT = True
-MIN_SHUFFLE_SENSITIVITY = 0.6
-"""Shuffle sensitivity the tests require."""
 
 
 def answer_values(frames: int) -> list[str]:
     return [str(s) for s in range(1, frames // VIDEO_FPS)]
 
 
-def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
+def build(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
     values = answer_values(frames)
     second = int(values[slot % len(values)])
-    states, color, kind = flash_states(rng, size=size, frames=frames, pair=second * VIDEO_FPS // 2)
+    color, kind = color_and_kind(rng)
+    states = flash_states(color, kind, size=size, frames=frames, pair=second * VIDEO_FPS // 2)
     return TaskItem(
-        family=FAMILY,
-        data_type=DATA_TYPE,
-        problem_type=PROBLEM_TYPE,
         problem=f"At what second does the {color} {kind} appear?",
         options=[],
         answer=str(second),
         states=states,
-        order_dependent=ORDER_DEPENDENT,
         params={"kind": kind},
     )
 
@@ -68,3 +57,8 @@ def think(item: TaskItem, rng: np.random.Generator) -> tuple[list[str], str]:
         ),
     )
     return evidence, conclusion
+
+
+FAMILY = Family(
+    "event_time", "video", "regression", build, answer, think, answer_values, min_shuffle_sensitivity=0.6
+)

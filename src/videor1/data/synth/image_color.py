@@ -4,32 +4,30 @@ from __future__ import annotations
 
 import numpy as np
 
-from videor1.data.synth.base import COLOR_NAMES, SHAPE_KINDS, Shape, TaskItem, option_letter, option_list
-from videor1.data.synth.cot import pick
+from videor1.data.synth.base import (
+    COLOR_NAMES,
+    SHAPE_KINDS,
+    Family,
+    Shape,
+    TaskItem,
+    option_letter,
+    option_list,
+    pick,
+)
 
-FAMILY = "image_color"
-DATA_TYPE = "image"
-PROBLEM_TYPE = "multiple choice"
-ORDER_DEPENDENT = False
-MIN_SHUFFLE_SENSITIVITY = 0.0
-"""One frame: nothing to shuffle."""
 VALUES = list(COLOR_NAMES)
 
 
-def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
+def build(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
     color = VALUES[slot % len(VALUES)]
-    kind = SHAPE_KINDS[int(rng.integers(len(SHAPE_KINDS)))]
+    kind = pick(rng, SHAPE_KINDS)
     side = size * float(rng.uniform(0.4, 0.6))
     x, y = (float(v) for v in rng.uniform(0, size - side, size=2))
     return TaskItem(
-        family=FAMILY,
-        data_type=DATA_TYPE,
-        problem_type=PROBLEM_TYPE,
         problem=f"What colour is the {kind}?",
         options=option_list(VALUES),
         answer=option_letter(VALUES, color),
         states=[(Shape(kind, color, x, y, side, side),)],
-        order_dependent=ORDER_DEPENDENT,
     )
 
 
@@ -48,3 +46,6 @@ def think(item: TaskItem, rng: np.random.Generator) -> tuple[list[str], str]:
     return evidence, pick(
         rng, (f"So the answer is {item.answer}.", f"{shape.color.capitalize()} is option {item.answer}.")
     )
+
+
+FAMILY = Family("image_color", "image", "multiple choice", build, answer, think, min_shuffle_sensitivity=0.0)

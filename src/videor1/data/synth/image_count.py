@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from videor1.data.synth.base import COLOR_NAMES, SHAPE_KINDS, Shape, TaskItem
-from videor1.data.synth.cot import pick
+from videor1.data.synth.base import COLOR_NAMES, SHAPE_KINDS, Family, Shape, TaskItem, pick
 
-FAMILY = "image_count"
-DATA_TYPE = "image"
-PROBLEM_TYPE = "numerical"
-ORDER_DEPENDENT = False
-MIN_SHUFFLE_SENSITIVITY = 0.0
-"""One frame: nothing to shuffle."""
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four"}
 
 
@@ -20,25 +13,21 @@ def answer_values(frames: int) -> list[str]:
     return [str(c) for c in NUMBER_WORDS]
 
 
-def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
+def build(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
     count = int(answer_values(frames)[slot % len(NUMBER_WORDS)])
-    kind = SHAPE_KINDS[int(rng.integers(len(SHAPE_KINDS)))]
+    kind = pick(rng, SHAPE_KINDS)
     cell = size / 3
     side = cell * 0.8
     shapes = []
     for index in rng.permutation(9)[:count]:
         row, col = divmod(int(index), 3)
-        color = COLOR_NAMES[int(rng.integers(len(COLOR_NAMES)))]
+        color = pick(rng, COLOR_NAMES)
         shapes.append(Shape(kind, color, col * cell + cell * 0.1, row * cell + cell * 0.1, side, side))
     return TaskItem(
-        family=FAMILY,
-        data_type=DATA_TYPE,
-        problem_type=PROBLEM_TYPE,
         problem=f"How many {kind}s are in the image?",
         options=[],
         answer=str(count),
         states=[tuple(shapes)],
-        order_dependent=ORDER_DEPENDENT,
         params={"kind": kind},
     )
 
@@ -53,3 +42,8 @@ def think(item: TaskItem, rng: np.random.Generator) -> tuple[list[str], str]:
     evidence = [pick(rng, (f"I see shapes coloured {colors}.", f"Counting them: {colors}."))]
     words = NUMBER_WORDS[len(shapes)]
     return evidence, pick(rng, (f"That makes {words}, so {item.answer}.", f"So there are {item.answer}."))
+
+
+FAMILY = Family(
+    "image_count", "image", "numerical", build, answer, think, answer_values, min_shuffle_sensitivity=0.0
+)

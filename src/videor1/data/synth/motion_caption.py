@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from videor1.data.synth.base import COLOR_NAMES, SHAPE_KINDS, Shape, TaskItem, center, where
-from videor1.data.synth.cot import pick
+from videor1.data.synth.base import (
+    COLOR_NAMES,
+    SHAPE_KINDS,
+    Family,
+    Shape,
+    TaskItem,
+    color_and_kind,
+    pick,
+    where,
+)
+from videor1.data.synth.direction import direction_between
 
-FAMILY = "motion_caption"
-DATA_TYPE = "video"
-PROBLEM_TYPE = "free-form"
-ORDER_DEPENDENT = True
-MIN_SHUFFLE_SENSITIVITY = 0.6
-"""Shuffle sensitivity the tests require."""
 TURNS = (
     ("right", "down"),
     ("right", "up"),
@@ -30,8 +33,6 @@ TURNS = (
     ("up", "right"),
     ("up", "left"),
 )
-CHANCE_ROUGE = 0.5188
-"""Best constant caption's mean ROUGE over all 64 references (``dataset.best_constant_rouge``)."""
 _STEP = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1)}
 
 
@@ -43,10 +44,9 @@ def answer_values(frames: int) -> list[str]:
     return [caption(c, k, a, b) for c in COLOR_NAMES for k in SHAPE_KINDS for a, b in TURNS]
 
 
-def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
+def build(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
     first, second = TURNS[slot % len(TURNS)]
-    color = COLOR_NAMES[int(rng.integers(len(COLOR_NAMES)))]
-    kind = SHAPE_KINDS[int(rng.integers(len(SHAPE_KINDS)))]
+    color, kind = color_and_kind(rng)
     side = size * 0.3
     travel = size - side
     # start at the corner opposite to where both legs lead, so the whole L stays inside the frame
@@ -63,31 +63,19 @@ def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> 
         y = y0 + travel * (_STEP[first][1] * a + _STEP[second][1] * b)
         states.append((Shape(kind, color, x, y, side, side),))
     return TaskItem(
-        family=FAMILY,
-        data_type=DATA_TYPE,
-        problem_type=PROBLEM_TYPE,
         problem="Describe how the object moves.",
         options=[],
         answer=caption(color, kind, first, second),
         states=states,
-        order_dependent=ORDER_DEPENDENT,
         params={"size": size},
     )
-
-
-def _direction(a, b) -> str:
-    (x0, y0), (x1, y1) = center(a), center(b)
-    dx, dy = x1 - x0, y1 - y0
-    if abs(dx) >= abs(dy):
-        return "right" if dx > 0 else "left"
-    return "down" if dy > 0 else "up"
 
 
 def answer(states, item: TaskItem) -> str:
     n, half = len(states), len(states) // 2
     shape = states[0][0]
-    first = _direction(states[0][0], states[half - 1][0])
-    second = _direction(states[half - 1][0], states[n - 1][0])
+    first = direction_between(states[0][0], states[half - 1][0])
+    second = direction_between(states[half - 1][0], states[n - 1][0])
     return caption(shape.color, shape.kind, first, second)
 
 
@@ -106,3 +94,16 @@ def think(item: TaskItem, rng: np.random.Generator) -> tuple[list[str], str]:
     ]
     conclusion = pick(rng, (f"So {item.answer}.", f"Answer: {item.answer}."))
     return evidence, conclusion
+
+
+FAMILY = Family(
+    "motion_caption",
+    "video",
+    "free-form",
+    build,
+    answer,
+    think,
+    answer_values,
+    min_shuffle_sensitivity=0.6,
+    chance_rouge=0.5188,
+)

@@ -11,15 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from videor1.data.synth.base import Shape, TaskItem, pair_blocks
-from videor1.data.synth.cot import pick
+from videor1.data.synth.base import Family, Shape, TaskItem, pair_blocks, pick
 
-FAMILY = "ocr_reveal"
-DATA_TYPE = "video"
-PROBLEM_TYPE = "OCR"
-ORDER_DEPENDENT = True
-MIN_SHUFFLE_SENSITIVITY = 0.6
-"""Shuffle sensitivity the tests require."""
 VOCABULARY = ("CAT", "ACT", "TOP", "POT", "NAP", "PAN", "TAB", "BAT", "STOP", "SPOT", "POTS", "TOPS")
 
 
@@ -27,7 +20,7 @@ def answer_values(frames: int) -> list[str]:
     return [w for w in VOCABULARY if len(w) <= frames // 2]
 
 
-def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
+def build(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
     values = answer_values(frames)
     word = values[slot % len(values)]
     blocks = pair_blocks(frames // 2, len(word), rng)
@@ -38,14 +31,10 @@ def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> 
             (Shape("letter", "white", size * 0.1, size * 0.1, size * 0.8, size * 0.8, text=word[index]),)
         )
     return TaskItem(
-        family=FAMILY,
-        data_type=DATA_TYPE,
-        problem_type=PROBLEM_TYPE,
         problem="Letters appear one at a time. What word do they spell?",
         options=[],
         answer=word,
         states=states,
-        order_dependent=ORDER_DEPENDENT,
     )
 
 
@@ -67,3 +56,8 @@ def think(item: TaskItem, rng: np.random.Generator) -> tuple[list[str], str]:
             last = letter
     conclusion = pick(rng, (f"The letters spell {item.answer}.", f"So the word is {item.answer}."))
     return evidence, conclusion
+
+
+FAMILY = Family(
+    "ocr_reveal", "video", "OCR", build, answer, think, answer_values, min_shuffle_sensitivity=0.6
+)

@@ -4,7 +4,7 @@ in most *training* items (multiple choice; a shortcut-control family).
 A shape flashes for one frame pair inside one of the clip's four quarters; the answer is that
 quarter, exactly as in ``event_quarter``. The static cue: in the ``train`` split the shape has the
 quarter's cue colour (``CUE_COLORS``: first red, second green, third blue, fourth yellow) with
-probability ``CUE_RATE["train"]`` = 0.85 and one of the other three colours otherwise; in the
+probability ``FAMILY.cue_rate["train"]`` and one of the other three colours otherwise; in the
 ``test`` split the colour is uniform and independent of the quarter, so the cue is worth exactly
 chance there. The question does not name the colour, so the cue has to be read from the pixels.
 
@@ -22,48 +22,39 @@ from __future__ import annotations
 
 import numpy as np
 
-from videor1.data.synth.base import COLOR_NAMES, TaskItem, option_letter, option_list
-from videor1.data.synth.cot import pick
+from videor1.data.synth.base import (
+    COLOR_NAMES,
+    SHAPE_KINDS,
+    Family,
+    TaskItem,
+    option_letter,
+    option_list,
+    pick,
+)
+from videor1.data.synth.event_quarter import VALUES, first_visible, flash_pair, flash_states
 from videor1.data.synth.event_quarter import answer as answer  # the same answer rule, re-exported
-from videor1.data.synth.event_quarter import first_visible, flash_states
 
-FAMILY = "quarter_shortcut"
-DATA_TYPE = "video"
-PROBLEM_TYPE = "multiple choice"
-ORDER_DEPENDENT = True
-MIN_SHUFFLE_SENSITIVITY = 0.6
-"""Shuffle sensitivity the tests require."""
-VALUES = ["first", "second", "third", "fourth"]
 CUE_COLORS = dict(zip(VALUES, COLOR_NAMES))
 """The colour that gives each quarter away in training items."""
-CUE_RATE = {"train": 0.85, "test": None}
-"""Per split: probability that the shape has its quarter's cue colour (None = uniform, independent)."""
 
 
-def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int, split: str = "test") -> TaskItem:
-    if split not in CUE_RATE:
-        raise ValueError(f"{FAMILY}: unknown split {split!r}; expected one of {', '.join(CUE_RATE)}")
-    quarter = slot % 4
-    pairs_per_quarter = frames // 8
-    pair = quarter * pairs_per_quarter + int(rng.integers(pairs_per_quarter))
-    cue, rate = CUE_COLORS[VALUES[quarter]], CUE_RATE[split]
-    if rate is None:
-        color = COLOR_NAMES[int(rng.integers(len(COLOR_NAMES)))]
-    elif rng.random() < rate:
+def build(rng: np.random.Generator, slot: int, *, size: int, frames: int, cue_rate: float | None) -> TaskItem:
+    """``cue_rate``: probability that the shape has its quarter's cue colour (None: uniform, independent)."""
+    quarter, pair = flash_pair(rng, slot, frames)
+    cue = CUE_COLORS[VALUES[quarter]]
+    if cue_rate is None:
+        color = pick(rng, COLOR_NAMES)
+    elif rng.random() < cue_rate:
         color = cue
     else:
-        others = [c for c in COLOR_NAMES if c != cue]
-        color = others[int(rng.integers(len(others)))]
-    states, color, kind = flash_states(rng, size=size, frames=frames, pair=pair, color=color)
+        color = pick(rng, [c for c in COLOR_NAMES if c != cue])
+    kind = pick(rng, SHAPE_KINDS)
+    states = flash_states(color, kind, size=size, frames=frames, pair=pair)
     return TaskItem(
-        family=FAMILY,
-        data_type=DATA_TYPE,
-        problem_type=PROBLEM_TYPE,
         problem="In which quarter of the video does the shape flash?",
         options=option_list(VALUES),
         answer=option_letter(VALUES, VALUES[quarter]),
         states=states,
-        order_dependent=ORDER_DEPENDENT,
         params={"kind": kind, "color": color, "cue": color == cue},
     )
 
@@ -81,3 +72,15 @@ def think(item: TaskItem, rng: np.random.Generator) -> tuple[list[str], str]:
         rng, (f"That is the {quarter} quarter, answer {item.answer}.", f"So it is the {quarter} quarter.")
     )
     return evidence, conclusion
+
+
+FAMILY = Family(
+    "quarter_shortcut",
+    "video",
+    "multiple choice",
+    build,
+    answer,
+    think,
+    min_shuffle_sensitivity=0.6,
+    cue_rate={"train": 0.85, "test": None},
+)

@@ -10,15 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from videor1.data.synth.base import COLOR_NAMES, Shape, TaskItem, option_letter, option_list
-from videor1.data.synth.cot import pick
+from videor1.data.synth.base import COLOR_NAMES, Family, Shape, TaskItem, option_letter, option_list, pick
 
-FAMILY = "reversal"
-DATA_TYPE = "video"
-PROBLEM_TYPE = "multiple choice"
-ORDER_DEPENDENT = True
-MIN_SHUFFLE_SENSITIVITY = 0.35
-"""Shuffle sensitivity the tests require (two-way answer: about 0.5 is the ceiling)."""
 VALUES = ["forward", "reversed"]
 
 
@@ -27,9 +20,9 @@ def _fill(shape: Shape, horizontal: bool) -> float:
     return shape.w if horizontal else shape.h
 
 
-def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
+def build(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
     playback = VALUES[slot % 2]
-    color = COLOR_NAMES[int(rng.integers(len(COLOR_NAMES)))]
+    color = pick(rng, COLOR_NAMES)
     horizontal = bool(rng.integers(2))
     thick, full = size * 0.35, size * 0.9
     margin = size * 0.05
@@ -43,14 +36,10 @@ def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> 
     if playback == "reversed":
         states.reverse()
     return TaskItem(
-        family=FAMILY,
-        data_type=DATA_TYPE,
-        problem_type=PROBLEM_TYPE,
         problem="A bar can only fill up. Is the video played forward or reversed?",
         options=option_list(VALUES),
         answer=option_letter(VALUES, playback),
         states=states,
-        order_dependent=ORDER_DEPENDENT,
         params={"color": color, "size": size, "horizontal": horizontal},
     )
 
@@ -86,3 +75,6 @@ def think(item: TaskItem, rng: np.random.Generator) -> tuple[list[str], str]:
         rng, (f"The bar {verb}, so it is {playback}.", f"It {verb}: {playback}, answer {item.answer}.")
     )
     return evidence, conclusion
+
+
+FAMILY = Family("reversal", "video", "multiple choice", build, answer, think, min_shuffle_sensitivity=0.35)

@@ -22,11 +22,11 @@ def shuffle_sensitivity(
         raise ValueError(f"unit must be 'frame' or 'temporal_patch', got {unit!r}")
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    module = get_family(family)
+    task_family = get_family(family)
     rng = np.random.default_rng([seed, 7])
     changed = 0
     for slot in range(n):
-        item = module.generate(np.random.default_rng([seed, 8, slot]), slot, size=size, frames=frames)
+        item = task_family.generate(np.random.default_rng([seed, 8, slot]), slot, size=size, frames=frames)
         states = item.states
         if unit == "frame" or len(states) < 2:
             order = [int(i) for i in rng.permutation(len(states))]
@@ -34,5 +34,5 @@ def shuffle_sensitivity(
             pairs = rng.permutation(len(states) // 2)
             order = [2 * int(p) + k for p in pairs for k in (0, 1)]
         shuffled = [states[i] for i in order]
-        changed += module.answer(shuffled, item) != item.answer
+        changed += task_family.answer(shuffled, item) != item.answer
     return changed / n

@@ -10,25 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from videor1.data.synth.base import COLOR_NAMES, Shape, TaskItem
-from videor1.data.synth.cot import pick
-
-FAMILY = "transitions"
-DATA_TYPE = "video"
-PROBLEM_TYPE = "numerical"
-ORDER_DEPENDENT = True
-MIN_SHUFFLE_SENSITIVITY = 0.6
-"""Shuffle sensitivity the tests require."""
+from videor1.data.synth.base import Family, Shape, TaskItem, distinct_colors, pick
 
 
 def answer_values(frames: int) -> list[str]:
     return [str(c) for c in range(1, min(4, frames // 2 - 1) + 1)]
 
 
-def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
+def build(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> TaskItem:
     values = answer_values(frames)
     count = int(values[slot % len(values)])
-    first, second = (COLOR_NAMES[int(i)] for i in rng.permutation(len(COLOR_NAMES))[:2])
+    first, second = distinct_colors(rng, 2)
     boundaries = set(int(b) for b in rng.permutation(np.arange(1, frames // 2))[:count])
     side = size / 2
     states, color = [], first
@@ -37,14 +29,7 @@ def generate(rng: np.random.Generator, slot: int, *, size: int, frames: int) -> 
             color = second if color == first else first
         states.append((Shape("square", color, size / 4, size / 4, side, side),))
     return TaskItem(
-        family=FAMILY,
-        data_type=DATA_TYPE,
-        problem_type=PROBLEM_TYPE,
-        problem="How many times does the square change colour?",
-        options=[],
-        answer=str(count),
-        states=states,
-        order_dependent=ORDER_DEPENDENT,
+        problem="How many times does the square change colour?", options=[], answer=str(count), states=states
     )
 
 
@@ -70,3 +55,8 @@ def think(item: TaskItem, rng: np.random.Generator) -> tuple[list[str], str]:
     times = "1 time" if item.answer == "1" else f"{item.answer} times"
     conclusion = pick(rng, (f"It changes colour {times}.", f"So the colour changes {times}."))
     return evidence, conclusion
+
+
+FAMILY = Family(
+    "transitions", "video", "numerical", build, answer, think, answer_values, min_shuffle_sensitivity=0.6
+)
