@@ -9,7 +9,7 @@ parsers may reject them.
 A kill can leave a torn last line (no newline, or half an object); resuming drops it with a warning.
 A bad line anywhere else is an error naming the file and line.
 
-Output ownership: a command writes only into a path it owns (:func:`claim_output`): one that does not
+Output ownership: a command writes only into a path it owns (:func:`check_output`, :func:`claim_output`): one that does not
 exist, is empty, or carries the command's marker file (``.videor1-<command>``, inside an output
 directory or beside an output file), which the command leaves there on its first write. Anything
 else is refused before any work, so a mistyped ``--out`` never replaces a user's file. Files are
@@ -48,13 +48,9 @@ def output_marker(out: str | os.PathLike[str], owner: str, *, directory: bool) -
     return path / f".{name}" if directory else path.with_name(f".{path.name}.{name}")
 
 
-def claim_output(out: str | os.PathLike[str], owner: str, *, directory: bool, flag: str = "--out") -> Path:
-    """Make ``out`` the output of ``videor1 <owner>``, or refuse with one message naming it.
-
-    ``out`` is accepted when it does not exist, is empty (an empty directory or a 0-byte file) or
-    carries ``owner``'s marker (:func:`output_marker`, the command's own earlier output). The
-    directory (or the file's directory) is created and the marker written; the file itself is not.
-    """
+def check_output(out: str | os.PathLike[str], owner: str, *, directory: bool, flag: str = "--out") -> Path:
+    """Raise unless ``videor1 <owner>`` may write ``out``: it does not exist, is empty (an empty
+    directory or a 0-byte file) or carries ``owner``'s marker (:func:`output_marker`). Changes nothing."""
     from videor1.config import ConfigError
 
     path = Path(out)
@@ -71,8 +67,17 @@ def claim_output(out: str | os.PathLike[str], owner: str, *, directory: bool, fl
                 f"{marker.name} marker {'in it' if directory else 'beside it'}); refusing to overwrite "
                 f"it; choose another {flag} or remove it"
             )
+    return path
+
+
+def claim_output(out: str | os.PathLike[str], owner: str, *, directory: bool, flag: str = "--out") -> Path:
+    """:func:`check_output`, then create the directory (or the file's directory) and write the marker.
+
+    The file itself is not created: write it with :func:`atomic_path`.
+    """
+    path = check_output(out, owner, directory=directory, flag=flag)
     (path if directory else path.parent).mkdir(parents=True, exist_ok=True)
-    marker.touch()
+    output_marker(path, owner, directory=directory).touch()
     return path
 
 
