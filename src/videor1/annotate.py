@@ -450,7 +450,10 @@ class _ProgressLog:
         self.path = path
         self.outcomes: dict[int, dict[str, Any]] = {}
         if path.exists():
-            text = path.read_text(encoding="utf-8")
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError as e:
+                raise self._unusable(f"not UTF-8 text ({e})") from e
             rows = text.split("\n")
             tail = rows.pop()
             if tail.strip():  # partial line from a kill: drop it
@@ -461,8 +464,13 @@ class _ProgressLog:
                         line = json.loads(row)
                         index = int(line["index"])
                     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-                        raise ValueError(f"{path} line {number}: not an annotation outcome ({e})") from e
+                        raise self._unusable(f"line {number} is not an annotation outcome ({e})") from e
                     self.outcomes[index] = line  # the last outcome of an index wins
+
+    def _unusable(self, why: str) -> Exception:
+        from videor1.config import ConfigError
+
+        return ConfigError(f"{self.path}: {why}; annotate writes this log: delete it to start over")
 
     def current(self, index: int, key: str) -> dict[str, Any] | None:
         """The outcome of ``index`` for the request ``key``; None when it was never asked this way."""

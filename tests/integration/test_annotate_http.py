@@ -426,3 +426,23 @@ def test_out_must_be_annotates_own_and_is_checked_before_any_request(
     assert main([*base, "--out", str(mine), "--threshold", "0.3"]) == 0
     assert main([*base, "--out", str(mine), "--threshold", "0.3"]) == 0
     assert sum(brain.requests.values()) == 3
+
+
+def test_bad_flags_and_a_corrupt_progress_log_are_one_message(server, free_form_data, tmp_path, capsys):
+    from videor1.cli import main
+
+    root, answers = free_form_data
+    brain = ScriptedTeacher(answers)
+    url = server(brain)
+    out = tmp_path / "cot.json"
+    base = ["-q", "annotate", "--teacher", url, "--data", str(root / "ff.json"), "--out", str(out)]
+    for flag, value, says in (("--timeout", "0", "timeout_s"), ("--concurrency", "0", "concurrency")):
+        assert main([*base, flag, value]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert says in err and "Traceback" not in err
+    progress = tmp_path / "cot.json.progress.jsonl"
+    progress.write_bytes(b'{"index": 0, "status": "kept"}\n\xff\xfe\n')
+    assert main(base) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert str(progress) in err and "not UTF-8" in err and "Traceback" not in err
+    assert sum(brain.requests.values()) == 0

@@ -63,7 +63,15 @@ def run(args: argparse.Namespace) -> int:
     from videor1.config import ConfigError, load_config
 
     cfg = load_config(args.config, args.overrides)
-    an = cfg.annotate
+    flags = {
+        "threshold": args.threshold,
+        "concurrency": args.concurrency,
+        "timeout_s": args.timeout,
+        "max_retries": args.retries,
+        "api_model": args.api_model,
+    }
+    an = dataclasses.replace(cfg.annotate, **{k: v for k, v in flags.items() if v is not None})
+    an.validate("annotate (with --threshold/--concurrency/--timeout/--retries)")
     teacher_name = args.teacher or an.teacher
     data_file = args.data or cfg.data.train_file
     out = args.out or an.output
@@ -83,9 +91,9 @@ def run(args: argparse.Namespace) -> int:
         teacher_name,
         media=media,
         sampling=an.sampling,
-        api_model=args.api_model or an.api_model,
-        timeout_s=args.timeout if args.timeout is not None else an.timeout_s,
-        max_retries=args.retries if args.retries is not None else an.max_retries,
+        api_model=an.api_model,
+        timeout_s=an.timeout_s,
+        max_retries=an.max_retries,
         image_format=an.image_format,
         api_key_env=args.api_key_env,
         device=args.device,
@@ -99,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
         media_root,
         out,
         media=media,
-        threshold=args.threshold if args.threshold is not None else an.threshold,
-        concurrency=args.concurrency or an.concurrency,
+        threshold=an.threshold,
+        concurrency=an.concurrency,
         batch_size=args.batch_size,
         limit=args.limit,
         reward_mode=an.reward_mode,
