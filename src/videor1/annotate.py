@@ -50,8 +50,8 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -495,7 +495,7 @@ def claim_annotation_output(data_file: str | Path, out_path: str | Path) -> Path
     from videor1.utils.rundir import claim_output
 
     out, data = Path(out_path), Path(data_file)
-    if out.exists() and data.exists() and out.resolve() == data.resolve():
+    if out.exists() and data.exists() and os.path.samefile(out, data):
         raise ConfigError(f"--out {out} is the input --data file; choose another output file")
     return claim_output(out, "annotate", directory=False)
 
@@ -554,7 +554,7 @@ def annotate(
 
     with make_progress() as bar:
         task = bar.add_task(f"annotate {Path(data_file).name}", total=len(pending))
-        if isinstance(teacher, HTTPTeacher):
+        if teacher.concurrent:
             _run_concurrently(teacher, one, pending, record, max(1, concurrency), lambda: bar.advance(task))
         else:
             for start in range(0, len(pending), batch_size):
@@ -611,11 +611,11 @@ def annotate(
 
 def _run_concurrently(
     teacher: HTTPTeacher,
-    one: Any,
+    one: Callable[[int], Outcome],
     pending: Sequence[int],
-    record: Any,
+    record: Callable[[Outcome], None],
     workers: int,
-    advance: Any,
+    advance: Callable[[], None],
 ) -> None:
     """Run ``one(index)`` for every pending index on a thread pool, recording each outcome as it comes.
 
@@ -624,7 +624,7 @@ def _run_concurrently(
     """
     pool = ThreadPoolExecutor(max_workers=workers)
     futures = [pool.submit(one, i) for i in pending]
-    recorded: set[Any] = set()
+    recorded: set[Future[Outcome]] = set()
     try:
         for future in as_completed(futures):
             record(future.result())
