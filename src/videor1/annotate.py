@@ -14,30 +14,44 @@ most 512 new tokens) with the evaluation prompt and keeping a trace only when it
    kept when the score is strictly above ``threshold`` and the reply has a ``<think>`` block, which
    becomes the record's ``process`` (``"<think>...</think>"``); the solution stays the ground truth.
 
-Every outcome is one line of ``<out>.progress.jsonl`` (written as it happens, flushed), so a rerun
-skips what is done and retries only transport failures. The CoT file (``<out>``, Video-R1 schema)
-and the filtering report (``<out>.report.json``) are rebuilt from that log at the end.
+Every outcome is one line of ``<out>.progress.jsonl`` (written as it happens, flushed) carrying the
+key of its request (:func:`request_key`: the teacher's URL or directory, API model, decoding, image
+format, media budget, and the record's prompt and media path). A rerun reuses a reply only when its
+key matches, so another teacher, model, prompt or decoding asks again; the judgement (threshold,
+reward mode) is redone from the stored reply on every run, so a new threshold needs no new request.
+Transport failures are retried on rerun. The CoT file (``<out>``, Video-R1 schema) and the filtering
+report (``<out>.report.json``) are rebuilt from that log at the end. ``<out>`` must be a file
+``annotate`` owns (:func:`videor1.utils.rundir.claim_output`) and not the input; that is checked
+before any request.
 
-HTTP teacher: requests run concurrently (a thread pool of ``concurrency``), each with a socket
-timeout; timeouts, connection errors, HTTP 429/5xx and malformed replies (not JSON, no
-``choices[0].message.content`` string) are retried up to ``max_retries`` times with exponential
-backoff, then counted as failures by kind. Other HTTP errors (4xx) fail at once.
+HTTP teacher: requests run concurrently (a thread pool of ``concurrency``). ``timeout_s`` bounds a
+whole request (connect, wait, read the reply), not each socket read: a watchdog closes the socket at
+the deadline, so a server trickling bytes cannot hold a worker. A reply larger than
+``max_reply_bytes`` is refused unread (kind ``too_large``, not retried). Timeouts, connection errors,
+HTTP 429/5xx and malformed replies (not JSON, no ``choices[0].message.content`` string) are retried
+up to ``max_retries`` times with exponential backoff, then counted as failures by kind. Other HTTP
+errors (4xx) fail at once. Ctrl-C closes every request in flight and stops at once; the outcomes
+already received are in the progress log.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
+import hashlib
+import http.client
 import io
 import json
 import os
 import re
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +72,12 @@ TEACHER_SAMPLING = SamplingConfig(temperature=1.0, top_p=0.95, max_new_tokens=51
 FINAL_STATUSES = ("kept", "rejected", "no_think", "media_error")
 """Outcomes a rerun does not redo (``failed`` items are retried)."""
 
+ANSWERED_STATUSES = ("kept", "rejected", "no_think")
+"""Outcomes with a teacher reply, judged again on every run."""
+
+MAX_REPLY_BYTES = 8 * 2**20
+"""Largest HTTP reply read (8 MiB); a chat completion of 512 tokens is a few KiB."""
+
 
 class TeacherError(RuntimeError):
     """A teacher request that failed for good; ``kind`` is timeout / connection / http / malformed."""
@@ -74,6 +94,75 @@ class _Retryable(Exception):
         super().__init__(detail)
         self.kind = kind
         self.detail = detail
+
+
+class _Deadline:
+    """Shuts a request's socket down when its time is up (``timeout``) or the run stops (``interrupted``)."""
+
+    def __init__(self, seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self.fired: str | None = None
+        self._timer = threading.Timer(seconds, self.fire, args=("timeout",))
+        self._timer.daemon = True
+        self._timer.start()
+
+    def attach(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sock = sock
+            if self.fired is None:
+                return
+        self._shutdown(sock)
+
+    def fire(self, reason: str) -> None:
+        with self._lock:
+            if self.fired is not None:
+                return
+            self.fired = reason
+            sock = self._sock
+        if sock is not None:
+            self._shutdown(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    @staticmethod
+    def _shutdown(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked recv in the worker thread
+        except OSError:
+            pass  # already closed
+
+
+class _DeadlineMixin:
+    """urllib handler whose connections hand their socket to a :class:`_Deadline` (proxies still work)."""
+
+    deadline: _Deadline
+
+    def do_open(self, http_class, req, **kwargs):  # noqa: ANN001 - urllib's signature
+        deadline = self.deadline
+
+        class Connection(http_class):
+            def connect(self) -> None:
+                super().connect()
+                deadline.attach(self.sock)
+
+        return super().do_open(Connection, req, **kwargs)  # type: ignore[misc]
+
+
+class _DeadlineHTTPHandler(_DeadlineMixin, urllib.request.HTTPHandler):
+    pass
+
+
+class _DeadlineHTTPSHandler(_DeadlineMixin, urllib.request.HTTPSHandler):
+    pass
+
+
+def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
+    handlers = [_DeadlineHTTPHandler(), _DeadlineHTTPSHandler()]
+    for handler in handlers:
+        handler.deadline = deadline
+    return urllib.request.build_opener(*handlers)
 
 
 def encode_image(pixels: Any, image_format: str = "jpeg", quality: int = 90) -> str:
@@ -126,7 +215,10 @@ class HTTPTeacher:
         retry_backoff_s: float = 1.0,
         image_format: str = "jpeg",
         api_key: str | None = None,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
+        if timeout_s <= 0 or max_reply_bytes <= 0:
+            raise ValueError(f"timeout_s and max_reply_bytes must be > 0, got {timeout_s}, {max_reply_bytes}")
         self.url = chat_completions_url(url)
         self.api_model = api_model
         self.sampling = sampling or TEACHER_SAMPLING
@@ -135,34 +227,90 @@ class HTTPTeacher:
         self.retry_backoff_s = retry_backoff_s
         self.image_format = image_format
         self.api_key = api_key
+        self.max_reply_bytes = max_reply_bytes
         self.retries = 0  # retried attempts over the whole run (read by the report)
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._in_flight: set[_Deadline] = set()
 
     def describe(self) -> str:
         return self.url
+
+    def identity(self) -> dict[str, Any]:
+        """What decides this teacher's replies (part of every request's cache key)."""
+        return {
+            "url": self.url,
+            "api_model": self.api_model,
+            "sampling": dataclasses.asdict(self.sampling),
+            "image_format": self.image_format,
+        }
+
+    def abort(self) -> None:
+        """Stop: close every request in flight and fail every later one at once (Ctrl-C)."""
+        self._stop.set()
+        with self._lock:
+            in_flight = list(self._in_flight)
+        for deadline in in_flight:
+            deadline.fire("interrupted")
+
+    def _interrupted(self) -> TeacherError:
+        return TeacherError("interrupted", "the run was interrupted", 1)
 
     def _request(self, body: bytes) -> str:
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        deadline = _Deadline(self.timeout_s)
+        with self._lock:
+            self._in_flight.add(deadline)
+        if self._stop.is_set():
+            deadline.fire("interrupted")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                raw = response.read()
+            raw = self._read(_opener(deadline), request, deadline)
+        finally:
+            deadline.cancel()
+            with self._lock:
+                self._in_flight.discard(deadline)
+        return parse_chat_reply(raw)
+
+    def _read(
+        self, opener: urllib.request.OpenerDirector, request: urllib.request.Request, deadline: _Deadline
+    ) -> bytes:
+        def stopped() -> Exception:
+            if deadline.fired == "interrupted":
+                return self._interrupted()
+            return _Retryable("timeout", f"no complete reply within {self.timeout_s}s")
+
+        try:
+            with opener.open(request, timeout=self.timeout_s) as response:
+                length = response.headers.get("Content-Length")
+                if length is not None and length.isdigit() and int(length) > self.max_reply_bytes:
+                    raise self._too_large(f"Content-Length {length}")
+                raw = response.read(self.max_reply_bytes + 1)
         except urllib.error.HTTPError as e:
             detail = f"HTTP {e.code} {e.reason}"
             if e.code == 429 or e.code >= 500:
                 raise _Retryable("http", detail) from e
             raise TeacherError("http", detail, 1) from e
-        except TimeoutError as e:
-            raise _Retryable("timeout", f"no reply within {self.timeout_s}s") from e
-        except urllib.error.URLError as e:
-            if isinstance(e.reason, TimeoutError):
-                raise _Retryable("timeout", f"no reply within {self.timeout_s}s") from e
-            raise _Retryable("connection", str(e.reason)) from e
-        except (ConnectionError, OSError) as e:
-            raise _Retryable("connection", str(e)) from e
-        return parse_chat_reply(raw)
+        except (OSError, http.client.HTTPException) as e:
+            if deadline.fired:
+                raise stopped() from e
+            if isinstance(e, TimeoutError) or isinstance(getattr(e, "reason", None), TimeoutError):
+                raise _Retryable("timeout", f"no complete reply within {self.timeout_s}s") from e
+            raise _Retryable("connection", str(getattr(e, "reason", e)) or type(e).__name__) from e
+        if deadline.fired:  # the socket was shut mid-reply: what was read is cut short
+            raise stopped()
+        if len(raw) > self.max_reply_bytes:
+            raise self._too_large("the body")
+        return raw
+
+    def _too_large(self, what: str) -> TeacherError:
+        return TeacherError(
+            "too_large",
+            f"{what} exceeds the reply limit of {self.max_reply_bytes} bytes (--max-reply-mb); not read",
+            1,
+        )
 
     def complete(self, sample: Sample, media: VideoClip | ImageInput) -> str:
         """The teacher's reply text; raises :class:`TeacherError` when every attempt failed."""
@@ -180,7 +328,10 @@ class HTTPTeacher:
             if attempt:
                 with self._lock:
                     self.retries += 1
-                time.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
+                if self._stop.wait(self.retry_backoff_s * 2 ** (attempt - 1)):
+                    raise self._interrupted()
+            elif self._stop.is_set():
+                raise self._interrupted()
             try:
                 return self._request(body)
             except _Retryable as e:
@@ -222,6 +373,7 @@ class LocalTeacher:
         from videor1.infer import Predictor
 
         self.model_dir = str(model_dir)
+        self.dtype = dtype
         self.predictor = Predictor(
             model_dir, media=media, sampling=sampling or TEACHER_SAMPLING, device=device, dtype=dtype
         )
@@ -229,6 +381,14 @@ class LocalTeacher:
 
     def describe(self) -> str:
         return self.model_dir
+
+    def identity(self) -> dict[str, Any]:
+        """What decides this teacher's replies (part of every request's cache key)."""
+        return {
+            "model": str(Path(self.model_dir).resolve()),
+            "sampling": dataclasses.asdict(self.predictor.sampling),
+            "dtype": self.dtype,
+        }
 
     def complete_batch(self, samples: Sequence[Sample], media: Sequence[VideoClip | ImageInput]) -> list[str]:
         return self.predictor.generate(samples, media)
@@ -246,6 +406,7 @@ class Outcome:
     reason: str | None = None
     process: str | None = None
     reply: str | None = None
+    request: str | None = None  # request_key of what was asked
 
     def line(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -272,12 +433,27 @@ def judge(sample: Sample, index: int, reply: str, threshold: float, reward_mode:
     return Outcome(**base, status="kept", reward=reward, process=process, reply=reply)
 
 
+def request_key(teacher: HTTPTeacher | LocalTeacher, media: MediaConfig, sample: Sample) -> str:
+    """What one request asks, hashed: the teacher's identity, the media budget, the prompt and media path."""
+    payload = {
+        "teacher": teacher.identity(),
+        "media": dataclasses.asdict(media),
+        "prompt": build_prompt(sample, "eval"),
+        "data_type": sample.data_type,
+        "path": sample.path,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:24]
+
+
 class _ProgressLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.outcomes: dict[int, dict[str, Any]] = {}
         if path.exists():
-            text = path.read_text(encoding="utf-8")
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError as e:
+                raise self._unusable(f"not UTF-8 text ({e})") from e
             rows = text.split("\n")
             tail = rows.pop()
             if tail.strip():  # partial line from a kill: drop it
@@ -286,12 +462,23 @@ class _ProgressLog:
                 if row.strip():
                     try:
                         line = json.loads(row)
-                    except json.JSONDecodeError as e:
-                        raise ValueError(f"{path} line {number}: not valid JSON ({e})") from e
-                    self.outcomes[int(line["index"])] = line  # the last outcome of an index wins
+                        index = int(line["index"])
+                    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+                        raise self._unusable(f"line {number} is not an annotation outcome ({e})") from e
+                    self.outcomes[index] = line  # the last outcome of an index wins
 
-    def done(self, index: int) -> bool:
+    def _unusable(self, why: str) -> Exception:
+        from videor1.config import ConfigError
+
+        return ConfigError(f"{self.path}: {why}; annotate writes this log: delete it to start over")
+
+    def current(self, index: int, key: str) -> dict[str, Any] | None:
+        """The outcome of ``index`` for the request ``key``; None when it was never asked this way."""
         line = self.outcomes.get(index)
+        return line if line is not None and line.get("request") == key else None
+
+    def done(self, index: int, key: str) -> bool:
+        line = self.current(index, key)
         return line is not None and line["status"] in FINAL_STATUSES
 
     def write(self, outcome: Outcome) -> None:
@@ -300,6 +487,17 @@ class _ProgressLog:
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
             f.flush()
         self.outcomes[outcome.index] = line
+
+
+def claim_annotation_output(data_file: str | Path, out_path: str | Path) -> Path:
+    """Check ``out_path`` before any work: not the input, and a file ``annotate`` owns (or new)."""
+    from videor1.config import ConfigError
+    from videor1.utils.rundir import claim_output
+
+    out, data = Path(out_path), Path(data_file)
+    if out.exists() and data.exists() and os.path.samefile(out, data):
+        raise ConfigError(f"--out {out} is the input --data file; choose another output file")
+    return claim_output(out, "annotate", directory=False)
 
 
 def annotate(
@@ -318,13 +516,14 @@ def annotate(
     """Annotate every record of ``data_file``; writes ``out_path`` and its report, returns the report."""
     from videor1.data.media import MediaError, load_media
     from videor1.data.records import RecordError, load_records, save_records
+    from videor1.utils.rundir import write_text_atomic
 
+    out = claim_annotation_output(data_file, out_path)
     media_cfg = media or MediaConfig()
     samples = load_records(data_file, limit=limit)
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    keys = [request_key(teacher, media_cfg, sample) for sample in samples]
     progress_log = _ProgressLog(out.with_name(out.name + ".progress.jsonl"))
-    pending = [i for i in range(len(samples)) if not progress_log.done(i)]
+    pending = [i for i in range(len(samples)) if not progress_log.done(i, keys[i])]
     if len(pending) < len(samples):
         log.info("resuming: %d of %d records already annotated", len(samples) - len(pending), len(samples))
     t0 = time.perf_counter()
@@ -349,17 +548,14 @@ def annotate(
             )
         return judge(sample, index, reply, threshold, reward_mode)
 
+    def record(outcome: Outcome) -> None:
+        outcome.request = keys[outcome.index]
+        progress_log.write(outcome)
+
     with make_progress() as bar:
         task = bar.add_task(f"annotate {Path(data_file).name}", total=len(pending))
         if teacher.concurrent:
-            pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
-            try:
-                futures = [pool.submit(one, i) for i in pending]
-                for future in as_completed(futures):
-                    progress_log.write(future.result())
-                    bar.advance(task)
-            finally:  # on Ctrl-C, drop queued requests instead of running them all first
-                pool.shutdown(wait=True, cancel_futures=True)
+            _run_concurrently(teacher, one, pending, record, max(1, concurrency), lambda: bar.advance(task))
         else:
             for start in range(0, len(pending), batch_size):
                 chunk = pending[start : start + batch_size]
@@ -367,40 +563,86 @@ def annotate(
                 for index in chunk:
                     loaded = load(index)
                     if isinstance(loaded, Outcome):
-                        progress_log.write(loaded)
+                        record(loaded)
                     else:
                         ready.append((index, loaded))
                 if ready:
                     replies = teacher.complete_batch([samples[i] for i, _ in ready], [m for _, m in ready])
                     for (index, _), reply in zip(ready, replies):
-                        progress_log.write(judge(samples[index], index, reply, threshold, reward_mode))
+                        record(judge(samples[index], index, reply, threshold, reward_mode))
                 bar.advance(task, len(chunk))
 
+    outcomes: dict[int, dict[str, Any]] = {}
+    for index, sample in enumerate(samples):
+        line = progress_log.current(index, keys[index])
+        if line is not None and line["status"] in ANSWERED_STATUSES:  # judged with this run's rule
+            line = judge(sample, index, line["reply"], threshold, reward_mode).line() | {
+                "request": keys[index]
+            }
+        if line is not None:
+            outcomes[index] = line
     kept = []
-    for index in range(len(samples)):
-        line = progress_log.outcomes.get(index)
-        if line is not None and line["status"] == "kept":
-            record = samples[index].to_record()
-            record["process"] = line["process"]
-            kept.append(_ordered_record(record))
+    for index, line in sorted(outcomes.items()):
+        if line["status"] == "kept":
+            rec = samples[index].to_record()
+            rec["process"] = line["process"]
+            kept.append(_ordered_record(rec))
     save_records(kept, out, indent=None)
     report = filtering_report(
-        progress_log.outcomes,
+        outcomes,
         samples,
         teacher=teacher.describe(),
+        teacher_settings=teacher.identity(),
         threshold=threshold,
         reward_mode=reward_mode,
         seconds=time.perf_counter() - t0,
         retries=getattr(teacher, "retries", 0),
     )
-    report_path = out.with_name(out.name + ".report.json")
-    report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    report_path = write_text_atomic(
+        out.with_name(out.name + ".report.json"), json.dumps(report, indent=2) + "\n"
+    )
     log.info(
         "annotated %d/%d records: kept %d (%.0f%%), failed %d; wrote %s and %s",
         report["processed"], report["total"], report["kept"], 100 * (report["keep_rate"] or 0),
         report["failed"], out, report_path,
     )  # fmt: skip
     return report
+
+
+def _run_concurrently(
+    teacher: HTTPTeacher,
+    one: Callable[[int], Outcome],
+    pending: Sequence[int],
+    record: Callable[[Outcome], None],
+    workers: int,
+    advance: Callable[[], None],
+) -> None:
+    """Run ``one(index)`` for every pending index on a thread pool, recording each outcome as it comes.
+
+    On Ctrl-C the teacher closes its requests in flight, queued ones are dropped, the outcomes that
+    had arrived are recorded, and the interrupt goes on.
+    """
+    pool = ThreadPoolExecutor(max_workers=workers)
+    futures = [pool.submit(one, i) for i in pending]
+    recorded: set[Future[Outcome]] = set()
+    try:
+        for future in as_completed(futures):
+            record(future.result())
+            recorded.add(future)
+            advance()
+    except KeyboardInterrupt:
+        teacher.abort()
+        pool.shutdown(wait=True, cancel_futures=True)
+        for future in futures:
+            if future in recorded or not future.done() or future.cancelled() or future.exception():
+                continue
+            outcome = future.result()
+            if not (outcome.status == "failed" and str(outcome.reason).startswith("interrupted")):
+                record(outcome)
+        log.warning("interrupted: requests in flight closed; outcomes so far are in the progress log")
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _ordered_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -416,6 +658,7 @@ def filtering_report(
     samples: Sequence[Sample],
     *,
     teacher: str,
+    teacher_settings: dict[str, Any],
     threshold: float,
     reward_mode: str,
     seconds: float,
@@ -441,6 +684,7 @@ def filtering_report(
         entry["mean_reward"] = sum(values) / len(values) if values else None
     return {
         "teacher": teacher,
+        "teacher_settings": teacher_settings,
         "threshold": threshold,
         "reward_mode": reward_mode,
         "total": len(samples),
@@ -473,12 +717,15 @@ def make_teacher(
     device: str | None = None,
     dtype: str = "float32",
     retry_backoff_s: float = 1.0,
+    max_reply_bytes: int = MAX_REPLY_BYTES,
 ) -> HTTPTeacher | LocalTeacher:
     """An :class:`HTTPTeacher` for an ``http(s)://`` URL, else a :class:`LocalTeacher` for a directory."""
+    from videor1.config import ConfigError
+
     if re.match(r"^https?://", teacher):
         api_key = os.environ.get(api_key_env) if api_key_env else None
         if api_key_env and not api_key:
-            raise ValueError(f"--api-key-env {api_key_env}: that environment variable is not set")
+            raise ConfigError(f"--api-key-env {api_key_env}: that environment variable is not set")
         return HTTPTeacher(
             teacher,
             api_model=api_model,
@@ -488,6 +735,7 @@ def make_teacher(
             retry_backoff_s=retry_backoff_s,
             image_format=image_format,
             api_key=api_key,
+            max_reply_bytes=max_reply_bytes,
         )
     if not Path(teacher).is_dir():
         raise FileNotFoundError(f"teacher {teacher!r} is neither an http(s):// URL nor a model directory")

@@ -254,7 +254,13 @@ def make_sample(
     options: Sequence[str] | None = None,
     problem_type: str | None = None,
 ) -> tuple[Sample, Path]:
-    """A one-off record for a media file and a question, and the media root it resolves under."""
+    """A one-off record for a media file and a question, and the media root it resolves under.
+
+    Raises ValueError for an empty (or blank) question, both or neither media, more than 26 plain
+    options, or multiple choice without options.
+    """
+    if not question.strip():
+        raise ValueError("the question is empty")
     if (video is None) == (image is None):
         raise ValueError("give exactly one of video=... and image=...")
     path = Path(video if video is not None else image).expanduser().resolve()

@@ -34,6 +34,7 @@ class ScriptedTeacher:
         self.image_parts: dict[int, int] = {}
         self.bodies: dict[int, dict] = {}
         self.lock = threading.Lock()
+        self.release = threading.Event()  # set at teardown: every slow behaviour ends
 
     def behaviour(self, case: int) -> str:
         with self.lock:
@@ -86,6 +87,34 @@ def _make_handler(brain: ScriptedTeacher):
                     self._send(200, b'{"choices": []}')
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+            elif what == "dribble":  # one byte every 50 ms: each socket read is quick, the reply is not
+                payload = json.dumps(
+                    {"choices": [{"message": {"content": f"<think>ok</think><answer>{answer}</answer>"}}]}
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                try:
+                    for byte in payload:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        if brain.release.wait(0.05):
+                            return
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+            elif what in ("huge", "huge_unsized"):  # 3 MiB of valid reply, with or without a length
+                content = f"<think>{'x' * 3 * 2**20}</think><answer>{answer}</answer>"
+                payload = json.dumps({"choices": [{"message": {"content": content}}]}).encode()
+                self.send_response(200)
+                if what == "huge":
+                    self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                try:
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+            elif what == "hang":  # no reply until teardown (at most 20 s)
+                brain.release.wait(20)
             elif what == "500":
                 self._send(500, b'{"error": "overloaded"}')
             elif what == "400":
@@ -105,13 +134,16 @@ def server():
         httpd.daemon_threads = True
         thread = threading.Thread(target=httpd.serve_forever, daemon=True)
         thread.start()
-        holder["httpd"] = httpd
+        holder.setdefault("servers", []).append(httpd)
+        holder.setdefault("brains", []).append(brain)
         return f"http://127.0.0.1:{httpd.server_address[1]}/v1"
 
     yield start
-    if "httpd" in holder:
-        holder["httpd"].shutdown()
-        holder["httpd"].server_close()
+    for brain in holder.get("brains", []):
+        brain.release.set()
+    for httpd in holder.get("servers", []):
+        httpd.shutdown()
+        httpd.server_close()
 
 
 @pytest.fixture
@@ -244,3 +276,173 @@ def test_local_teacher_path(tiny_model_dir, tagged_data, tmp_path):
     again = annotate(teacher, root / "tagged.json", root, out, media=media, batch_size=3, limit=5)
     assert again["processed"] == 5
     assert len((tmp_path / "local.json.progress.jsonl").read_text().splitlines()) == 5  # nothing redone
+
+
+@pytest.fixture
+def free_form_data(synth_dir, tmp_path):
+    """Three image records turned free-form: a teacher's answer 'the red square moves right' earns a
+    partial ROUGE score against 'the red square moves left' (kept at threshold 0.3, not at 0.9)."""
+    root = tmp_path / "ff"
+    root.mkdir()
+    shutil.copytree(synth_dir / "images", root / "images")
+    images = [r for r in json.loads((synth_dir / "test.json").read_text()) if r["data_type"] == "image"][:3]
+    for i, rec in enumerate(images):
+        rec.update(
+            problem=f"[case {i}] Where does the red square move?",
+            problem_type="free-form",
+            options=[],
+            solution="<answer>the red square moves left</answer>",
+        )
+    (root / "ff.json").write_text(json.dumps(images))
+    return root, {i: "the red square moves right" for i in range(len(images))}
+
+
+def _teacher(url, **kwargs):
+    return HTTPTeacher(url, api_model="scripted", max_retries=0, retry_backoff_s=0.0, **kwargs)
+
+
+def test_a_rerun_rejudges_stored_replies_and_asks_again_for_another_teacher(server, free_form_data, tmp_path):
+    root, answers = free_form_data
+    brain = ScriptedTeacher(answers)
+    url = server(brain)
+    out = tmp_path / "cot.json"
+    first = annotate(_teacher(url), root / "ff.json", root, out, threshold=0.3)
+    assert (first["kept"], sum(brain.requests.values())) == (3, 3)
+
+    # another threshold: no new request, the stored replies judged again, the report says so
+    again = annotate(_teacher(url), root / "ff.json", root, out, threshold=0.9)
+    assert sum(brain.requests.values()) == 3
+    assert (again["threshold"], again["kept"], again["rejected_low_reward"]) == (0.9, 0, 3)
+    assert json.loads(out.read_text()) == []
+
+    # another teacher URL (or API model): asked again
+    other = ScriptedTeacher({i: "the red square moves left" for i in answers})
+    other_url = server(other)
+    third = annotate(_teacher(other_url), root / "ff.json", root, out, threshold=0.9)
+    assert sum(other.requests.values()) == 3 and third["kept"] == 3
+    assert third["teacher"] == chat_completions_url(other_url)
+    assert third["teacher_settings"]["url"] == chat_completions_url(other_url)
+    renamed = annotate(
+        HTTPTeacher(other_url, api_model="renamed", max_retries=0), root / "ff.json", root, out, threshold=0.9
+    )
+    assert sum(other.requests.values()) == 6 and renamed["teacher_settings"]["api_model"] == "renamed"
+
+
+def test_the_timeout_bounds_the_whole_request_not_each_read(server, free_form_data, tmp_path):
+    root, answers = free_form_data
+    brain = ScriptedTeacher(answers)
+    brain.script = {i: ["dribble"] for i in answers}  # ~8 s per reply at one byte every 50 ms
+    url = server(brain)
+    started = time.monotonic()
+    report = annotate(
+        _teacher(url, timeout_s=1.0), root / "ff.json", root, tmp_path / "cot.json", concurrency=3
+    )
+    elapsed = time.monotonic() - started
+    assert report["failed_by_kind"] == {"timeout": 3}
+    assert elapsed < 5.0, elapsed
+
+
+@pytest.mark.parametrize("behaviour", ["huge", "huge_unsized"])
+def test_a_reply_over_the_size_limit_fails_unread(server, free_form_data, tmp_path, behaviour):
+    root, answers = free_form_data
+    brain = ScriptedTeacher(answers)
+    brain.script = {i: [behaviour] for i in answers}
+    url = server(brain)
+    teacher = _teacher(url, max_reply_bytes=2**20)
+    report = annotate(teacher, root / "ff.json", root, tmp_path / "cot.json", concurrency=3, threshold=0.3)
+    assert report["failed_by_kind"] == {"too_large": 3}
+    assert sum(brain.requests.values()) == 3  # not retried
+    lines = (tmp_path / "cot.json.progress.jsonl").read_text().splitlines()
+    assert "exceeds the reply limit of 1048576 bytes" in json.loads(lines[0])["reason"]
+    big_enough = annotate(
+        _teacher(url, max_reply_bytes=8 * 2**20), root / "ff.json", root, tmp_path / "cot.json", threshold=0.0
+    )
+    assert big_enough["failed"] == 0
+
+
+def test_ctrl_c_stops_at_once_and_keeps_the_outcomes_received(server, free_form_data, tmp_path):
+    import os
+    import signal
+
+    root, answers = free_form_data
+    brain = ScriptedTeacher(answers)
+    brain.script = {1: ["hang"], 2: ["hang"]}  # case 0 answers, the others hold their workers
+    url = server(brain)
+    out = tmp_path / "cot.json"
+    progress = tmp_path / "cot.json.progress.jsonl"
+    sent = {}
+
+    def interrupt_after_first_outcome():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (progress.exists() and progress.read_text().strip()):
+            time.sleep(0.05)
+        while time.monotonic() < deadline and sum(brain.requests.values()) < 3:
+            time.sleep(0.05)
+        sent["at"] = time.monotonic()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_after_first_outcome, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        annotate(_teacher(url, timeout_s=60.0), root / "ff.json", root, out, concurrency=3, threshold=0.3)
+    assert time.monotonic() - sent["at"] < 3.0
+    saved = [json.loads(line) for line in progress.read_text().splitlines()]
+    assert [(line["index"], line["status"]) for line in saved] == [(0, "kept")]
+
+    brain.script = {}
+    before = Counter(brain.requests)
+    report = annotate(_teacher(url), root / "ff.json", root, out, concurrency=3, threshold=0.3)
+    assert report["kept"] == 3
+    assert {c for c in brain.requests if brain.requests[c] > before[c]} == {1, 2}
+
+
+def test_out_must_be_annotates_own_and_is_checked_before_any_request(
+    server, free_form_data, tmp_path, capsys
+):
+    from videor1.cli import main
+
+    root, answers = free_form_data
+    brain = ScriptedTeacher(answers)
+    url = server(brain)
+    data = root / "ff.json"
+    original = data.read_text()
+    theirs = tmp_path / "notes.json"
+    theirs.write_text("my notes")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    base = ["-q", "annotate", "--teacher", url, "--data", str(data), "--media-root", str(root)]
+    for out, says in (
+        (data, "is the input --data file"),
+        (theirs, "did not write"),
+        (folder, "is a directory"),
+    ):
+        assert main([*base, "--out", str(out)]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert str(out) in err and says in err and "Traceback" not in err
+    assert sum(brain.requests.values()) == 0
+    assert data.read_text() == original and theirs.read_text() == "my notes"
+    assert list(folder.iterdir()) == [] and not (tmp_path / "folder.tmp").exists()
+    # its own earlier output is resumed
+    mine = tmp_path / "cot.json"
+    assert main([*base, "--out", str(mine), "--threshold", "0.3"]) == 0
+    assert main([*base, "--out", str(mine), "--threshold", "0.3"]) == 0
+    assert sum(brain.requests.values()) == 3
+
+
+def test_bad_flags_and_a_corrupt_progress_log_are_one_message(server, free_form_data, tmp_path, capsys):
+    from videor1.cli import main
+
+    root, answers = free_form_data
+    brain = ScriptedTeacher(answers)
+    url = server(brain)
+    out = tmp_path / "cot.json"
+    base = ["-q", "annotate", "--teacher", url, "--data", str(root / "ff.json"), "--out", str(out)]
+    for flag, value, says in (("--timeout", "0", "timeout_s"), ("--concurrency", "0", "concurrency")):
+        assert main([*base, flag, value]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert says in err and "Traceback" not in err
+    progress = tmp_path / "cot.json.progress.jsonl"
+    progress.write_bytes(b'{"index": 0, "status": "kept"}\n\xff\xfe\n')
+    assert main(base) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert str(progress) in err and "not UTF-8" in err and "Traceback" not in err
+    assert sum(brain.requests.values()) == 0

@@ -348,3 +348,33 @@ def test_a_still_clip_is_evaluated_in_order_and_says_so(tmp_path):
     assert line["status"] == "ok" and line["shuffled"] is False and line["frame_order"] is None
     assert "still clip" in line["not_shuffled"]
     assert summary["benchmarks"]["bench"]["errors"] == 0
+
+
+def test_eval_refuses_an_output_dir_it_does_not_own(tiny_model_dir, bench_dir, tmp_path, capsys):
+    from videor1.cli import main
+
+    theirs = tmp_path / "reports"
+    theirs.mkdir()
+    files = {"summary.json": '{"quarterly": 1}', "summary.md": "my notes", "combined.md": "mine"}
+    for name, text in files.items():
+        (theirs / name).write_text(text)
+    argv = ["-q", "eval", "--model", str(tiny_model_dir), "--bench", str(bench_dir / "test.json")]
+    assert main([*argv, "--out", str(theirs), "--limit", "1"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert str(theirs) in err and "did not write" in err and "Traceback" not in err
+    assert {p.name: p.read_text() for p in theirs.iterdir()} == files
+
+
+def test_a_run_file_that_is_not_json_is_one_message(tiny_model_dir, bench_dir, tmp_path, capsys):
+    from videor1.cli import main
+    from videor1.utils.rundir import output_marker
+
+    own = tmp_path / "eval"
+    own.mkdir()
+    output_marker(own, "eval", directory=True).touch()  # an earlier eval's directory ...
+    (own / "run.json").write_text("model: tiny\n")  # ... whose run.json was replaced by hand
+    argv = ["-q", "eval", "--model", str(tiny_model_dir), "--bench", str(bench_dir / "test.json")]
+    assert main([*argv, "--out", str(own), "--limit", "1"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "eval error" in err and str(own / "run.json") in err and "not a JSON settings file" in err
+    assert "Traceback" not in err

@@ -67,3 +67,23 @@ def test_infer_command(tiny_model_dir, synth_dir, capsys):
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["num_frames"] == 4 and set(out) >= {"reasoning", "answer", "raw_text", "has_answer_tag"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--question", ""], "the question is empty"),
+        (["--question", "  \n "], "the question is empty"),
+        (["--question", "Which?", "--problem-type", "multiple choice"], "needs options"),
+    ],
+)
+def test_infer_refuses_an_empty_question_before_loading(synth_dir, tmp_path, capsys, extra, says):
+    from videor1.cli import main
+
+    records = json.loads((synth_dir / "test.json").read_text())
+    video = next(r for r in records if r["data_type"] == "video")
+    missing_model = tmp_path / "never-loaded"  # the check comes first: no model is needed to fail
+    argv = ["-q", "infer", "--model", str(missing_model), "--video", str(synth_dir / video["path"]), *extra]
+    assert main(argv) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert says in err and "Traceback" not in err

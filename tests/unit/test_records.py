@@ -157,6 +157,47 @@ def test_unreadable_files(tmp_path):
         load_records(f)
 
 
+def test_a_file_that_is_not_utf8_names_the_file_and_the_byte(tmp_path):
+    f = tmp_path / "latin.json"
+    f.write_bytes(json.dumps([rec(problem="Où va le carré ?")], ensure_ascii=False).encode("latin-1"))
+    with pytest.raises(RecordError, match=r"latin\.json: not UTF-8 text \(byte 0xf9 at offset \d+\)"):
+        load_records(f)
+    with pytest.raises(RecordError, match="not UTF-8"):
+        scan_records(f)
+    f.write_bytes(b"\xef\xbb\xbf" + json.dumps([rec()]).encode())  # a byte-order mark is fine
+    assert len(load_records(f)) == 1
+
+
+def test_a_json_object_at_top_level_is_not_a_records_file(tmp_path):
+    f = tmp_path / "wrapped.json"
+    f.write_text(json.dumps({"version": 2, "data": [rec(), rec(problem_id=2)]}))
+    for read in (load_records, scan_records):
+        with pytest.raises(
+            RecordError, match=r"top level is a JSON object \(keys 'version', 'data'\), expected a list"
+        ):
+            read(f)
+    with pytest.raises(RecordError, match="the records may be its 'data' list"):
+        load_records(f)
+    f.write_text(json.dumps({"note": "x"}, indent=2))
+    with pytest.raises(RecordError, match="expected a list"):
+        load_records(f)
+    f.write_text(json.dumps(rec()) + "\n")  # one record on one line is a one-line JSONL file
+    assert len(load_records(f)) == 1
+
+
+def test_validate_reports_an_unreadable_file_in_one_message(tmp_path, capsys):
+    from videor1.cli import main
+
+    f = tmp_path / "wrapped.json"
+    f.write_text(json.dumps({"data": [rec()]}))
+    assert (
+        main(["-q", "data", "validate", str(f), "--skip-media", "--report", str(tmp_path / "r.jsonl")]) == 2
+    )
+    err = " ".join(capsys.readouterr().err.split())
+    assert "expected a list" in err and "missing field" not in err and "Traceback" not in err
+    assert not (tmp_path / "r.jsonl").exists()
+
+
 def test_resolve_media_path_inside_root(tmp_path):
     root = tmp_path / "data"
     (root / "videos").mkdir(parents=True)

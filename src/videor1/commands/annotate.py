@@ -12,7 +12,10 @@ to OUT.report.json, and an OUT.progress.jsonl log that makes reruns resume.
 
 The teacher is a local checkpoint directory or an OpenAI-compatible chat-completions URL (vLLM,
 SGLang, ...); videos are sent as their sampled frames (base64 JPEG image_url parts). HTTP requests
-run concurrently with a timeout and retries; failures are counted by kind and retried on rerun.
+run concurrently, each bounded as a whole by --timeout and its reply by --max-reply-mb, with
+retries; failures are counted by kind and retried on rerun. A rerun reuses a reply only when the
+teacher, API model, decoding, media budget and prompt are the same; the threshold is applied anew.
+--out must be new, empty or annotate's own earlier output, and not the --data file.
 
   videor1 annotate --teacher http://127.0.0.1:8000/v1 --api-model Qwen2.5-VL-72B-Instruct \\
       --data data/train.json --media-root data --out data/train_cot.json --concurrency 16
@@ -34,7 +37,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--api-key-env", help="environment variable holding a bearer token for the HTTP teacher"
     )
     parser.add_argument("--concurrency", type=int, help="concurrent HTTP requests")
-    parser.add_argument("--timeout", type=float, help="per-request timeout in seconds")
+    parser.add_argument(
+        "--timeout", type=float, help="seconds one HTTP request may take as a whole (connect, wait, read)"
+    )
+    parser.add_argument(
+        "--max-reply-mb",
+        type=float,
+        help="largest HTTP reply read, in MiB (default 8: videor1.annotate.MAX_REPLY_BYTES); larger ones fail",
+    )
     parser.add_argument(
         "--retries", type=int, help="retries after a timeout, connection error or malformed reply"
     )
@@ -49,17 +59,29 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
 
-    from videor1.annotate import annotate, make_teacher
+    from videor1.annotate import MAX_REPLY_BYTES, annotate, claim_annotation_output, make_teacher
     from videor1.config import ConfigError, load_config
 
     cfg = load_config(args.config, args.overrides)
-    an = cfg.annotate
+    flags = {
+        "threshold": args.threshold,
+        "concurrency": args.concurrency,
+        "timeout_s": args.timeout,
+        "max_retries": args.retries,
+        "api_model": args.api_model,
+    }
+    an = dataclasses.replace(cfg.annotate, **{k: v for k, v in flags.items() if v is not None})
+    an.validate("annotate (with --threshold/--concurrency/--timeout/--retries)")
     teacher_name = args.teacher or an.teacher
     data_file = args.data or cfg.data.train_file
     out = args.out or an.output
     for flag, value in (("--teacher", teacher_name), ("--data", data_file), ("--out", out)):
         if not value:
             raise ConfigError(f"give {flag} (or set it in --config)")
+    claim_annotation_output(data_file, out)  # before loading a teacher or sending any request
+    if args.max_reply_mb is not None and args.max_reply_mb <= 0:
+        raise ConfigError(f"--max-reply-mb must be > 0, got {args.max_reply_mb}")
+    max_reply = MAX_REPLY_BYTES if args.max_reply_mb is None else int(args.max_reply_mb * 2**20)
     media = dataclasses.replace(cfg.data.media)
     if args.frames is not None:
         media.nframes = args.frames
@@ -69,13 +91,14 @@ def run(args: argparse.Namespace) -> int:
         teacher_name,
         media=media,
         sampling=an.sampling,
-        api_model=args.api_model or an.api_model,
-        timeout_s=args.timeout if args.timeout is not None else an.timeout_s,
-        max_retries=args.retries if args.retries is not None else an.max_retries,
+        api_model=an.api_model,
+        timeout_s=an.timeout_s,
+        max_retries=an.max_retries,
         image_format=an.image_format,
         api_key_env=args.api_key_env,
         device=args.device,
         dtype=cfg.model.dtype,
+        max_reply_bytes=max_reply,
     )
     media_root = args.media_root or (cfg.data.media_root if args.config else str(Path(data_file).parent))
     report = annotate(
@@ -84,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
         media_root,
         out,
         media=media,
-        threshold=args.threshold if args.threshold is not None else an.threshold,
-        concurrency=args.concurrency or an.concurrency,
+        threshold=an.threshold,
+        concurrency=an.concurrency,
         batch_size=args.batch_size,
         limit=args.limit,
         reward_mode=an.reward_mode,

@@ -13,6 +13,8 @@ DESCRIPTION = """Work with Video-R1 records files (JSON array or JSONL; the Vide
   videor1 data inspect data/synth/train.json --n 8 --out sheet.png
 
 `validate` exits with status 1 when any record fails (unless --allow-bad); media are never replaced.
+Outputs (synth --out, validate --report, inspect --out) must be new, empty or the same action's own
+earlier output (a .videor1-data-ACTION marker in or beside it); anything else is refused before any work.
 """
 
 
@@ -82,7 +84,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument(
+        "--out", type=Path, required=True, help="output directory (new, empty or an earlier synth output)"
+    )
     p.add_argument("--train", type=int, required=True, help="training records")
     p.add_argument("--test", type=int, required=True, help="test records")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same dataset)")
@@ -108,8 +112,11 @@ def _validate(args: argparse.Namespace) -> int:
     from videor1.data.records import RecordError
     from videor1.data.validate import summary_tables, validate_file, write_report
     from videor1.utils.logging import get_logger
+    from videor1.utils.rundir import atomic_path, check_output, claim_output
 
     log = get_logger(__name__)
+    report = args.report or Path.cwd() / f"{args.file.stem}.validation.jsonl"
+    check_output(report, "data validate", directory=False, flag="--report")
     try:
         result = validate_file(
             args.file,
@@ -125,12 +132,11 @@ def _validate(args: argparse.Namespace) -> int:
     console = Console()
     for table in summary_tables(result):
         console.print(table)
-    if result.failures or result.warnings:
-        report = args.report or Path.cwd() / f"{args.file.stem}.validation.jsonl"
-        write_report(result, report)
+    if result.failures or result.warnings or args.report:
+        claim_output(report, "data validate", directory=False, flag="--report")
+        with atomic_path(report) as tmp:
+            write_report(result, tmp)
         log.info("report: %s (%d problems)", report, len(result.failures) + len(result.warnings))
-    elif args.report:
-        write_report(result, args.report)
     bad = len(result.failed_indices)
     if bad:
         log.error("%d of %d records failed validation", bad, result.total)
@@ -140,40 +146,48 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
     from rich.console import Console
 
     from videor1.data.inspect import inspect_file, summary_tables
     from videor1.data.records import RecordError
     from videor1.utils.logging import get_logger
+    from videor1.utils.rundir import atomic_path, claim_output
 
     log = get_logger(__name__)
+    if args.out is not None:
+        claim_output(args.out, "data inspect", directory=False)
     try:
-        result = inspect_file(
-            args.file,
-            media_root=args.media_root,
-            n=args.n,
-            seed=args.seed,
-            out=args.out,
-            probe_limit=args.probe_limit,
-            sheet_frames=args.frames,
-            jobs=args.jobs,
-        )
+        with atomic_path(args.out) if args.out is not None else nullcontext() as sheet:
+            result = inspect_file(
+                args.file,
+                media_root=args.media_root,
+                n=args.n,
+                seed=args.seed,
+                out=sheet,
+                probe_limit=args.probe_limit,
+                sheet_frames=args.frames,
+                jobs=args.jobs,
+            )
     except RecordError as e:
         log.error("%s", e)
         return 2
     console = Console()
     for table in summary_tables(result):
         console.print(table)
-    if result.sheet is not None:
-        log.info("contact sheet: %s", result.sheet)
+    if args.out is not None:
+        log.info("contact sheet: %s", args.out)
     return 0
 
 
 def _synth(args: argparse.Namespace) -> int:
     from videor1.data.synth import generate_dataset
     from videor1.utils.logging import get_logger
+    from videor1.utils.rundir import claim_output
 
     log = get_logger(__name__)
+    claim_output(args.out, "data synth", directory=True)
     try:
         out = generate_dataset(
             args.out,

@@ -13,6 +13,7 @@ duplicating items. Items whose media fail are listed as errors and excluded (cou
 Both scorings are always computed: the reference's (exact match, MRA with <, (acc+MRA)/2) and the
 official one (MRA with <=, VSI-Bench macro mean over task types, lenient letters reported apart).
 Writes summary.json and summary.md; with several benchmarks or models also combined.md/.png.
+--out must be new, empty or an earlier `videor1 eval` output (its .videor1-eval marker).
 
   videor1 eval --model runs/tgrpo/final --bench eval_vsibench.json --bench eval_mvbench.json \\
       --media-root data/Evaluation --frames 32 --out runs/eval/tgrpo-32f
@@ -129,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
     from videor1.eval.runner import evaluate
     from videor1.infer import resolve_media
     from videor1.utils.logging import get_logger
+    from videor1.utils.rundir import claim_output
 
     log = get_logger(__name__)
     overrides = flag_overrides(args) + list(args.overrides)
@@ -146,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{len(labels)} --label for {len(models)} --model")
     if not ev.benches:
         raise ConfigError("give --bench FILE (or eval.benches in --config)")
+    out = claim_output(ev.output_dir, "eval", directory=True)  # before generating data or loading models
     ensure_procedural(cfg.data, {f"eval.benches[{i}]": b for i, b in enumerate(ev.benches)})
     if args.model is None and cfg.model.tiny is not None:
         from videor1.models.loading import ensure_model
@@ -153,7 +156,6 @@ def run(args: argparse.Namespace) -> int:
         ensure_model(cfg.model)
     media_root = cfg.data.media_root if "media_root" in explicit_section(raw, "data") else None
     explicit_media = explicit_section(raw, "data.media")
-    out = Path(ev.output_dir)
 
     summaries = {}
     for model, label in zip(models, labels):

@@ -52,8 +52,19 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from videor1.config import ConfigError
-    from videor1.infer import EVAL_SAMPLING, Predictor, resolve_media
+    from videor1.infer import EVAL_SAMPLING, Predictor, make_sample, resolve_media
     from videor1.utils.logging import get_logger
+
+    try:  # the question and options are checked before the model loads
+        make_sample(
+            args.question,
+            video=args.video,
+            image=args.image,
+            options=args.options,
+            problem_type=args.problem_type,
+        )
+    except ValueError as e:
+        raise ConfigError(f"--question/--options: {e}") from e
 
     explicit = {
         key: value

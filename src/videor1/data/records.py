@@ -183,8 +183,39 @@ def _iter_columns(path: Path, rows: Iterable[Mapping[str, Any]]) -> Iterator[tup
         yield f"{path}[{i}]", {k: v for k, v in row.items() if v is not None or k in REQUIRED_FIELDS}
 
 
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text (a leading byte-order mark dropped); other encodings are one clear error."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise RecordError(
+            f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); records files "
+            "must be UTF-8 JSON: re-encode it, e.g. `iconv -f latin1 -t utf-8`"
+        ) from e
+
+
+def _top_level_object(path: Path, text: str) -> None:
+    """Raise when the whole file is one JSON object that is not a one-line, one-record JSONL file."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return  # JSON lines (or broken JSON, reported line by line)
+    if not isinstance(data, dict):
+        return
+    one_record = len(text.strip().splitlines()) == 1 and any(name in data for name in REQUIRED_FIELDS)
+    if one_record:
+        return
+    keys = ", ".join(repr(k) for k in list(data)[:8]) + (", ..." if len(data) > 8 else "")
+    lists = [k for k, v in data.items() if isinstance(v, list) and v and isinstance(v[0], Mapping)]
+    hint = f"; the records may be its {lists[0]!r} list" if lists else ""
+    raise RecordError(
+        f"{path}: the top level is a JSON object (keys {keys}), expected a list: a JSON array of "
+        f"records or one record per line (JSONL){hint}"
+    )
+
+
 def _iter_file(path: Path) -> Iterator[tuple[str, Any]]:
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path)
     stripped = text.lstrip()
     if not stripped:
         raise RecordError(f"{path}: file is empty (expected a JSON array or JSON lines)")
@@ -198,6 +229,7 @@ def _iter_file(path: Path) -> Iterator[tuple[str, Any]]:
         return
     if stripped[0] != "{":
         raise RecordError(f"{path}: expected a JSON array ('[') or JSON lines ('{{'), found {stripped[0]!r}")
+    _top_level_object(path, text)
     index = 0
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -476,18 +508,19 @@ def save_records(
 ) -> Path:
     """Write records as a JSON array (UTF-8, non-ASCII kept), or JSONL when ``path`` ends in ``.jsonl``.
 
-    Written to a temporary file then renamed, so a crash never leaves half a file.
+    Written to a temporary file then renamed, so a crash never leaves half a file (and a failed write
+    leaves no temporary file).
     """
+    from videor1.utils.rundir import atomic_path
+
     out = Path(path)
     records = [s.to_record() if isinstance(s, Sample) else dict(s) for s in samples_or_dicts]
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    with atomic_path(out) as tmp, tmp.open("w", encoding="utf-8") as f:
         if out.suffix == ".jsonl":
             for rec in records:
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
         else:
             json.dump(records, f, ensure_ascii=False, indent=indent)
             f.write("\n")
-    os.replace(tmp, out)
     return out

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from videor1.utils.rundir import atomic_path, write_text_atomic
+
 SCORINGS: tuple[str, ...] = ("video-r1", "official")
 
 
@@ -116,8 +118,8 @@ def write_summary(summary: Mapping[str, Any], out_dir: str | Path) -> tuple[Path
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / "summary.json", out / "summary.md"
-    json_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    md_path.write_text(summary_markdown(summary), encoding="utf-8")
+    write_text_atomic(json_path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(md_path, summary_markdown(summary))
     return json_path, md_path
 
 
@@ -201,8 +203,8 @@ def write_combined_report(
     ]
     md += ["## errors / items", ""] + _table(["run", *benches], counts) + [""]
     paths = {"md": out / "combined.md", "json": out / "combined.json", "png": out / "combined.png"}
-    paths["md"].write_text("\n".join(md), encoding="utf-8")
-    paths["json"].write_text(json.dumps(tables, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(paths["md"], "\n".join(md))
+    write_text_atomic(paths["json"], json.dumps(tables, indent=2) + "\n")
 
     fig, axes = plt.subplots(1, len(SCORINGS), figsize=(max(6.0, 1.6 * len(benches) * len(SCORINGS)), 4.0))
     labels = list(summaries)
@@ -219,6 +221,9 @@ def write_combined_report(
     axes[0].legend(fontsize="small")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(paths["png"], dpi=100)
-    plt.close(fig)
+    try:
+        with atomic_path(paths["png"]) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)
     return paths

@@ -40,8 +40,10 @@ from videor1.eval.benchmarks import Benchmark, detect_benchmark, family_of, task
 from videor1.eval.report import write_combined_report, write_summary
 from videor1.eval.scoring import ground_truth, score_item
 from videor1.eval.summary import summarize
+from videor1.rewards import prepare_scorers
 from videor1.types import Sample, VideoClip
 from videor1.utils.logging import get_logger, make_progress
+from videor1.utils.rundir import write_text_atomic
 
 log = get_logger(__name__)
 
@@ -90,14 +92,20 @@ class PredictionsFile:
             log.warning("%s: dropping a partial last line left by an interrupted run", self.path)
             with self.path.open("r+b") as f:
                 f.truncate(keep)
-        for number, row in enumerate(raw[:keep].decode("utf-8").split("\n"), start=1):
+        try:
+            text = raw[:keep].decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise EvalResumeError(f"{self.path}: not UTF-8 text ({e}); not a predictions file") from e
+        for number, row in enumerate(text.split("\n"), start=1):
             if not row.strip():
                 continue
             try:
                 line = json.loads(row)
             except json.JSONDecodeError as e:
                 raise EvalResumeError(f"{self.path} line {number}: not valid JSON ({e})") from e
-            key = line.get("key")
+            if not isinstance(line, dict) or not isinstance(line.get("key"), str):
+                raise EvalResumeError(f'{self.path} line {number}: not a prediction (no "key" field)')
+            key = line["key"]
             if key in self.lines:
                 raise EvalResumeError(f"{self.path} line {number}: duplicate prediction for {key!r}")
             self.lines[key] = line
@@ -107,12 +115,9 @@ class PredictionsFile:
         if not keys & self.lines.keys():
             return
         self.lines = {k: v for k, v in self.lines.items() if k not in keys}
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(
-            "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in self.lines.values()),
-            encoding="utf-8",
+        write_text_atomic(
+            self.path, "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in self.lines.values())
         )
-        os.replace(tmp, self.path)
 
     def __contains__(self, key: str) -> bool:
         return key in self.lines
@@ -138,7 +143,18 @@ def _check_run_file(out_dir: Path, settings: EvalSettings, resumed: bool) -> Non
     path = out_dir / RUN_FILE
     wanted = settings.checked()
     if path.exists():
-        stored = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise EvalResumeError(
+                f"{path}: not a JSON settings file ({e}); it is written by `videor1 eval`: use another output "
+                "directory or delete this one to start over"
+            ) from e
+        if not isinstance(stored, dict):
+            raise EvalResumeError(
+                f"{path}: expected a JSON object of settings, found {type(stored).__name__}; use another "
+                "output directory or delete this one to start over"
+            )
         stored_checked = {k: stored.get(k) for k in wanted}
         if stored_checked != wanted:
             diffs = [k for k in wanted if stored_checked.get(k) != wanted[k]]
@@ -150,7 +166,7 @@ def _check_run_file(out_dir: Path, settings: EvalSettings, resumed: bool) -> Non
         raise EvalResumeError(
             f"{out_dir / PREDICTIONS_FILE} exists but {path} is missing; cannot check settings"
         )
-    path.write_text(json.dumps(dataclasses.asdict(settings), indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(path, json.dumps(dataclasses.asdict(settings), indent=2) + "\n")
 
 
 def _item_seed(seed: int, bench: Benchmark, index: int) -> int:
@@ -356,6 +372,7 @@ def evaluate(
         if any(b.name == bench.name for b, _, _ in benches):
             raise ValueError(f"benchmark {bench.name!r} given twice ({path}); pass distinct eval.bench_names")
         benches.append((bench, path, load_records(path, limit=limit)))
+    prepare_scorers({sample.problem_type for _, _, samples in benches for sample in samples})
 
     if predictor is None:
         predictor = Predictor(

@@ -35,6 +35,7 @@ reference does), and ``score_answer`` reports it as a parse failure with its rea
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from typing import Literal, NamedTuple
 
 from videor1.rewards.parsing import extract_answer, normalize_text, parse_number, parse_option_letter
@@ -240,6 +241,19 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
             current[j] = min(previous[j] + 1, current[j - 1] + 1, substitution)
         previous = current
     return previous[-1] / max(1, len(ref))
+
+
+def prepare_scorers(problem_types: Iterable[str]) -> None:
+    """Import and build now what scoring ``problem_types`` needs, so no reward call pays for it later.
+
+    Only free-form answers need more than the standard library: ``rouge_score`` and NLTK's stemmer
+    take seconds to import, which would otherwise land inside the first training step or batch that
+    scores a free-form answer. Call it at setup with the problem types of the data.
+
+    >>> prepare_scorers(["multiple choice", "numerical"])  # nothing to prepare
+    """
+    if "free-form" in set(problem_types):
+        rouge_mean_f("warm up", "warm up")  # the first scoring also fills rouge_score's own lazy state
 
 
 @functools.cache

@@ -8,12 +8,21 @@ parsers may reject them.
 
 A kill can leave a torn last line (no newline, or half an object); resuming drops it with a warning.
 A bad line anywhere else is an error naming the file and line.
+
+Output ownership: a command writes only into a path it owns (:func:`check_output`, :func:`claim_output`): one that does not
+exist, is empty, or carries the command's marker file (``.videor1-<command>``, inside an output
+directory or beside an output file), which the command leaves there on its first write. Anything
+else is refused before any work, so a mistyped ``--out`` never replaces a user's file. Files are
+written whole or not at all (:func:`atomic_path`: a temporary file beside the target, then
+``os.replace``; the temporary file is removed if writing fails).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +33,74 @@ log = get_logger(__name__)
 
 class MetricsError(ValueError):
     """A ``metrics.jsonl`` line in the middle of the file is not valid JSON."""
+
+
+def output_marker(out: str | os.PathLike[str], owner: str, *, directory: bool) -> Path:
+    """The marker file saying ``out`` was written by ``videor1 <owner>``: inside a directory, beside a file.
+
+    >>> output_marker("runs/eval", "eval", directory=True).as_posix()
+    'runs/eval/.videor1-eval'
+    >>> output_marker("data/cot.json", "annotate", directory=False).as_posix()
+    'data/.cot.json.videor1-annotate'
+    """
+    path = Path(out)
+    name = "videor1-" + owner.replace(" ", "-")
+    return path / f".{name}" if directory else path.with_name(f".{path.name}.{name}")
+
+
+def check_output(out: str | os.PathLike[str], owner: str, *, directory: bool, flag: str = "--out") -> Path:
+    """Raise unless ``videor1 <owner>`` may write ``out``: it does not exist, is empty (an empty
+    directory or a 0-byte file) or carries ``owner``'s marker (:func:`output_marker`). Changes nothing."""
+    from videor1.config import ConfigError
+
+    path = Path(out)
+    marker = output_marker(path, owner, directory=directory)
+    kind = "directory" if directory else "file"
+    if path.exists():
+        if path.is_dir() != directory:
+            what = "a directory" if path.is_dir() else "a file"
+            raise ConfigError(f"{flag} {path}: is {what}; give an output {kind}")
+        empty = not any(path.iterdir()) if directory else path.stat().st_size == 0
+        if not empty and not marker.exists():
+            raise ConfigError(
+                f"{flag} {path}: this {kind} holds data that `videor1 {owner}` did not write (no "
+                f"{marker.name} marker {'in it' if directory else 'beside it'}); refusing to overwrite "
+                f"it; choose another {flag} or remove it"
+            )
+    return path
+
+
+def claim_output(out: str | os.PathLike[str], owner: str, *, directory: bool, flag: str = "--out") -> Path:
+    """:func:`check_output`, then create the directory (or the file's directory) and write the marker.
+
+    The file itself is not created: write it with :func:`atomic_path`.
+    """
+    path = check_output(out, owner, directory=directory, flag=flag)
+    (path if directory else path.parent).mkdir(parents=True, exist_ok=True)
+    output_marker(path, owner, directory=directory).touch()
+    return path
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary path beside ``path`` (same suffix) to write to; renamed onto ``path`` on success.
+
+    On an error the temporary file is removed and ``path`` keeps its old content.
+    """
+    target = Path(path)
+    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp{target.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` whole or not at all."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
 
 
 def _jsonable(value: Any) -> Any:
