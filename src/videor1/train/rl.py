@@ -66,6 +66,7 @@ log = get_logger(__name__)
 def setup(cfg: Config, *, resume: str | None = None, stop_at_step: int | None = None) -> RLState:
     """The shared run setup (``videor1.train.run.start_run``), then the reference model and the engine."""
     from videor1.models.loading import load_model_and_processor
+    from videor1.rewards import prepare_scorers
 
     cfg.validate(("data", "train", "rl"))
     rl = cfg.rl
@@ -80,6 +81,7 @@ def setup(cfg: Config, *, resume: str | None = None, stop_at_step: int | None = 
         needs_base_model=rl.beta > 0,
     )
     try:
+        prepare_scorers({s.problem_type for s in run.samples})  # not inside the first step
         if rl.temporal and not any(s.data_type == "video" for s in run.samples):
             log.warning(
                 "rl.temporal is true but %s has no video records: this runs as plain GRPO",
