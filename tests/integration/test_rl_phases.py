@@ -346,3 +346,13 @@ def test_score_and_advantages_need_no_setup():
     torch.testing.assert_close(
         batch.advantages.values[1], torch.tensor([1.5, -0.5, -0.5, -0.5]), atol=1e-3, rtol=0
     )
+
+
+def test_setup_prepares_the_scorers_of_its_data(rl_state, monkeypatch):
+    """Planted defect caught: rouge-score imported inside the first step (4-6 s) instead of at setup."""
+    import videor1.rewards as rewards
+
+    seen = []
+    monkeypatch.setattr(rewards, "prepare_scorers", lambda types: seen.append(set(types)))
+    state = rl_state()
+    assert seen == [{s.problem_type for s in state.run.samples}]
