@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import yaml
 
@@ -244,6 +244,9 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     """Shared by SFT and RL: run directory, batch shape, optimiser, schedule, checkpoints."""
+
+    # two ways to give the run's length: a train section must give one (never inherited from Config's)
+    exclusive_keys: ClassVar[tuple[tuple[str, ...], ...]] = (("max_steps", "epochs"),)
 
     output_dir: str = "runs/default"
     """Run directory (config.yaml, metrics.jsonl, checkpoints/)."""
