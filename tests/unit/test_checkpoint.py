@@ -212,3 +212,50 @@ def test_kill_during_save_keeps_previous_checkpoint(tmp_path):
 def test_all_reduce_metrics_single_process_is_identity():
     assert all_reduce_metrics({"loss": 2.5, "tokens": 7}, DIST) == {"loss": 2.5, "tokens": 7.0}
     assert all_reduce_metrics({}, DIST) == {}
+
+
+class _Payload:
+    """Unpickling this runs ``os.mkdir(marker)``: what a planted checkpoint file could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+@pytest.mark.parametrize("name", ["optimizer.pt", "scheduler.pt", "rng/rank-00000.pt"])
+def test_resume_refuses_a_checkpoint_file_that_would_run_code(tmp_path, name):
+    cfg, model, opt, sched = make_run(tmp_path)
+    path = save(cfg, 1, model, opt, sched)
+    marker = tmp_path / "payload-ran"
+    original = torch.load(path / name, weights_only=True)
+    planted = {"payload": _Payload(marker), "kept": original}
+    torch.save(planted, path / name)
+    _, model2, opt2, sched2 = make_run(tmp_path)
+    with pytest.raises(CheckpointError, match=rf"{name}: refused to load it.*Nothing in it was run"):
+        load_checkpoint(path, model=model2, optimizer=opt2, scheduler=sched2, dist=DIST)
+    assert not marker.exists()
+
+
+def test_no_torch_load_in_src_unpickles_objects():
+    import ast
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    offenders = []
+    for file in src.rglob("*.py"):
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "load"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "torch"
+            ):
+                safe = any(
+                    k.arg == "weights_only" and isinstance(k.value, ast.Constant) and k.value.value is True
+                    for k in node.keywords
+                )
+                if not safe:
+                    offenders.append(f"{file.relative_to(src)}:{node.lineno}")
+    assert offenders == []

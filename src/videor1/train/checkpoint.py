@@ -16,6 +16,10 @@ so a kill during a save leaves the previous checkpoints untouched)::
         optimizer.pt, scheduler.pt            full (unsharded) optimiser state, keyed by parameter name
         rng/rank-00000.pt ...                 Python, NumPy, torch (and CUDA) generator states per rank
 
+The ``.pt`` files hold tensors and plain values only and are read with ``weights_only=True``
+(:func:`load_state_file`): resuming never unpickles an object, so a checkpoint from elsewhere
+cannot run code.
+
 The HF files are cast to ``model.dtype`` for other tools; ``trainable.safetensors`` keeps the exact
 fp32 masters. Resuming loads the model (:func:`model_source_for_resume`: the checkpoint itself when
 it is a complete float32 model, else the original ``model.path``), overwrites the trained tensors
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import random
 import shutil
 import time
@@ -66,8 +71,14 @@ class CheckpointError(RuntimeError):
 
 
 def rng_state() -> dict[str, Any]:
-    """Python, NumPy, torch CPU (and CUDA) generator states of this process."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Python, NumPy, torch CPU (and CUDA) generator states of this process, as tensors and plain
+    values only (so :func:`load_state_file` reads them back without unpickling any object)."""
+    np_name, np_keys, np_pos, np_has_gauss, np_cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),  # (version, tuple of ints, None or float)
+        "numpy": [np_name, torch.from_numpy(np_keys.astype(np.int64)), np_pos, np_has_gauss, np_cached],
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -75,10 +86,34 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    np_name, np_keys, np_pos, np_has_gauss, np_cached = state["numpy"]
+    np.random.set_state((np_name, np_keys.numpy().astype(np.uint32), np_pos, np_has_gauss, np_cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_state_file(file: Path) -> Any:
+    """A checkpoint's ``.pt`` file (optimiser, scheduler, RNG states), read with ``weights_only=True``.
+
+    These files hold tensors and plain Python values only; anything else (a pickled object whose
+    ``__reduce__`` would run code) is refused before it is built, naming the file.
+    """
+    if not file.is_file():
+        raise CheckpointError(f"{file.parent}: not a complete checkpoint (no {file.name})")
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{file}: refused to load it: it holds Python objects other than tensors and plain values "
+            f"({first}); videor1 never writes such a file, so it was altered or comes from another tool. "
+            "Nothing in it was run; resume from a checkpoint you trust"
+        ) from None
+    except (RuntimeError, EOFError) as e:
+        raise CheckpointError(
+            f"{file}: unreadable ({type(e).__name__}: {e}); the checkpoint is damaged"
+        ) from e
 
 
 # --------------------------------------------------------------------------------------------------
@@ -378,7 +413,13 @@ def load_checkpoint(
             f"{path}: the run was planned for {state.get('total_steps')} steps but this config gives "
             f"{expected_total_steps}; the LR schedule would change - keep train.max_steps/epochs and the batch shape"
         )
-    optim_state = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False)
+    # read every file before restoring anything: a refused or damaged one leaves this run untouched
+    optim_state = load_state_file(path / "optimizer.pt")
+    scheduler_state = load_state_file(path / "scheduler.pt")
+    rng_file = path / "rng" / f"rank-{dist.rank:05d}.pt"
+    if not rng_file.is_file():
+        raise CheckpointError(f"{path}: no RNG state for rank {dist.rank} ({rng_file})")
+    rng = load_state_file(rng_file)
     if is_fsdp(model):
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
@@ -387,11 +428,8 @@ def load_checkpoint(
         )
     else:
         optimizer.load_state_dict(optim_state)
-    scheduler.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu", weights_only=False))
-    rng_file = path / "rng" / f"rank-{dist.rank:05d}.pt"
-    if not rng_file.is_file():
-        raise CheckpointError(f"{path}: no RNG state for rank {dist.rank} ({rng_file})")
-    set_rng_state(torch.load(rng_file, map_location="cpu", weights_only=False))
+    scheduler.load_state_dict(scheduler_state)
+    set_rng_state(rng)
     log.info("resumed from %s (step %d)", path, state["step"])
     return state
 
