@@ -259,3 +259,40 @@ def test_no_torch_load_in_src_unpickles_objects():
                 if not safe:
                     offenders.append(f"{file.relative_to(src)}:{node.lineno}")
     assert offenders == []
+
+
+DISK_FULL = (
+    'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })'
+)
+
+
+def test_disk_full_while_writing_the_model_is_one_message_exit_2_and_no_temp_dir(
+    tmp_path, monkeypatch, capsys
+):
+    from safetensors import SafetensorError
+
+    from videor1.cli import main
+
+    def full_disk(*args, **kwargs):
+        raise SafetensorError(DISK_FULL)
+
+    monkeypatch.setattr(sys.modules[__name__], "save_file", full_disk)  # TinyNet.save_pretrained's writer
+    cfg, model, opt, sched = make_run(tmp_path)
+    with pytest.raises(
+        CheckpointError, match=r"checkpoints/step-00000001 failed \(SafetensorError: .*No space left"
+    ):
+        save(cfg, 1, model, opt, sched)
+    assert list((tmp_path / "run" / "checkpoints").iterdir()) == []  # .tmp-step-00000001 removed
+
+    def sft_that_saves(cfg, **kwargs):
+        run_cfg, run_model, run_opt, run_sched = make_run(tmp_path)
+        return save(run_cfg, 1, run_model, run_opt, run_sched)
+
+    monkeypatch.setattr("videor1.train.sft.train", sft_that_saves)
+    config = tmp_path / "sft.yaml"
+    config.write_text("train:\n  max_steps: 1\n")
+    capsys.readouterr()
+    assert main(["sft", "--config", str(config)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "step-00000001" in errors[0] and "No space left on device" in errors[0]
+    assert list((tmp_path / "run" / "checkpoints").iterdir()) == []

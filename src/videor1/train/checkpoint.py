@@ -42,6 +42,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 from torch import nn
 
@@ -243,7 +244,7 @@ def save_checkpoint(cfg: Config, step: int, **kwargs: Any) -> Path:
         return write_checkpoint(cfg, step, **kwargs)
     except (CheckpointError, NonFiniteError):
         raise
-    except (OSError, RuntimeError) as e:
+    except (OSError, RuntimeError, SafetensorError) as e:  # safetensors reports a full disk as its own error
         shutil.rmtree(final_dir.with_name(TMP_PREFIX + final_dir.name), ignore_errors=True)
         raise CheckpointError(
             f"writing checkpoint {final_dir} failed ({type(e).__name__}: {e}); check the free disk space "
