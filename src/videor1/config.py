@@ -292,6 +292,8 @@ class TrainConfig:
     """DataLoader worker processes that decode media and build batches (0 = in the training process)."""
     nonfinite_skip: int = 0
     """Drop up to this many updates whose loss or gradient is NaN/inf (counted); the next one stops the run."""
+    allow_changed: list[str] = field(default_factory=list)
+    """Keys or sections (``rl.sampling``) a resume may change although the checkpoint's run had other values (``--allow-changed``)."""
 
     def validate(self, prefix: str) -> None:
         if (self.max_steps is None) == (self.epochs is None):

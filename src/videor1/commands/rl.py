@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from videor1.commands.sft import add_allow_changed, training_overrides
+
 HELP = "reinforcement learning with GRPO or T-GRPO (temporal contrast on shuffled frames)"
 DESCRIPTION = """Train a policy with GRPO or T-GRPO (Video-R1, https://arxiv.org/abs/2503.21776) from a YAML config.
 
@@ -31,6 +33,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="save and stop after step N while keeping the full run's LR schedule (resume later)",
     )
+    add_allow_changed(parser)
     parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. rl.num_generations=4")
 
 
@@ -38,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from videor1.config import load_config
     from videor1.train.rl import train
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_config(args.config, training_overrides(args))
     final = train(cfg, resume=args.resume, stop_at_step=args.stop_at_step)
     print(f"final checkpoint: {final}")  # noqa: T201 - CLI output
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 
 HELP = "supervised fine-tuning on CoT records (loss on the answer only), single process or torchrun"
@@ -31,16 +32,42 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="save and stop after step N while keeping the full run's LR schedule (resume later)",
     )
+    add_allow_changed(parser)
     parser.add_argument(
         "overrides", nargs="*", help="dotted overrides, e.g. train.lr=1e-5 train.max_steps=10"
     )
+
+
+def add_allow_changed(parser: argparse.ArgumentParser) -> None:
+    """``--allow-changed`` (shared with ``videor1 rl``)."""
+    parser.add_argument(
+        "--allow-changed",
+        metavar="KEY,...",
+        help="resume although these settings (keys or sections, e.g. train.seed,rl.sampling) differ "
+        "from the checkpoint's run; logged and recorded (train.allow_changed)",
+    )
+
+
+def training_overrides(args: argparse.Namespace) -> list[str]:
+    """The dotted overrides, with ``--allow-changed`` as ``train.allow_changed``."""
+    from videor1.config import ConfigError
+
+    overrides = list(args.overrides)
+    if args.allow_changed is None:
+        return overrides
+    if any(o.split("=", 1)[0].strip() == "train.allow_changed" for o in overrides):
+        raise ConfigError(
+            "train.allow_changed is given twice: as --allow-changed and as train.allow_changed=..."
+        )
+    keys = [k.strip() for k in args.allow_changed.split(",") if k.strip()]
+    return [*overrides, f"train.allow_changed={json.dumps(keys)}"]
 
 
 def run(args: argparse.Namespace) -> int:
     from videor1.config import load_config
     from videor1.train.sft import train
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_config(args.config, training_overrides(args))
     last = train(cfg, resume=args.resume, stop_at_step=args.stop_at_step)
     if int(os.environ.get("RANK", "0")) == 0:
         print(last)  # noqa: T201 - CLI output: the last checkpoint directory

@@ -79,6 +79,7 @@ from videor1.models.vision import VisionCounter
 from videor1.rollout.base import RolloutEngine
 from videor1.rollout.hf import HFRolloutEngine
 from videor1.train.checkpoint import (
+    check_resume_settings,
     load_checkpoint,
     load_trainable_state,
     model_source_for_resume,
@@ -176,6 +177,7 @@ def setup(cfg: Config, *, resume: str | None = None, stop_at_step: int | None = 
         )
 
         checkpoint = resolve_resume(resume, cfg.train.output_dir)
+        check_resume_settings(cfg, checkpoint, dist, recipe="rl")  # settings that change the run must match
         policy, processor = load_model_and_processor(
             model_source_for_resume(cfg.model, checkpoint), for_training=True
         )

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from videor1.config import Config
 from videor1.train import guards
 from videor1.train.checkpoint import (
+    check_resume_settings,
     load_checkpoint,
     load_trainable_state,
     model_source_for_resume,
@@ -169,6 +170,7 @@ def setup(cfg: Config, *, resume: str | None = None, stop_at_step: int | None = 
         total = total_steps(t, len(samples), dist.world_size)
 
         checkpoint = resolve_resume(resume, t.output_dir)
+        check_resume_settings(cfg, checkpoint, dist, recipe="sft")  # settings that change the run must match
         model_cfg = model_source_for_resume(cfg.model, checkpoint)
         if dist.is_main:
             ensure_model(model_cfg)  # builds the tiny model once, before the other ranks read it
