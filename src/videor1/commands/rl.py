@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from videor1.commands.sft import add_allow_changed, training_overrides
+from videor1.commands.sft import add_allow_changed, stopped_by_signal, training_overrides
 
 HELP = "reinforcement learning with GRPO or T-GRPO (temporal contrast on shuffled frames)"
 DESCRIPTION = """Train a policy with GRPO or T-GRPO (Video-R1, https://arxiv.org/abs/2503.21776) from a YAML config.
@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     from videor1.train.rl import train
 
     cfg = load_config(args.config, training_overrides(args))
-    final = train(cfg, resume=args.resume, stop_at_step=args.stop_at_step)
+    with stopped_by_signal(cfg.train.output_dir, "rl") as stop:
+        final = train(cfg, resume=args.resume, stop_at_step=args.stop_at_step)
+    if stop.status:
+        return stop.status
     print(f"final checkpoint: {final}")  # noqa: T201 - CLI output
     return 0

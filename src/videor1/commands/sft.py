@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 HELP = "supervised fine-tuning on CoT records (loss on the answer only), single process or torchrun"
 DESCRIPTION = """Supervised cold start on Video-R1 CoT records (target = process + newline + solution).
@@ -68,7 +70,43 @@ def run(args: argparse.Namespace) -> int:
     from videor1.train.sft import train
 
     cfg = load_config(args.config, training_overrides(args))
-    last = train(cfg, resume=args.resume, stop_at_step=args.stop_at_step)
+    with stopped_by_signal(cfg.train.output_dir, "sft") as stop:
+        last = train(cfg, resume=args.resume, stop_at_step=args.stop_at_step)
+    if stop.status:
+        return stop.status
     if int(os.environ.get("RANK", "0")) == 0:
         print(last)  # noqa: T201 - CLI output: the last checkpoint directory
     return 0
+
+
+class Stop:
+    """Exit status of a training run stopped by Ctrl-C or SIGTERM (0 while it was not)."""
+
+    status = 0
+
+
+@contextmanager
+def stopped_by_signal(output_dir: str, recipe: str) -> Iterator[Stop]:
+    """Hold the run directory's lock (``videor1.utils.runlock``) for the run's life; on Ctrl-C or SIGTERM
+    say in one line which checkpoint ``--resume auto`` continues from, and set the exit status
+    (shared with ``videor1 rl``)."""
+    from videor1.cli import exit_status, interruption
+    from videor1.train.checkpoint import latest_checkpoint
+    from videor1.utils.logging import get_logger
+    from videor1.utils.runlock import run_lock
+
+    stop = Stop()
+    try:
+        with run_lock(output_dir, f"videor1 {recipe}"):
+            yield stop
+    except KeyboardInterrupt as e:
+        stop.status = exit_status(e)
+        if int(os.environ.get("RANK", "0")) != 0:
+            return
+        last = latest_checkpoint(output_dir)
+        where = (
+            f"the last checkpoint is {last}; `videor1 {recipe} --resume auto` (same config) continues from it"
+            if last is not None
+            else f"no checkpoint in {output_dir} yet; a rerun starts from step 0"
+        )
+        get_logger(__name__).error("%s: %s", interruption(e), where)
