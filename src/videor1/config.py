@@ -333,7 +333,7 @@ class SamplingConfig:
     """Decoding settings for rollouts, evaluation and annotation."""
 
     temperature: float = 1.0
-    """Softmax temperature (0 = greedy)."""
+    """Softmax temperature; 0 = greedy (eval, annotate; refused for RL rollouts, whose groups need a spread)."""
     top_p: float = 0.95
     """Nucleus sampling mass."""
     max_new_tokens: int = 768
@@ -439,6 +439,12 @@ class RLConfig:
             "in (0, 1)",
         )
         self.sampling.validate(f"{prefix}.sampling")
+        if self.sampling.temperature == 0:
+            raise ConfigError(
+                f"{prefix}.sampling.temperature=0 is greedy decoding: the {self.num_generations} rollouts of a "
+                "question would be identical, every group's advantages zero, and the policy would not learn; "
+                "use a temperature > 0 (the reference: 1.0)"
+            )
 
 
 @dataclass

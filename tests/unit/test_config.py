@@ -243,3 +243,12 @@ def test_duplicate_yaml_keys_are_errors_naming_key_and_line(tmp_path, text, key,
     with pytest.raises(ConfigError) as e:
         load_config(path)
     assert f"duplicate key '{key}' on line {line}" in str(e.value) and str(path) in str(e.value)
+
+
+def test_greedy_rl_rollouts_are_refused_and_greedy_eval_is_allowed():
+    with pytest.raises(ConfigError, match=r"rl.sampling.temperature=0 is greedy decoding: the 8 rollouts"):
+        load_config(None, ["rl.sampling.temperature=0"])
+    from videor1.infer import generation_kwargs
+
+    greedy = load_config(None, ["eval.sampling.temperature=0"]).eval.sampling
+    assert generation_kwargs(greedy) == {"max_new_tokens": 1024, "do_sample": False}
