@@ -4,10 +4,12 @@ One ``Config`` holds a section per stage (``model``, ``data``, ``train``, ``sft`
 ``annotate``); every command reads the sections it needs. Each field carries a one-line docstring
 (the string literal after it), which ``videor1 config --explain`` prints.
 
-Loading is strict: an unknown key, a wrong type, a value outside a ``Literal``, a NaN or infinite
-number, or a value out of its range (``train.lr > 0``, ``train.adam_betas`` in [0, 1), counts >= 0 or
+Loading is strict: a key given twice in one YAML mapping, an unknown key, a wrong type, a value
+outside a ``Literal``, a NaN or infinite number, or a value out of its range (``train.lr > 0``, ``train.adam_betas`` in [0, 1), counts >= 0 or
 >= 1, ...) raises ``ConfigError`` naming the dotted key and the allowed values. Dotted overrides on the command line
-(``rl.num_generations=8``) are parsed as YAML scalars and validated the same way. Values that
+(``rl.num_generations=8``) are parsed as YAML scalars and validated the same way. A nested section
+given in part keeps its parent's defaults for the rest (``eval.sampling.max_new_tokens=8`` keeps
+evaluation's temperature 0.1; see ``config_loader.from_dict``). Values that
 depend on others are derived (e.g. ``RLConfig.shuffled_generations`` defaults to half of
 ``num_generations``), never copied between sections.
 

@@ -252,3 +252,12 @@ def test_greedy_rl_rollouts_are_refused_and_greedy_eval_is_allowed():
 
     greedy = load_config(None, ["eval.sampling.temperature=0"]).eval.sampling
     assert generation_kwargs(greedy) == {"max_new_tokens": 1024, "do_sample": False}
+
+
+def test_eval_max_new_tokens_flag_keeps_the_reference_decoding():
+    from videor1.cli import build_parser
+    from videor1.commands.eval import flag_overrides
+
+    args = build_parser().parse_args(["eval", "--model", "m", "--bench", "b.json", "--max-new-tokens", "8"])
+    sampling = load_config(None, flag_overrides(args)).eval.sampling
+    assert (sampling.temperature, sampling.top_p, sampling.max_new_tokens) == (0.1, 0.001, 8)

@@ -17,6 +17,10 @@ directory (train.output_dir) gets config.yaml, metrics.jsonl and checkpoints/ste
   videor1 rl --config configs/tiny/tgrpo.yaml --resume auto   # continue from the newest checkpoint
   torchrun --nproc_per_node 8 -m videor1.cli rl --config configs/qwen2_5_vl_7b/tgrpo.yaml \\
       rl.temporal_form=advantage rl.shuffle_unit=temporal_patch
+
+One run at a time writes into train.output_dir (a second one is refused, naming the first). A resume
+refuses settings that change the run unless --allow-changed names them; Ctrl-C or SIGTERM stops the
+run and names the checkpoint --resume auto continues from.
 """
 
 

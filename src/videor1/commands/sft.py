@@ -18,6 +18,10 @@ checkpoints land in <train.output_dir>/checkpoints/step-N (HF format, loadable b
   videor1 sft --config configs/tiny/sft.yaml train.max_steps=8 train.lr=1e-4
   videor1 sft --config configs/tiny/sft.yaml --resume auto        # continue from the newest checkpoint
   torchrun --nproc_per_node 8 -m videor1.cli sft --config configs/qwen2_5_vl_7b/sft.yaml
+
+One run at a time writes into train.output_dir (a second one is refused, naming the first). A resume
+refuses settings that change the run unless --allow-changed names them; Ctrl-C or SIGTERM stops the
+run and names the checkpoint --resume auto continues from.
 """
 
 
