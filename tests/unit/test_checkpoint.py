@@ -429,3 +429,14 @@ def test_a_checkpoint_without_fp32_masters_and_rounded_weights_is_refused(tmp_pa
         model_source_for_resume(ModelConfig(path="base"), checkpoint)
     save_file({"w": torch.ones(2)}, str(checkpoint / "model.safetensors"))
     assert model_source_for_resume(ModelConfig(path="base"), checkpoint).path == str(checkpoint)
+
+
+def test_the_same_records_under_another_path_are_not_a_difference(tmp_path):
+    import shutil
+
+    from videor1.train.checkpoint import check_resume_settings
+
+    cfg, path, data = saved_with_data(tmp_path)
+    moved = tmp_path / "moved.json"
+    shutil.copy(data, moved)
+    check_resume_settings(changed(cfg, f"data.train_file={moved}"), path, DIST, recipe="sft")

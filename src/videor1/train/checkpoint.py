@@ -26,7 +26,9 @@ it is a complete float32 model, else the original ``model.path``), overwrites th
 with their masters (:func:`load_trainable_state`), then restores optimiser, scheduler, sampler
 position and RNG states (:func:`load_checkpoint`). A resume must use the same number of processes
 (the sampler and the per-rank RNG states depend on it) and the same total step count (otherwise the
-schedule would silently change); both are checked.
+schedule would silently change); both are checked. Before any of that, :func:`check_resume_settings`
+compares the run's settings and the training file's content hash with the checkpoint's and refuses
+what would change the run unless ``train.allow_changed`` names it.
 """
 
 from __future__ import annotations
@@ -537,6 +539,8 @@ def resume_differences(cfg: Config, checkpoint: Path, recipe: str) -> dict[str, 
         )
     elif (now := data_fingerprint(cfg.data.train_file)) != saved_hash:
         changed["data.train_file (content)"] = (f"sha256 {saved_hash[:12]}", f"sha256 {now[:12]}")
+    else:
+        changed.pop("data.train_file", None)  # the same records under another path
     return changed
 
 
