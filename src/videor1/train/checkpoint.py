@@ -113,8 +113,9 @@ def load_state_file(file: Path) -> Any:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(
             f"{file}: refused to load it: it holds Python objects other than tensors and plain values "
-            f"({first}); videor1 never writes such a file, so it was altered or comes from another tool. "
-            "Nothing in it was run; resume from a checkpoint you trust"
+            f"({first}); this videor1 never writes any, so it was altered, comes from another tool, or "
+            "from a videor1 whose RNG files held NumPy arrays. Nothing in it was run; resume from a "
+            "checkpoint you trust"
         ) from None
     except (RuntimeError, EOFError) as e:
         raise CheckpointError(
