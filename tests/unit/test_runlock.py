@@ -131,3 +131,11 @@ def test_a_signal_stops_training_with_one_line_naming_the_last_checkpoint(tmp_pa
     assert f"{first}: the last checkpoint is {run / 'checkpoints' / 'step-00000003'}" in lines[0]
     assert "`videor1 sft --resume auto` (same config) continues from it" in lines[0]
     assert (run / LOCK_FILE).read_text() == ""  # the lock was released on the way out
+
+
+def test_two_annotation_outputs_in_one_folder_lock_separately(tmp_path):
+    with run_lock(tmp_path, "videor1 annotate", name=".a.json.lock"):
+        with run_lock(tmp_path, "videor1 annotate", name=".b.json.lock") as other:
+            assert other is not None
+        with pytest.raises(RunLockError, match=r"\.a\.json\.lock"):
+            acquire_run_lock(tmp_path, "videor1 annotate", name=".a.json.lock")
