@@ -12,6 +12,7 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -90,11 +91,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    previous = signal.signal(signal.SIGTERM, _terminate)  # SIGTERM takes the Ctrl-C path
     try:
         return int(args._run(args) or 0)
-    except KeyboardInterrupt:
-        log.error("interrupted")
-        return 130
+    except KeyboardInterrupt as e:
+        log.error("%s", interruption(e))
+        return exit_status(e)
     except Exception as e:
         kind = user_error_kind(e)
         if kind is None or args.debug:
@@ -102,6 +104,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("%s: %s", kind, e)
         log.info("(run with --debug for the traceback)")
         return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's preemption, ``kill``, torchrun stopping its workers), raised like Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def interruption(error: KeyboardInterrupt) -> str:
+    """``"terminated (SIGTERM)"`` or ``"interrupted"``: how a command's stop line starts."""
+    return "terminated (SIGTERM)" if isinstance(error, Terminated) else "interrupted"
+
+
+def exit_status(error: KeyboardInterrupt) -> int:
+    """128 + the signal number, as a shell reports it: 143 for SIGTERM, 130 for Ctrl-C."""
+    return 128 + (signal.SIGTERM if isinstance(error, Terminated) else signal.SIGINT)
 
 
 # (module, class name, what the one-line message calls it): errors a user causes and can fix. Looked up
@@ -115,6 +137,7 @@ USER_ERRORS: tuple[tuple[str, str, str], ...] = (
     ("videor1.train.guards", "NonFiniteError", "training diverged"),
     ("videor1.eval.runner", "EvalResumeError", "eval error"),
     ("videor1.utils.rundir", "MetricsError", "run directory error"),
+    ("videor1.utils.runlock", "RunLockError", "run directory in use"),
 )
 
 

@@ -4,10 +4,12 @@ One ``Config`` holds a section per stage (``model``, ``data``, ``train``, ``sft`
 ``annotate``); every command reads the sections it needs. Each field carries a one-line docstring
 (the string literal after it), which ``videor1 config --explain`` prints.
 
-Loading is strict: an unknown key, a wrong type, a value outside a ``Literal``, a NaN or infinite
-number, or a value out of its range (``train.lr > 0``, ``train.adam_betas`` in [0, 1), counts >= 0 or
+Loading is strict: a key given twice in one YAML mapping, an unknown key, a wrong type, a value
+outside a ``Literal``, a NaN or infinite number, or a value out of its range (``train.lr > 0``, ``train.adam_betas`` in [0, 1), counts >= 0 or
 >= 1, ...) raises ``ConfigError`` naming the dotted key and the allowed values. Dotted overrides on the command line
-(``rl.num_generations=8``) are parsed as YAML scalars and validated the same way. Values that
+(``rl.num_generations=8``) are parsed as YAML scalars and validated the same way. A nested section
+given in part keeps its parent's defaults for the rest (``eval.sampling.max_new_tokens=8`` keeps
+evaluation's temperature 0.1; see ``config_loader.from_dict``). Values that
 depend on others are derived (e.g. ``RLConfig.shuffled_generations`` defaults to half of
 ``num_generations``), never copied between sections.
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import yaml
 
@@ -245,6 +247,9 @@ class ModelConfig:
 class TrainConfig:
     """Shared by SFT and RL: run directory, batch shape, optimiser, schedule, checkpoints."""
 
+    # two ways to give the run's length: a train section must give one (never inherited from Config's)
+    exclusive_keys: ClassVar[tuple[tuple[str, ...], ...]] = (("max_steps", "epochs"),)
+
     output_dir: str = "runs/default"
     """Run directory (config.yaml, metrics.jsonl, checkpoints/)."""
     seed: int = 0
@@ -289,6 +294,8 @@ class TrainConfig:
     """DataLoader worker processes that decode media and build batches (0 = in the training process)."""
     nonfinite_skip: int = 0
     """Drop up to this many updates whose loss or gradient is NaN/inf (counted); the next one stops the run."""
+    allow_changed: list[str] = field(default_factory=list)
+    """Keys or sections (``rl.sampling``) a resume may change although the checkpoint's run had other values (``--allow-changed``)."""
 
     def validate(self, prefix: str) -> None:
         if (self.max_steps is None) == (self.epochs is None):
@@ -328,7 +335,7 @@ class SamplingConfig:
     """Decoding settings for rollouts, evaluation and annotation."""
 
     temperature: float = 1.0
-    """Softmax temperature (0 = greedy)."""
+    """Softmax temperature; 0 = greedy (eval, annotate; refused for RL rollouts, whose groups need a spread)."""
     top_p: float = 0.95
     """Nucleus sampling mass."""
     max_new_tokens: int = 768
@@ -434,6 +441,12 @@ class RLConfig:
             "in (0, 1)",
         )
         self.sampling.validate(f"{prefix}.sampling")
+        if self.sampling.temperature == 0:
+            raise ConfigError(
+                f"{prefix}.sampling.temperature=0 is greedy decoding: the {self.num_generations} rollouts of a "
+                "question would be identical, every group's advantages zero, and the policy would not learn; "
+                "use a temperature > 0 (the reference: 1.0)"
+            )
 
 
 @dataclass

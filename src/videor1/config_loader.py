@@ -11,6 +11,7 @@ these names.
 from __future__ import annotations
 
 import ast
+import copy
 import dataclasses
 import inspect
 import math
@@ -24,8 +25,30 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 import yaml
 
 
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or invalid; the message names the dotted key."""
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads ``1e-6`` as a float (YAML 1.1 requires a dot: ``1.0e-6``)."""
+    """SafeLoader that also reads ``1e-6`` as a float (YAML 1.1 requires a dot: ``1.0e-6``) and refuses
+    a key given twice in one mapping (PyYAML keeps the last silently; a second ``train:`` section
+    would drop the first's keys)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` merges are YAML's own override
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                seen = first_line.get(key)
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            line = key_node.start_mark.line + 1
+            if seen is not None:
+                raise ConfigError(f"duplicate key {key!r} on line {line} (first given on line {seen})")
+            first_line[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.add_implicit_resolver(
@@ -44,10 +67,6 @@ _Loader.add_implicit_resolver(
 
 def _yaml_load(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing, unknown or invalid; the message names the dotted key."""
 
 
 def _require(ok: bool, key: str, value: Any, rule: str) -> None:
@@ -75,8 +94,12 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _convert(value: Any, tp: Any, key: str) -> Any:
-    """Check/convert one YAML value to the annotated type; raise ConfigError naming ``key``."""
+def _convert(value: Any, tp: Any, key: str, base: Any = None) -> Any:
+    """Check/convert one YAML value to the annotated type; raise ConfigError naming ``key``.
+
+    ``base``: the value this key has when the YAML leaves it out (the parent's default); a mapping
+    for a nested section is merged over it (see :func:`from_dict`).
+    """
     origin = get_origin(tp)
     if tp is Any:
         return value
@@ -98,7 +121,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _convert(value, arg, key)
+                return _convert(value, arg, key, base)
             except ConfigError as e:
                 errors.append(str(e))
         raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: {value!r} is not a {_type_name(tp)}")
@@ -116,7 +139,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             return value
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping for {tp.__name__}, got {value!r}")
-        return from_dict(tp, value, prefix=key)
+        return from_dict(tp, value, prefix=key, base=base if isinstance(base, tp) else None)
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: expected true or false, got {value!r}")
@@ -138,17 +161,37 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     return value
 
 
-def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
-    """Build dataclass ``cls`` from a mapping; unknown keys raise, missing keys take defaults."""
+def from_dict(cls: type, data: dict[str, Any], prefix: str = "", base: Any = None) -> Any:
+    """Build dataclass ``cls`` from a mapping merged over ``base``; unknown keys raise.
+
+    Keys the mapping leaves out keep their value in ``base``: the parent's default for a nested
+    section (``eval.sampling`` defaults to temperature 0.1, so ``eval.sampling.max_new_tokens=8``
+    keeps 0.1), ``cls()`` when there is no parent default. Keys a class lists in ``exclusive_keys``
+    (``TrainConfig``: ``max_steps`` / ``epochs``, two ways to give one thing) are the exception: a
+    given section chooses among them itself, the others take their class defaults (so a ``train``
+    section must say how long the run is; ``Config``'s ``max_steps=1`` only serves commands that
+    never train).
+    """
     hints = get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    defaults = copy.deepcopy(base) if base is not None else cls()
     kwargs = {}
     for key, value in data.items():
         dotted = f"{prefix}.{key}" if prefix else key
-        if key not in names:
-            raise ConfigError(f"unknown config key {dotted!r}; {cls.__name__} accepts: {', '.join(names)}")
-        kwargs[key] = _convert(value, hints[key], dotted)
-    return cls(**kwargs)
+        if key not in fields:
+            raise ConfigError(f"unknown config key {dotted!r}; {cls.__name__} accepts: {', '.join(fields)}")
+        kwargs[key] = _convert(value, hints[key], dotted, getattr(defaults, key))
+    for group in getattr(cls, "exclusive_keys", ()):
+        for name in group:
+            if name not in data:
+                kwargs[name] = _class_default(fields[name])
+    return dataclasses.replace(defaults, **kwargs)
+
+
+def _class_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
 
 
 def to_dict(obj: Any) -> Any:
@@ -167,6 +210,8 @@ def load_raw(path: str | Path | None = None, overrides: list[str] | None = None)
             loaded = _yaml_load(p.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
             raise ConfigError(f"{p}: invalid YAML: {e}") from e
+        except ConfigError as e:  # a duplicate key
+            raise ConfigError(f"{p}: {e}") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -238,19 +283,20 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def explain(cls: type, prefix: str = "") -> list[tuple[str, str, Any, str]]:
-    """Rows of (dotted key, type, default, doc) for every leaf field."""
+def explain(cls: type, prefix: str = "", instance: Any = None) -> list[tuple[str, str, Any, str]]:
+    """Rows of (dotted key, type, default, doc) for every leaf field; ``instance`` holds the defaults
+    (a nested section's come from its parent, as :func:`from_dict` merges them)."""
     rows = []
     hints = get_type_hints(cls)
     docs = field_docs(cls)
-    instance = cls()
+    instance = cls() if instance is None else instance
     for f in dataclasses.fields(cls):
         key = f"{prefix}.{f.name}" if prefix else f.name
         tp = hints[f.name]
         default = getattr(instance, f.name)
         nested = [a for a in (get_args(tp) or (tp,)) if dataclasses.is_dataclass(a)]
         if nested:
-            rows.extend(explain(nested[0], key))
+            rows.extend(explain(nested[0], key, default if isinstance(default, nested[0]) else None))
         else:
             rows.append((key, _type_name(tp), default, docs.get(f.name, "")))
     return rows

@@ -212,3 +212,231 @@ def test_kill_during_save_keeps_previous_checkpoint(tmp_path):
 def test_all_reduce_metrics_single_process_is_identity():
     assert all_reduce_metrics({"loss": 2.5, "tokens": 7}, DIST) == {"loss": 2.5, "tokens": 7.0}
     assert all_reduce_metrics({}, DIST) == {}
+
+
+class _Payload:
+    """Unpickling this runs ``os.mkdir(marker)``: what a planted checkpoint file could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+@pytest.mark.parametrize("name", ["optimizer.pt", "scheduler.pt", "rng/rank-00000.pt"])
+def test_resume_refuses_a_checkpoint_file_that_would_run_code(tmp_path, name):
+    cfg, model, opt, sched = make_run(tmp_path)
+    path = save(cfg, 1, model, opt, sched)
+    marker = tmp_path / "payload-ran"
+    original = torch.load(path / name, weights_only=True)
+    planted = {"payload": _Payload(marker), "kept": original}
+    torch.save(planted, path / name)
+    _, model2, opt2, sched2 = make_run(tmp_path)
+    with pytest.raises(CheckpointError, match=rf"{name}: refused to load it.*Nothing in it was run"):
+        load_checkpoint(path, model=model2, optimizer=opt2, scheduler=sched2, dist=DIST)
+    assert not marker.exists()
+
+
+def test_no_torch_load_in_src_unpickles_objects():
+    import ast
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    offenders = []
+    for file in src.rglob("*.py"):
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "load"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "torch"
+            ):
+                safe = any(
+                    k.arg == "weights_only" and isinstance(k.value, ast.Constant) and k.value.value is True
+                    for k in node.keywords
+                )
+                if not safe:
+                    offenders.append(f"{file.relative_to(src)}:{node.lineno}")
+    assert offenders == []
+
+
+DISK_FULL = (
+    'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })'
+)
+
+
+def test_disk_full_while_writing_the_model_is_one_message_exit_2_and_no_temp_dir(
+    tmp_path, monkeypatch, capsys
+):
+    from safetensors import SafetensorError
+
+    from videor1.cli import main
+
+    def full_disk(*args, **kwargs):
+        raise SafetensorError(DISK_FULL)
+
+    monkeypatch.setattr(sys.modules[__name__], "save_file", full_disk)  # TinyNet.save_pretrained's writer
+    cfg, model, opt, sched = make_run(tmp_path)
+    with pytest.raises(
+        CheckpointError, match=r"checkpoints/step-00000001 failed \(SafetensorError: .*No space left"
+    ):
+        save(cfg, 1, model, opt, sched)
+    assert list((tmp_path / "run" / "checkpoints").iterdir()) == []  # .tmp-step-00000001 removed
+
+    def sft_that_saves(cfg, **kwargs):
+        run_cfg, run_model, run_opt, run_sched = make_run(tmp_path)
+        return save(run_cfg, 1, run_model, run_opt, run_sched)
+
+    monkeypatch.setattr("videor1.train.sft.train", sft_that_saves)
+    config = tmp_path / "sft.yaml"
+    config.write_text("train:\n  max_steps: 1\n")
+    capsys.readouterr()
+    assert main(["sft", "--config", str(config)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "step-00000001" in errors[0] and "No space left on device" in errors[0]
+    assert list((tmp_path / "run" / "checkpoints").iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------------------
+# A resume refuses settings that change the run
+# --------------------------------------------------------------------------------------------------
+
+
+def saved_with_data(tmp_path: Path):
+    """A checkpoint of a run over a two-record training file; returns (cfg, checkpoint, data file)."""
+    from videor1.train.checkpoint import DATA_FINGERPRINT, data_fingerprint
+
+    cfg, model, opt, sched = make_run(tmp_path)
+    data = tmp_path / "train.json"
+    data.write_text('[{"problem": "a"}, {"problem": "b"}]')
+    cfg.data.train_file = str(data)
+    cfg.model.path = str(tmp_path / "model")
+    train_state = {"total_steps": 10, "sampler": {}, DATA_FINGERPRINT: data_fingerprint(data)}
+    path = save_checkpoint(
+        cfg,
+        1,
+        model=model,
+        processor=None,
+        optimizer=opt,
+        scheduler=sched,
+        dist=DIST,
+        train_state=train_state,
+    )
+    return cfg, path, data
+
+
+def changed(cfg: Config, *overrides: str) -> Config:
+    """``cfg`` with dotted overrides, through the YAML loader as a user's resume would be."""
+    import tempfile
+
+    from videor1.config import load_config, save_config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        save_config(cfg, Path(tmp) / "config.yaml")
+        return load_config(Path(tmp) / "config.yaml", list(overrides))
+
+
+def test_resume_refuses_and_lists_every_setting_that_changes_the_run(tmp_path):
+    from videor1.train.checkpoint import check_resume_settings
+
+    cfg, path, data = saved_with_data(tmp_path)
+    data.write_text('[{"problem": "x"}, {"problem": "y"}]')  # same length, other records
+    new = changed(
+        cfg,
+        f"model.path={tmp_path / 'other-model'}",
+        "rl.num_generations=2",
+        "rl.sampling.temperature=0.7",
+        "data.media.max_frames=8",
+        "train.seed=1",
+        "train.warmup_steps=2",
+    )
+    with pytest.raises(CheckpointError) as e:
+        check_resume_settings(new, path, DIST, recipe="rl")
+    message = str(e.value)
+    for key in (
+        "model.path",
+        "rl.num_generations: 8 -> 2",
+        "rl.sampling.temperature: 1.0 -> 0.7",
+        "data.media.max_frames: 16 -> 8",
+        "train.seed: 0 -> 1",
+        "train.warmup_steps: 0 -> 2",
+        "data.train_file (content): 'sha256 ",
+    ):
+        assert key in message, key
+    assert "--allow-changed model.path,data.media.max_frames,train.seed," in message
+    # the SFT recipe never reads the rl section
+    with pytest.raises(CheckpointError) as e:
+        check_resume_settings(changed(cfg, "rl.num_generations=2", "train.seed=1"), path, DIST, recipe="sft")
+    assert "train.seed" in str(e.value) and "rl.num_generations" not in str(e.value)
+
+
+def test_settings_that_cannot_change_the_run_are_not_differences(tmp_path):
+    from videor1.train.checkpoint import check_resume_settings
+
+    cfg, path, _ = saved_with_data(tmp_path)
+    new = changed(
+        cfg,
+        f"train.output_dir={tmp_path / 'moved'}",
+        "train.log_every=5",
+        "train.save_every=3",
+        "train.keep_last=0",
+        "eval.sampling.max_new_tokens=8",
+        "annotate.threshold=0.5",
+    )
+    check_resume_settings(new, path, DIST, recipe="rl")
+    assert not (tmp_path / "moved" / "changed_on_resume.jsonl").exists()
+
+
+def test_allowed_changes_are_logged_and_recorded(tmp_path, caplog):
+    import json
+
+    from videor1.train.checkpoint import check_resume_settings
+
+    cfg, path, data = saved_with_data(tmp_path)
+    data.write_text('[{"problem": "x"}, {"problem": "y"}]')
+    new = changed(cfg, "train.seed=1", "rl.sampling.top_p=0.5")
+    new.train.allow_changed = ["train.seed", "rl.sampling", "data.train_file"]
+    check_resume_settings(new, path, DIST, recipe="rl")
+    assert "train.seed: 0 -> 1" in caplog.text and "rl.sampling.top_p: 0.95 -> 0.5" in caplog.text
+    (record,) = [json.loads(line) for line in (Path(cfg.train.output_dir) / "changed_on_resume.jsonl").open()]
+    assert record["checkpoint"] == str(path)
+    assert set(record["changed"]) == {"train.seed", "rl.sampling.top_p", "data.train_file (content)"}
+
+
+def test_a_value_the_optimiser_state_keeps_cannot_be_allowed(tmp_path):
+    from videor1.config import ConfigError
+    from videor1.train.checkpoint import check_resume_settings
+
+    cfg, path, _ = saved_with_data(tmp_path)
+    new = changed(cfg, "train.lr=0.05")
+    new.train.allow_changed = ["train.lr"]
+    with pytest.raises(CheckpointError, match=r"different train.lr\n  train.lr: 0.1 -> 0.05\n.*scheduler.pt"):
+        check_resume_settings(new, path, DIST, recipe="sft")
+    new.train.allow_changed = ["train.lrr"]
+    with pytest.raises(ConfigError, match="train.allow_changed: 'train.lrr' is not a config key"):
+        check_resume_settings(new, path, DIST, recipe="sft")
+
+
+def test_a_checkpoint_without_fp32_masters_and_rounded_weights_is_refused(tmp_path):
+    from videor1.config import ModelConfig
+    from videor1.train.checkpoint import model_source_for_resume
+
+    checkpoint = tmp_path / "step-00000001"
+    checkpoint.mkdir()
+    save_file({"w": torch.ones(2, dtype=torch.bfloat16)}, str(checkpoint / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="no trainable.safetensors .* BF16, not float32"):
+        model_source_for_resume(ModelConfig(path="base"), checkpoint)
+    save_file({"w": torch.ones(2)}, str(checkpoint / "model.safetensors"))
+    assert model_source_for_resume(ModelConfig(path="base"), checkpoint).path == str(checkpoint)
+
+
+def test_the_same_records_under_another_path_are_not_a_difference(tmp_path):
+    import shutil
+
+    from videor1.train.checkpoint import check_resume_settings
+
+    cfg, path, data = saved_with_data(tmp_path)
+    moved = tmp_path / "moved.json"
+    shutil.copy(data, moved)
+    check_resume_settings(changed(cfg, f"data.train_file={moved}"), path, DIST, recipe="sft")

@@ -140,3 +140,124 @@ def test_explain_covers_every_leaf_with_docs():
     assert "rl.temporal_mu" in keys and "data.media.video_max_pixels" in keys
     undocumented = [r[0] for r in rows if not r[3]]
     assert undocumented == []
+
+
+def _nested_sections(cls: type, prefix: str = "") -> list[tuple[str, type]]:
+    """(dotted path, class) of every dataclass-typed field under ``cls``, Optional ones included."""
+    import dataclasses
+    from typing import get_args, get_type_hints
+
+    found = []
+    for name, tp in get_type_hints(cls).items():
+        if name not in {f.name for f in dataclasses.fields(cls)}:
+            continue
+        for arg in get_args(tp) or (tp,):
+            if dataclasses.is_dataclass(arg):
+                path = f"{prefix}.{name}" if prefix else name
+                found.append((path, arg))
+                found.extend(_nested_sections(arg, path))
+    return found
+
+
+def _parent_default(path: str):
+    """The value ``path`` has in ``Config()``; a section that defaults to None has its class's defaults."""
+    node = Config()
+    for part in path.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def test_every_nested_section_merges_one_key_over_its_parents_defaults():
+    import dataclasses
+    import json
+
+    from videor1.config import from_dict, load_raw
+
+    sections = _nested_sections(Config)
+    assert {"eval.sampling", "annotate.sampling", "rl.sampling", "data.media", "model.lora"} <= {
+        p for p, _ in sections
+    }
+    checked = 0
+    for path, cls in sections:
+        parent = _parent_default(path)
+        expected = dataclasses.asdict(parent) if parent is not None else dataclasses.asdict(cls())
+        exclusive = {k for group in getattr(cls, "exclusive_keys", ()) for k in group}
+        for f in dataclasses.fields(cls):
+            if dataclasses.is_dataclass(getattr(cls(), f.name)):
+                continue  # a section of its own, walked separately
+            value = expected[f.name]
+            override = f"{path}.{f.name}={json.dumps(value)}"
+            got = dataclasses.asdict(_parent_default_of(from_dict(Config, load_raw(None, [override])), path))
+            want = dict(expected)
+            for name in exclusive - {f.name}:
+                want[name] = dataclasses.asdict(cls())[name]  # never inherited (see from_dict)
+            assert got == want, f"{override}: the section's other keys changed"
+            checked += 1
+    assert checked > 100
+
+
+def _parent_default_of(cfg: Config, path: str):
+    node = cfg
+    for part in path.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def test_one_decoding_key_keeps_the_sections_other_defaults(tmp_path):
+    cfg = load_config(None, ["eval.sampling.max_new_tokens=8", "annotate.sampling.temperature=0.7"])
+    assert (cfg.eval.sampling.temperature, cfg.eval.sampling.top_p, cfg.eval.sampling.max_new_tokens) == (
+        0.1,
+        0.001,
+        8,
+    )
+    assert (cfg.annotate.sampling.top_p, cfg.annotate.sampling.max_new_tokens) == (0.95, 512)
+    path = tmp_path / "c.yaml"
+    path.write_text("eval:\n  sampling:\n    max_new_tokens: 8\n")
+    assert load_config(path).eval.sampling.temperature == 0.1
+
+
+def test_a_train_section_must_give_the_run_length_itself():
+    assert load_config(None, ["train.epochs=2"]).train.max_steps is None  # not Config's max_steps=1
+    with pytest.raises(ConfigError, match="exactly one of train.max_steps and train.epochs"):
+        load_config(None, ["train.lr=0.1"])
+
+
+def test_explain_shows_the_parents_defaults():
+    rows = {key: default for key, _, default, _ in explain(Config)}
+    assert rows["eval.sampling.temperature"] == 0.1 and rows["eval.sampling.top_p"] == 0.001
+    assert rows["annotate.sampling.max_new_tokens"] == 512
+    assert rows["rl.sampling.temperature"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line"),
+    [
+        ("train:\n  lr: 0.1\n  lr: 0.2\n", "lr", 3),
+        ("train:\n  lr: 0.1\nrl:\n  beta: 0.0\ntrain:\n  max_steps: 3\n", "train", 5),
+        ("eval:\n  sampling:\n    top_p: 0.5\n    top_p: 0.6\n", "top_p", 4),
+    ],
+)
+def test_duplicate_yaml_keys_are_errors_naming_key_and_line(tmp_path, text, key, line):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert f"duplicate key '{key}' on line {line}" in str(e.value) and str(path) in str(e.value)
+
+
+def test_greedy_rl_rollouts_are_refused_and_greedy_eval_is_allowed():
+    with pytest.raises(ConfigError, match=r"rl.sampling.temperature=0 is greedy decoding: the 8 rollouts"):
+        load_config(None, ["rl.sampling.temperature=0"])
+    from videor1.infer import generation_kwargs
+
+    greedy = load_config(None, ["eval.sampling.temperature=0"]).eval.sampling
+    assert generation_kwargs(greedy) == {"max_new_tokens": 1024, "do_sample": False}
+
+
+def test_eval_max_new_tokens_flag_keeps_the_reference_decoding():
+    from videor1.cli import build_parser
+    from videor1.commands.eval import flag_overrides
+
+    args = build_parser().parse_args(["eval", "--model", "m", "--bench", "b.json", "--max-new-tokens", "8"])
+    sampling = load_config(None, flag_overrides(args)).eval.sampling
+    assert (sampling.temperature, sampling.top_p, sampling.max_new_tokens) == (0.1, 0.001, 8)

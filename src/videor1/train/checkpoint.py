@@ -16,19 +16,27 @@ so a kill during a save leaves the previous checkpoints untouched)::
         optimizer.pt, scheduler.pt            full (unsharded) optimiser state, keyed by parameter name
         rng/rank-00000.pt ...                 Python, NumPy, torch (and CUDA) generator states per rank
 
+The ``.pt`` files hold tensors and plain values only and are read with ``weights_only=True``
+(:func:`load_state_file`): resuming never unpickles an object, so a checkpoint from elsewhere
+cannot run code.
+
 The HF files are cast to ``model.dtype`` for other tools; ``trainable.safetensors`` keeps the exact
 fp32 masters. Resuming loads the model (:func:`model_source_for_resume`: the checkpoint itself when
 it is a complete float32 model, else the original ``model.path``), overwrites the trained tensors
 with their masters (:func:`load_trainable_state`), then restores optimiser, scheduler, sampler
 position and RNG states (:func:`load_checkpoint`). A resume must use the same number of processes
 (the sampler and the per-rank RNG states depend on it) and the same total step count (otherwise the
-schedule would silently change); both are checked.
+schedule would silently change); both are checked. Before any of that, :func:`check_resume_settings`
+compares the run's settings and the training file's content hash with the checkpoint's and refuses
+what would change the run unless ``train.allow_changed`` names it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import pickle
 import random
 import shutil
 import time
@@ -37,6 +45,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 from torch import nn
 
@@ -52,6 +61,8 @@ STEP_PREFIX = "step-"
 TMP_PREFIX = ".tmp-"
 TRAINER_STATE = "trainer_state.json"
 TRAINABLE_FILE = "trainable.safetensors"
+DATA_FINGERPRINT = "train_file_sha256"
+CHANGES_FILE = "changed_on_resume.jsonl"
 
 
 class CheckpointError(RuntimeError):
@@ -66,8 +77,14 @@ class CheckpointError(RuntimeError):
 
 
 def rng_state() -> dict[str, Any]:
-    """Python, NumPy, torch CPU (and CUDA) generator states of this process."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Python, NumPy, torch CPU (and CUDA) generator states of this process, as tensors and plain
+    values only (so :func:`load_state_file` reads them back without unpickling any object)."""
+    np_name, np_keys, np_pos, np_has_gauss, np_cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),  # (version, tuple of ints, None or float)
+        "numpy": [np_name, torch.from_numpy(np_keys.astype(np.int64)), np_pos, np_has_gauss, np_cached],
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -75,10 +92,35 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    np_name, np_keys, np_pos, np_has_gauss, np_cached = state["numpy"]
+    np.random.set_state((np_name, np_keys.numpy().astype(np.uint32), np_pos, np_has_gauss, np_cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_state_file(file: Path) -> Any:
+    """A checkpoint's ``.pt`` file (optimiser, scheduler, RNG states), read with ``weights_only=True``.
+
+    These files hold tensors and plain Python values only; anything else (a pickled object whose
+    ``__reduce__`` would run code) is refused before it is built, naming the file.
+    """
+    if not file.is_file():
+        raise CheckpointError(f"{file.parent}: not a complete checkpoint (no {file.name})")
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"{file}: refused to load it: it holds Python objects other than tensors and plain values "
+            f"({first}); this videor1 never writes any, so it was altered, comes from another tool, or "
+            "from a videor1 whose RNG files held NumPy arrays. Nothing in it was run; resume from a "
+            "checkpoint you trust"
+        ) from None
+    except (RuntimeError, EOFError) as e:
+        raise CheckpointError(
+            f"{file}: unreadable ({type(e).__name__}: {e}); the checkpoint is damaged"
+        ) from e
 
 
 # --------------------------------------------------------------------------------------------------
@@ -188,7 +230,11 @@ def save_step(state: RecipeState, step: int) -> Path:
         optimizer=state.optimizer,
         scheduler=state.scheduler,
         dist=state.dist,
-        train_state={"total_steps": state.total_steps, "sampler": state.sampler.state_dict(step)},
+        train_state={
+            "total_steps": state.total_steps,
+            "sampler": state.sampler.state_dict(step),
+            DATA_FINGERPRINT: data_fingerprint(state.cfg.data.train_file) if state.dist.is_main else None,
+        },
         final=step == state.total_steps,
     )
 
@@ -208,7 +254,7 @@ def save_checkpoint(cfg: Config, step: int, **kwargs: Any) -> Path:
         return write_checkpoint(cfg, step, **kwargs)
     except (CheckpointError, NonFiniteError):
         raise
-    except (OSError, RuntimeError) as e:
+    except (OSError, RuntimeError, SafetensorError) as e:  # safetensors reports a full disk as its own error
         shutil.rmtree(final_dir.with_name(TMP_PREFIX + final_dir.name), ignore_errors=True)
         raise CheckpointError(
             f"writing checkpoint {final_dir} failed ({type(e).__name__}: {e}); check the free disk space "
@@ -378,7 +424,13 @@ def load_checkpoint(
             f"{path}: the run was planned for {state.get('total_steps')} steps but this config gives "
             f"{expected_total_steps}; the LR schedule would change - keep train.max_steps/epochs and the batch shape"
         )
-    optim_state = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False)
+    # read every file before restoring anything: a refused or damaged one leaves this run untouched
+    optim_state = load_state_file(path / "optimizer.pt")
+    scheduler_state = load_state_file(path / "scheduler.pt")
+    rng_file = path / "rng" / f"rank-{dist.rank:05d}.pt"
+    if not rng_file.is_file():
+        raise CheckpointError(f"{path}: no RNG state for rank {dist.rank} ({rng_file})")
+    rng = load_state_file(rng_file)
     if is_fsdp(model):
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
@@ -387,13 +439,166 @@ def load_checkpoint(
         )
     else:
         optimizer.load_state_dict(optim_state)
-    scheduler.load_state_dict(torch.load(path / "scheduler.pt", map_location="cpu", weights_only=False))
-    rng_file = path / "rng" / f"rank-{dist.rank:05d}.pt"
-    if not rng_file.is_file():
-        raise CheckpointError(f"{path}: no RNG state for rank {dist.rank} ({rng_file})")
-    set_rng_state(torch.load(rng_file, map_location="cpu", weights_only=False))
+    scheduler.load_state_dict(scheduler_state)
+    set_rng_state(rng)
     log.info("resumed from %s (step %d)", path, state["step"])
     return state
+
+
+# --------------------------------------------------------------------------------------------------
+# What a resume may change
+# --------------------------------------------------------------------------------------------------
+
+RESUME_SECTIONS = {"sft": ("model", "data", "train", "sft"), "rl": ("model", "data", "train", "rl")}
+"""The config sections that shape each recipe's run; the others (eval, annotate, the other recipe) are never compared."""
+
+NOT_A_DIFFERENCE = frozenset(
+    {
+        "train.output_dir",  # a moved run directory is the same run
+        "train.log_every",
+        "train.save_every",
+        "train.keep_last",
+        "train.report_to",
+        "train.allow_changed",
+        "data.eval_file",
+        "model.gradient_checkpointing",  # memory only: the same gradients
+        "rl.vllm_gpu_memory_utilization",  # memory only
+    }
+)
+"""Keys that cannot change what a run computes: a resume may change them without a word."""
+
+FIXED_BY_CHECKPOINT = {
+    "train.lr": "the peak LR lives in scheduler.pt and optimizer.pt",
+    "train.weight_decay": "it lives in optimizer.pt",
+    "train.adam_betas": "they live in optimizer.pt",
+}
+"""Keys whose old value the restored optimiser state would keep: allowing a change would be a lie."""
+
+_PATH_KEYS = ("model.path", "data.train_file", "data.media_root")
+
+
+def data_fingerprint(train_file: str | os.PathLike) -> str:
+    """SHA-256 over the training records (a file, or every file of a ``datasets`` directory, by relative path)."""
+    root = Path(train_file)
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    key = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    if key not in _FINGERPRINTS:
+        digest = hashlib.sha256()
+        for f in files:
+            if root.is_dir():
+                digest.update(str(f.relative_to(root)).encode() + b"\0")
+            with f.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+        _FINGERPRINTS[key] = digest.hexdigest()
+    return _FINGERPRINTS[key]
+
+
+_FINGERPRINTS: dict[tuple[tuple[str, int, int], ...], str] = {}
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(_flatten(value, f"{prefix}.{key}" if prefix else key))
+    return out
+
+
+def _same(key: str, old: Any, new: Any) -> bool:
+    if old == new:
+        return True
+    if key in _PATH_KEYS and old and new:
+        return Path(old).resolve() == Path(new).resolve()  # ./data vs /abs/data
+    return False
+
+
+def resume_differences(cfg: Config, checkpoint: Path, recipe: str) -> dict[str, tuple[Any, Any]]:
+    """``{dotted key: (saved, now)}`` for every setting of ``recipe``'s sections that differs from the
+    checkpoint's ``config.yaml`` (paths compared resolved), plus the training file's content
+    (``data.train_file (content)``), leaving out :data:`NOT_A_DIFFERENCE`."""
+    from videor1.config import ConfigError, from_dict, load_raw, to_dict
+
+    try:
+        saved = from_dict(Config, load_raw(checkpoint / "config.yaml"))
+    except ConfigError as e:
+        raise CheckpointError(f"{checkpoint}: its config.yaml does not load: {e}") from None
+    old, new = _flatten(to_dict(saved)), _flatten(to_dict(cfg))
+    sections = RESUME_SECTIONS[recipe]
+    changed = {
+        key: (old[key], new[key])
+        for key in new
+        if key.split(".", 1)[0] in sections
+        and key not in NOT_A_DIFFERENCE
+        and not _same(key, old[key], new[key])
+    }
+    saved_hash = read_trainer_state(checkpoint).get(DATA_FINGERPRINT)
+    if saved_hash is None:
+        log.warning(
+            "%s records no fingerprint of its training file: its content cannot be compared", checkpoint
+        )
+    elif (now := data_fingerprint(cfg.data.train_file)) != saved_hash:
+        changed["data.train_file (content)"] = (f"sha256 {saved_hash[:12]}", f"sha256 {now[:12]}")
+    else:
+        changed.pop("data.train_file", None)  # the same records under another path
+    return changed
+
+
+def check_resume_settings(cfg: Config, checkpoint: Path | None, dist: Dist, *, recipe: str) -> None:
+    """Refuse to resume ``checkpoint`` with settings that change the run, unless ``train.allow_changed``
+    names them (a key, or a section such as ``rl.sampling``); allowed changes are logged and rank 0
+    appends them to ``<output_dir>/changed_on_resume.jsonl``. Every rank calls it (all raise alike).
+
+    Compared: :data:`RESUME_SECTIONS` of ``recipe`` (model, data with the training file's content
+    hash, optimiser and schedule, batch shape, seeds, media budgets, G and sampling ...) except
+    :data:`NOT_A_DIFFERENCE`. :data:`FIXED_BY_CHECKPOINT` keys cannot be allowed.
+    """
+    from videor1.config import ConfigError, explain
+
+    if checkpoint is None:
+        return
+    allowed = cfg.train.allow_changed
+    known = {row[0] for row in explain(Config)}
+    for entry in allowed:
+        if entry not in known and not any(k.startswith(entry + ".") for k in known):
+            raise ConfigError(f"train.allow_changed: {entry!r} is not a config key or section")
+    changed = resume_differences(cfg, checkpoint, recipe)
+
+    def is_allowed(key: str) -> bool:
+        key = key.removesuffix(" (content)")
+        return any(key == a or key.startswith(a + ".") for a in allowed)
+
+    def lines(keys: list[str]) -> str:
+        return "".join(f"\n  {k}: {changed[k][0]!r} -> {changed[k][1]!r}" for k in keys)
+
+    fixed = [k for k in changed if k in FIXED_BY_CHECKPOINT]
+    if fixed:
+        raise CheckpointError(
+            f"{checkpoint}: cannot resume with a different {', '.join(fixed)}"
+            + lines(fixed)
+            + "\n"
+            + "; ".join(f"{k}: {FIXED_BY_CHECKPOINT[k]}" for k in fixed)
+            + " and the resumed run would keep the old value. Keep it, or start a new run from these weights"
+        )
+    refused = [k for k in changed if not is_allowed(k)]
+    if refused:
+        raise CheckpointError(
+            f"{checkpoint}: these settings differ from the run being resumed:"
+            + lines(refused)
+            + "\nrestore them, start a new train.output_dir, or accept them by name with "
+            f"--allow-changed {','.join(k.removesuffix(' (content)') for k in refused)} (train.allow_changed)"
+        )
+    if changed:
+        log.warning(
+            "resuming %s with changed settings (train.allow_changed):%s", checkpoint, lines(list(changed))
+        )
+        if dist.is_main:
+            record = {"checkpoint": str(checkpoint), "time": time.time(), "changed": changed}
+            out = Path(cfg.train.output_dir) / CHANGES_FILE
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with out.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
 
 
 def model_source_for_resume(model_cfg: ModelConfig, checkpoint: Path | None) -> ModelConfig:
@@ -410,7 +615,28 @@ def model_source_for_resume(model_cfg: ModelConfig, checkpoint: Path | None) -> 
         return model_cfg
     if model_cfg.lora.enabled:
         raise CheckpointError(f"{checkpoint}: LoRA run but no {TRAINABLE_FILE} in the checkpoint")
+    rounded = _non_fp32_weights(checkpoint)
+    if rounded:
+        raise CheckpointError(
+            f"{checkpoint}: no {TRAINABLE_FILE} (the fp32 master weights) and its model weights are "
+            f"{rounded}, not float32: resuming would continue from rounded weights. Resume from a "
+            "complete checkpoint"
+        )
     return dataclasses.replace(model_cfg, path=str(checkpoint), tiny=None)
+
+
+def _non_fp32_weights(checkpoint: Path) -> str:
+    """The non-float32 floating dtypes of a checkpoint's ``model*.safetensors`` (read from the headers), or ''."""
+    from safetensors import safe_open
+
+    found = set()
+    for file in checkpoint.glob("model*.safetensors"):
+        with safe_open(str(file), framework="pt") as f:
+            for name in f.keys():
+                dtype = f.get_slice(name).get_dtype()
+                if dtype in ("BF16", "F16", "F8_E4M3", "F8_E5M2"):
+                    found.add(dtype)
+    return ", ".join(sorted(found))
 
 
 def _is_peft(model: nn.Module) -> bool:

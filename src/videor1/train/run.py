@@ -22,6 +22,7 @@ from torch import nn
 from videor1.config import Config
 from videor1.train import guards
 from videor1.train.checkpoint import (
+    check_resume_settings,
     load_checkpoint,
     load_trainable_state,
     model_source_for_resume,
@@ -96,6 +97,7 @@ def start_run(
                 check_sample(sample)
         total = total_steps(t, len(samples), dist.world_size)
         checkpoint = resolve_resume(resume, t.output_dir)
+        check_resume_settings(cfg, checkpoint, dist, recipe=recipe)  # settings that change the run must match
         model_cfg = model_source_for_resume(cfg.model, checkpoint)
         if dist.is_main:  # a tiny model is built once, before the other ranks read it
             ensure_model(model_cfg)
