@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     from videor1.annotate import MAX_REPLY_BYTES, annotate, claim_annotation_output, make_teacher
     from videor1.config import ConfigError, load_config
+    from videor1.utils.runlock import run_lock
 
     cfg = load_config(args.config, args.overrides)
     flags = {
@@ -101,18 +102,20 @@ def run(args: argparse.Namespace) -> int:
         max_reply_bytes=max_reply,
     )
     media_root = args.media_root or (cfg.data.media_root if args.config else str(Path(data_file).parent))
-    report = annotate(
-        teacher,
-        data_file,
-        media_root,
-        out,
-        media=media,
-        threshold=an.threshold,
-        concurrency=an.concurrency,
-        batch_size=args.batch_size,
-        limit=args.limit,
-        reward_mode=an.reward_mode,
-    )
+    out_path = Path(out)
+    with run_lock(out_path.parent, "videor1 annotate", name=f".{out_path.name}.lock"):
+        report = annotate(
+            teacher,
+            data_file,
+            media_root,
+            out,
+            media=media,
+            threshold=an.threshold,
+            concurrency=an.concurrency,
+            batch_size=args.batch_size,
+            limit=args.limit,
+            reward_mode=an.reward_mode,
+        )
     print(  # noqa: T201 - CLI output
         f"kept {report['kept']} of {report['answered']} answered ({report['total']} records; "
         f"{report['failed']} failed, {report['media_errors']} media errors) -> {out}"

@@ -131,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
     from videor1.infer import resolve_media
     from videor1.utils.logging import get_logger
     from videor1.utils.rundir import claim_output
+    from videor1.utils.runlock import run_lock
 
     log = get_logger(__name__)
     overrides = flag_overrides(args) + list(args.overrides)
@@ -157,23 +158,24 @@ def run(args: argparse.Namespace) -> int:
     media_root = cfg.data.media_root if "media_root" in explicit_section(raw, "data") else None
     explicit_media = explicit_section(raw, "data.media")
 
-    summaries = {}
-    for model, label in zip(models, labels):
-        run_dir = out if len(models) == 1 else out / label
-        media, origin = resolve_media(model, explicit_media)
-        print(f"{label}: media budget {origin}")  # noqa: T201 - CLI output
-        summaries[label] = evaluate(
-            model,
-            dataclasses.replace(ev, output_dir=str(run_dir)),
-            media=media,
-            media_root=media_root,
-            label=label,
-            retry_errors=args.retry_errors,
-            device=args.device,
-            dtype=cfg.model.dtype,
-        )
-    if len(models) > 1:
-        write_combined_report(summaries, out)
+    with run_lock(out, "videor1 eval"):  # one evaluation at a time writes here
+        summaries = {}
+        for model, label in zip(models, labels):
+            run_dir = out if len(models) == 1 else out / label
+            media, origin = resolve_media(model, explicit_media)
+            print(f"{label}: media budget {origin}")  # noqa: T201 - CLI output
+            summaries[label] = evaluate(
+                model,
+                dataclasses.replace(ev, output_dir=str(run_dir)),
+                media=media,
+                media_root=media_root,
+                label=label,
+                retry_errors=args.retry_errors,
+                device=args.device,
+                dtype=cfg.model.dtype,
+            )
+        if len(models) > 1:
+            write_combined_report(summaries, out)
     failed = []
     for label, summary in summaries.items():
         for s in summary["benchmarks"].values():
