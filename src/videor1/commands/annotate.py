@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     from videor1.annotate import annotate, make_teacher
     from videor1.config import ConfigError, load_config
+    from videor1.data.frames import fixed_frame_count_error
 
     cfg = load_config(args.config, args.overrides)
     an = cfg.annotate
@@ -60,10 +61,9 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--teacher", teacher_name), ("--data", data_file), ("--out", out)):
         if not value:
             raise ConfigError(f"give {flag} (or set it in --config)")
-    media = dataclasses.replace(cfg.data.media)
+    media = cfg.data.media
     if args.frames is not None:
-        media.nframes = args.frames
-        media.max_frames = max(media.max_frames, args.frames)
+        media = dataclasses.replace(media, nframes=args.frames, max_frames=max(media.max_frames, args.frames))
     media.validate("data.media")
     teacher = make_teacher(
         teacher_name,
@@ -77,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         dtype=cfg.model.dtype,
     )
+    if args.frames is not None and (why := fixed_frame_count_error(args.frames, teacher.geometry)):
+        raise ConfigError(f"--frames {args.frames} {why}")
     media_root = args.media_root or (cfg.data.media_root if args.config else str(Path(data_file).parent))
     report = annotate(
         teacher,

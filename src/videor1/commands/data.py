@@ -142,11 +142,16 @@ def _validate(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from videor1.data.frames import fixed_frame_count_error
     from videor1.data.inspect import inspect_file, summary_tables
     from videor1.data.records import RecordError
+    from videor1.models.known import QWEN2_5_VL_GEOMETRY
     from videor1.utils.logging import get_logger
 
     log = get_logger(__name__)
+    if why := fixed_frame_count_error(args.frames, QWEN2_5_VL_GEOMETRY):
+        log.error("--frames %d %s", args.frames, why)
+        return 2
     try:
         result = inspect_file(
             args.file,

@@ -55,6 +55,12 @@ def run(args: argparse.Namespace) -> int:
     from videor1.infer import EVAL_SAMPLING, Predictor, resolve_media
     from videor1.utils.logging import get_logger
 
+    if args.frames is not None:
+        from videor1.data.frames import fixed_frame_count_error
+        from videor1.models.adapters import vision_geometry
+
+        if why := fixed_frame_count_error(args.frames, vision_geometry(args.model)):
+            raise ConfigError(f"--frames {args.frames} {why}")
     explicit = {
         key: value
         for key, value in (("nframes", args.frames), ("video_max_pixels", args.max_pixels))

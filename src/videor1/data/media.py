@@ -48,7 +48,6 @@ import torch
 from av.video.reformatter import VideoReformatter
 from PIL import Image
 
-from videor1.config import PIXELS_PER_TOKEN
 from videor1.data.frames import frame_window, sample_frame_indices, smart_resize, video_frame_size
 from videor1.types import ImageInput, VideoClip, VisionGeometry
 from videor1.utils.logging import get_logger
@@ -397,15 +396,9 @@ class _FrameResizer:
 
 def load_video(
     path: str | Path,
+    media: MediaConfig,
     *,
     geometry: VisionGeometry,
-    nframes: int | None = None,
-    fps: float = 2.0,
-    min_frames: int = 4,
-    max_frames: int = 16,
-    min_pixels: int = 128 * PIXELS_PER_TOKEN,
-    max_pixels: int = 128 * PIXELS_PER_TOKEN,
-    total_pixels: int | None = None,
     start: float | None = None,
     end: float | None = None,
 ) -> VideoClip:
@@ -429,6 +422,12 @@ def load_video(
             raise MediaError(path, f"corrupt container: {err}") from err
         if index.total_frames == 0:
             raise MediaError(path, "video stream has no frames")
+        if index.total_frames < geometry.temporal_patch_size:
+            raise MediaError(
+                path,
+                f"a video needs at least {geometry.temporal_patch_size} frames (one temporal patch), this "
+                f"file has {index.total_frames} ({container.format.long_name})",
+            )
         if index.declared_frames and index.packets < index.declared_frames:
             raise MediaError(
                 path,
@@ -439,15 +438,7 @@ def load_video(
             first, last = frame_window(index.total_frames, video_fps, start, end)
             window = last - first + 1
             indices = sample_frame_indices(
-                index.total_frames,
-                video_fps,
-                geometry=geometry,
-                nframes=nframes,
-                fps=fps,
-                min_frames=min_frames,
-                max_frames=max_frames,
-                start=start,
-                end=end,
+                index.total_frames, video_fps, media, geometry=geometry, start=start, end=end
             )
         except ValueError as err:
             raise MediaError(path, str(err)) from err
@@ -455,15 +446,7 @@ def load_video(
 
         def frame_size(height: int, width: int, count: int) -> tuple[int, int]:
             try:
-                return video_frame_size(
-                    height,
-                    width,
-                    count,
-                    geometry=geometry,
-                    min_pixels=min_pixels,
-                    max_pixels=max_pixels,
-                    total_pixels=total_pixels,
-                )
+                return video_frame_size(height, width, count, media, geometry=geometry)
             except ValueError as err:
                 raise MediaError(path, str(err)) from err
 
@@ -499,15 +482,9 @@ def load_video(
     )
 
 
-def load_image(
-    path: str | Path,
-    *,
-    geometry: VisionGeometry,
-    min_pixels: int = 4 * PIXELS_PER_TOKEN,
-    max_pixels: int = 256 * PIXELS_PER_TOKEN,
-) -> ImageInput:
+def load_image(path: str | Path, media: MediaConfig, *, geometry: VisionGeometry) -> ImageInput:
     """Open an image as RGB (alpha composited on white, as the reference) and smart-resize it (bicubic)
-    to multiples of ``geometry.pixel_factor``."""
+    to multiples of ``geometry.pixel_factor`` within ``media``'s image budget."""
     path = Path(path)
     if not path.exists():
         raise MediaError(path, "file not found")
@@ -523,7 +500,11 @@ def load_image(
         raise MediaError(path, f"cannot read image: {err}") from err
     try:
         height, width = smart_resize(
-            rgb.height, rgb.width, geometry.pixel_factor, min_pixels=min_pixels, max_pixels=max_pixels
+            rgb.height,
+            rgb.width,
+            geometry.pixel_factor,
+            min_pixels=media.image_min_pixels,
+            max_pixels=media.image_max_pixels,
         )
     except ValueError as err:
         raise MediaError(path, str(err)) from err
@@ -552,21 +533,9 @@ def load_media(
         ) from err
     try:
         if sample.data_type == "video":
-            return load_video(
-                path,
-                nframes=media.nframes,
-                fps=media.fps,
-                min_frames=media.min_frames,
-                max_frames=media.max_frames,
-                min_pixels=media.video_min_pixels,
-                max_pixels=media.video_max_pixels,
-                total_pixels=media.video_total_pixels,
-                geometry=geometry,
-            )
+            return load_video(path, media, geometry=geometry)
         if sample.data_type == "image":
-            return load_image(
-                path, geometry=geometry, min_pixels=media.image_min_pixels, max_pixels=media.image_max_pixels
-            )
+            return load_image(path, media, geometry=geometry)
     except MediaError as err:
         raise MediaError(err.path, err.cause, record=record) from err
     raise ValueError(f"record {record}: field data_type must be 'image' or 'video', got {sample.data_type!r}")
