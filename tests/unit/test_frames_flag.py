@@ -62,3 +62,17 @@ def test_data_inspect_frames_off_the_temporal_patch(tmp_path, caplog):
     with caplog.at_level(logging.ERROR):
         assert main(["data", "inspect", str(data), "--frames", "3"]) == 2
     assert "--frames 3 is not a multiple of the temporal patch (2 frames): use 2 or 4" in caplog.text
+
+
+def test_predictor_refuses_a_configured_count_off_the_temporal_patch(tiny_model_dir):
+    # data.media.nframes from a config file or override: refused once the model's geometry is known,
+    # before any item is evaluated (each would fail alike)
+    from videor1.config import MediaConfig
+    from videor1.infer import Predictor
+
+    with pytest.raises(ConfigError) as err:
+        Predictor(tiny_model_dir, device="cpu", media=MediaConfig(nframes=9))
+    assert (
+        str(err.value)
+        == "data.media.nframes=9 is not a multiple of the temporal patch (2 frames): use 8 or 10"
+    )
