@@ -93,11 +93,19 @@ def write_long_clip(path: Path, seconds: int = 60, fps: int = 30) -> Path:
     return path
 
 
+def media_config(budget: dict):
+    """A budget of ``BUDGETS`` (the peer's keys) as our ``MediaConfig``."""
+    from videor1.config import MediaConfig
+
+    frames = {key: budget[key] for key in ("fps", "min_frames", "max_frames")}
+    return MediaConfig(**frames, video_min_pixels=budget["min_pixels"], video_max_pixels=budget["max_pixels"])
+
+
 def ours(path: Path, budget: dict) -> torch.Tensor:
     from videor1.data.media import load_video
     from videor1.models.known import QWEN2_5_VL_GEOMETRY  # the peer's frame loader sizes for Qwen2.5-VL
 
-    return load_video(path, geometry=QWEN2_5_VL_GEOMETRY, **budget).frames
+    return load_video(path, media_config(budget), geometry=QWEN2_5_VL_GEOMETRY).frames
 
 
 def theirs(path: Path, budget: dict) -> torch.Tensor:
@@ -126,12 +134,7 @@ def decode_floor(path: Path, budget: dict) -> None:
         index = media._index_stream(container, stream)
         video_fps = media._stream_fps(stream, index.total_frames)
         indices = sample_frame_indices(
-            index.total_frames,
-            video_fps,
-            geometry=QWEN2_5_VL_GEOMETRY,
-            fps=budget["fps"],
-            min_frames=budget["min_frames"],
-            max_frames=budget["max_frames"],
+            index.total_frames, video_fps, media_config(budget), geometry=QWEN2_5_VL_GEOMETRY
         )
         media._decode_with_seeks(container, stream, index, sorted(set(indices)), lambda i, frame: None)
 

@@ -44,9 +44,12 @@ Qwen2.5-VL visual token. Only for writing budgets; a model's own token side is i
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class MediaConfig:
-    """Frame and pixel budgets (Qwen2.5-VL's video rules as Video-R1 used them). Saved with every run and checkpoint."""
+    """Frame and pixel budgets (Qwen2.5-VL's video rules as Video-R1 used them). Saved with every run and checkpoint.
+
+    The media loaders (``videor1.data.media``, ``videor1.data.frames``) take it whole: these fields hold
+    every default."""
 
     fps: float = 2.0
     """Target sampling rate in frames per second before clamping to [min_frames, max_frames]."""
@@ -55,7 +58,7 @@ class MediaConfig:
     max_frames: int = 16
     """Most frames sampled from a video (also capped by the video's own frame count)."""
     nframes: int | None = None
-    """Fixed frame count (overrides the fps rule); rounded to the nearest multiple of 2 (Python round, as the reference)."""
+    """Fixed frame count (overrides the fps rule); a multiple of the model's temporal patch (2), never rounded."""
     video_min_pixels: int = 128 * PIXELS_PER_TOKEN
     """Smallest area per video frame (pixels) after resizing."""
     video_max_pixels: int = 128 * PIXELS_PER_TOKEN

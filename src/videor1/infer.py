@@ -26,7 +26,8 @@ from typing import Any
 
 import torch
 
-from videor1.config import PIXELS_PER_TOKEN, MediaConfig, ModelConfig, SamplingConfig
+from videor1.config import PIXELS_PER_TOKEN, ConfigError, MediaConfig, ModelConfig, SamplingConfig
+from videor1.data.frames import fixed_frame_count_error
 from videor1.models.adapters import get_adapter
 from videor1.tags import split_output
 from videor1.types import ImageInput, Sample, VideoClip, VisionGeometry
@@ -105,6 +106,10 @@ class Predictor:
         self.processor = processor
         self.adapter = get_adapter(model)
         self.media = media or EVAL_MEDIA
+        if self.media.nframes is not None and (
+            why := fixed_frame_count_error(self.media.nframes, self.geometry)
+        ):
+            raise ConfigError(f"data.media.nframes={self.media.nframes} {why}")
         self.sampling = sampling or EVAL_SAMPLING
         self.greedy = greedy
         self.system_prompt = system_prompt

@@ -13,7 +13,7 @@ def test_vllm_generates_and_syncs_weights(tiny_model_dir, real_clips, monkeypatc
     monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from videor1.config import SamplingConfig
+    from videor1.config import MediaConfig, SamplingConfig
     from videor1.data.frames import shuffle_frames
     from videor1.data.media import load_video
     from videor1.models.adapters import get_adapter
@@ -24,9 +24,8 @@ def test_vllm_generates_and_syncs_weights(tiny_model_dir, real_clips, monkeypatc
     adapter = get_adapter(tiny_model_dir)
     messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "What happens?"}]}]
     text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    clip = load_video(
-        real_clips["bikes"], geometry=adapter.geometry, nframes=8, min_pixels=16 * 784, max_pixels=24 * 784
-    )
+    budget = MediaConfig(nframes=8, video_min_pixels=16 * 784, video_max_pixels=24 * 784)
+    clip = load_video(real_clips["bikes"], budget, geometry=adapter.geometry)
     shuffled, _ = shuffle_frames(
         clip, torch.Generator().manual_seed(0), geometry=adapter.geometry, unit="frame"
     )

@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
+from videor1.config import MediaConfig
 from videor1.data.collate import IGNORE_INDEX, collate
 from videor1.data.media import load_image, load_video
 from videor1.models.adapters import get_adapter
@@ -33,9 +34,11 @@ def mixed(real_clips, tmp_path_factory):
     for k, size in enumerate([(90, 60), (40, 120)]):
         path = root / f"im{k}.png"
         Image.new("RGB", size, (40 * k, 100, 200)).save(path)
-        images.append(load_image(path, geometry=QWEN25, min_pixels=3136, max_pixels=4 * 3136))
-    small = {"geometry": QWEN25, "min_pixels": 3136, "max_pixels": 3136}
-    videos = [load_video(real_clips["bikes"], **small), load_video(real_clips["carphone_pristine"], **small)]
+        images.append(
+            load_image(path, MediaConfig(image_min_pixels=3136, image_max_pixels=4 * 3136), geometry=QWEN25)
+        )
+    small = MediaConfig(video_min_pixels=3136, video_max_pixels=3136)
+    videos = [load_video(real_clips[name], small, geometry=QWEN25) for name in ("bikes", "carphone_pristine")]
     samples = [
         Sample(
             1, "What colour?", "image", "free-form", [], "<answer>blue</answer>", "./im0.png", source="t[0]"

@@ -52,6 +52,7 @@ def test_files_follow_the_video_r1_schema(synth_dir):
 
 
 def test_records_load_and_media_decode_with_the_project_loaders(synth_dir):
+    from videor1.config import MediaConfig
     from videor1.data.media import load_image, load_video
     from videor1.data.records import load_records
     from videor1.models.known import QWEN2_5_VL_GEOMETRY as QWEN25
@@ -59,16 +60,14 @@ def test_records_load_and_media_decode_with_the_project_loaders(synth_dir):
     samples = load_records(synth_dir / "test.json")
     assert [s.extra["family"] for s in samples] == list(FAMILIES)
     video = next(s for s in samples if s.data_type == "video")
-    clip = load_video(synth_dir / video.path, geometry=QWEN25, min_pixels=112 * 112, max_pixels=112 * 112)
+    pixels = {"video_min_pixels", "video_max_pixels", "image_min_pixels", "image_max_pixels"}
+    budget = MediaConfig(**dict.fromkeys(pixels, 112 * 112))
+    clip = load_video(synth_dir / video.path, budget, geometry=QWEN25)
     # 8 frames written at 2 fps = 4 s; the reference's 2 fps sampling keeps every frame
     assert clip.frame_indices == list(range(8)) and clip.sample_fps == VIDEO_FPS
     assert tuple(clip.frames.shape) == (8, 3, 112, 112)
     image = next(s for s in samples if s.data_type == "image")
-    assert tuple(
-        load_image(
-            synth_dir / image.path, geometry=QWEN25, min_pixels=112 * 112, max_pixels=112 * 112
-        ).pixels.shape
-    ) == (
+    assert tuple(load_image(synth_dir / image.path, budget, geometry=QWEN25).pixels.shape) == (
         3,
         112,
         112,

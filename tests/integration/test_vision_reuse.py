@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from videor1.config import MediaConfig
 from videor1.data.collate import collate
 from videor1.data.frames import shuffle_frames
 from videor1.data.media import load_video
@@ -33,9 +34,8 @@ def model_and_processor(tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def clip(real_clips):
-    return load_video(
-        real_clips["bigbuckbunny"], geometry=QWEN25, nframes=8, min_pixels=16 * 784, max_pixels=24 * 784
-    )
+    budget = MediaConfig(nframes=8, video_min_pixels=16 * 784, video_max_pixels=24 * 784)
+    return load_video(real_clips["bigbuckbunny"], budget, geometry=QWEN25)
 
 
 def _encode(model, processor, frames):
@@ -119,9 +119,8 @@ def qwen3(tiny_qwen3_dir):
 def clip32(real_clips, tiny_qwen3_dir):
     """8 frames resized to multiples of Qwen3-VL's 32 px per visual token."""
     geometry = get_adapter(tiny_qwen3_dir).geometry
-    return load_video(
-        real_clips["bigbuckbunny"], geometry=geometry, nframes=8, min_pixels=16 * 1024, max_pixels=24 * 1024
-    )
+    budget = MediaConfig(nframes=8, video_min_pixels=16 * 1024, video_max_pixels=24 * 1024)
+    return load_video(real_clips["bigbuckbunny"], budget, geometry=geometry)
 
 
 def _collate_kinds(model, processor, kinds, clip):

@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
+from videor1.config import MediaConfig
 from videor1.data.frames import (
     num_sampled_frames,
     sample_frame_indices,
@@ -17,6 +18,7 @@ from videor1.data.media import MediaError, load_image, plan_seeks
 from videor1.models.known import QWEN2_5_VL_GEOMETRY as QWEN25
 
 TRAIN_PIXELS = 128 * 28 * 28  # 100,352
+TRAIN = MediaConfig(video_min_pixels=TRAIN_PIXELS, video_max_pixels=TRAIN_PIXELS)
 
 
 # (total_frames, video_fps, kwargs, expected indices), each derived by hand in the comment.
@@ -37,10 +39,10 @@ INDEX_TABLE = [
     (100, 50.0, {"min_frames": 5}, [0, 20, 40, 59, 79, 99]),
     # fps 1.0: 250 f @ 25 → 10 frames; step 249/9 = 27.67
     (250, 25.0, {"fps": 1.0}, [0, 28, 55, 83, 111, 138, 166, 194, 221, 249]),
-    # fixed nframes 5 → round(2.5) = 2 (half to even) → 4; step 33
-    (100, 25.0, {"nframes": 5}, [0, 33, 66, 99]),
-    # fixed nframes 7 → round(3.5) = 4 → 8; step 99/7 = 14.14
-    (100, 25.0, {"nframes": 7}, [0, 14, 28, 42, 57, 71, 85, 99]),
+    # fixed nframes 4; step 33
+    (100, 25.0, {"nframes": 4}, [0, 33, 66, 99]),
+    # fixed nframes 8; step 99/7 = 14.14
+    (100, 25.0, {"nframes": 8}, [0, 14, 28, 42, 57, 71, 85, 99]),
     # window 2 s..6 s of 250 f @ 25: frames ceil(50)..floor(150) = 101 f → 4.04 s → 8 f; step 100/7
     (250, 25.0, {"start": 2.0, "end": 6.0}, [50, 64, 79, 93, 107, 121, 136, 150]),
     # window from 8 s to the end: frames 200..249 = 50 f → 2 s → 4 f; step 49/3 = 16.33
@@ -50,45 +52,43 @@ INDEX_TABLE = [
 
 @pytest.mark.parametrize(("total", "fps", "kwargs", "expected"), INDEX_TABLE)
 def test_sample_frame_indices_table(total, fps, kwargs, expected):
-    assert sample_frame_indices(total, fps, geometry=QWEN25, **kwargs) == expected
+    window = {key: kwargs.pop(key) for key in ("start", "end") if key in kwargs}
+    assert sample_frame_indices(total, fps, MediaConfig(**kwargs), geometry=QWEN25, **window) == expected
 
 
 def test_frame_count_must_fit():
     with pytest.raises(ValueError, match="cannot sample 0 frames"):
-        sample_frame_indices(1, 25.0, geometry=QWEN25)
+        sample_frame_indices(1, 25.0, MediaConfig(), geometry=QWEN25)
     with pytest.raises(ValueError, match=r"cannot sample 8 frames"):
-        num_sampled_frames(6, 25.0, geometry=QWEN25, nframes=8)
+        num_sampled_frames(6, 25.0, MediaConfig(nframes=8), geometry=QWEN25)
     with pytest.raises(ValueError, match="empty time window"):
-        sample_frame_indices(250, 25.0, geometry=QWEN25, start=5.0, end=5.0)
+        sample_frame_indices(250, 25.0, MediaConfig(), geometry=QWEN25, start=5.0, end=5.0)
+
+
+@pytest.mark.parametrize(("nframes", "use"), [(3, "2 or 4"), (5, "4 or 6"), (7, "6 or 8"), (1, "2")])
+def test_fixed_frame_count_off_the_temporal_patch_is_an_error(nframes, use):
+    # the reference rounds 5 to 4 and 7 to 8, so a run would record a count it did not use
+    with pytest.raises(ValueError, match=rf"nframes={nframes} is not a multiple of .* use {use}$"):
+        num_sampled_frames(100, 25.0, MediaConfig(nframes=nframes), geometry=QWEN25)
 
 
 def test_smart_resize_reference_examples():
     # 640×360 with the training budget: effective max = max(min(100352, inf), int(100352 × 1.05)) = 105369;
     # rounded 364×644 = 234416 > max → β = sqrt(230400 / 105369) = 1.4787 → floor(8.69)·28, floor(15.46)·28
     assert video_frame_max_pixels(TRAIN_PIXELS, TRAIN_PIXELS, None, 16, geometry=QWEN25) == 105369
-    assert video_frame_size(
-        360, 640, 16, geometry=QWEN25, min_pixels=TRAIN_PIXELS, max_pixels=TRAIN_PIXELS
-    ) == (224, 420)
+    assert video_frame_size(360, 640, 16, TRAIN, geometry=QWEN25) == (224, 420)
     assert (224 // 28) * (420 // 28) == 120  # tokens per frame pair (REFERENCE §2)
     # 308×336 = 103488 lies between 100352 and 105369: the 5% slack keeps it as is …
-    assert video_frame_size(
-        308, 336, 16, geometry=QWEN25, min_pixels=TRAIN_PIXELS, max_pixels=TRAIN_PIXELS
-    ) == (308, 336)
+    assert video_frame_size(308, 336, 16, TRAIN, geometry=QWEN25) == (308, 336)
     # … where a plain max of 100352 shrinks it: β = 1.0155 → floor(10.83)·28, floor(11.82)·28
     assert smart_resize(308, 336, 28, min_pixels=TRAIN_PIXELS, max_pixels=TRAIN_PIXELS) == (280, 308)
     # 176×144 is too small: rounded 140×168 = 23520 < min → β = sqrt(100352 / 25344) = 1.9899 → ceil
-    assert video_frame_size(
-        144, 176, 8, geometry=QWEN25, min_pixels=TRAIN_PIXELS, max_pixels=TRAIN_PIXELS
-    ) == (308, 364)
+    assert video_frame_size(144, 176, 8, TRAIN, geometry=QWEN25) == (308, 364)
     # A clip budget binds: total 401408 over 16 frames → 401408 / 16 × 2 = 50176 per frame;
     # 272×640: β = sqrt(174080 / 50176) = 1.8626 → floor(5.22)·28 = 140, floor(12.27)·28 = 336
     assert video_frame_max_pixels(3136, 602112, 401408, 16, geometry=QWEN25) == 50176
-    assert video_frame_size(
-        272, 640, 16, geometry=QWEN25, min_pixels=3136, max_pixels=602112, total_pixels=401408
-    ) == (
-        140,
-        336,
-    )
+    clip_budget = MediaConfig(video_min_pixels=3136, video_max_pixels=602112, video_total_pixels=401408)
+    assert video_frame_size(272, 640, 16, clip_budget, geometry=QWEN25) == (140, 336)
 
 
 def test_smart_resize_keeps_multiples_and_rejects_bad_input():
@@ -96,7 +96,7 @@ def test_smart_resize_keeps_multiples_and_rejects_bad_input():
         rh, rw = smart_resize(h, w, 28, min_pixels=3136, max_pixels=200704)
         assert rh % 28 == 0 and rw % 28 == 0
     with pytest.raises(ValueError, match="aspect ratio"):
-        smart_resize(10, 3000, 28)
+        smart_resize(10, 3000, 28, min_pixels=3136, max_pixels=200704)
     with pytest.raises(ValueError, match="min_pixels"):
         smart_resize(100, 100, 28, min_pixels=10, max_pixels=5)
 
@@ -117,7 +117,7 @@ def test_load_image_resizes_and_composites_alpha(tmp_path):
     rgba.paste((200, 0, 0, 255), (0, 0, 150, 200))  # opaque red left half
     path = tmp_path / "x.png"
     rgba.save(path)
-    image = load_image(path, geometry=QWEN25, min_pixels=3136, max_pixels=256 * 28 * 28)
+    image = load_image(path, MediaConfig(image_min_pixels=3136), geometry=QWEN25)
     # 200×300 → rounded 196×308 = 60368 within [3136, 200704]
     assert image.pixels.dtype == torch.uint8 and tuple(image.pixels.shape) == (3, 196, 308)
     assert image.pixels[:, 100, 300].tolist() == [255, 255, 255]
@@ -126,18 +126,17 @@ def test_load_image_resizes_and_composites_alpha(tmp_path):
 
 def test_load_image_errors(tmp_path):
     with pytest.raises(MediaError, match="file not found") as err:
-        load_image(tmp_path / "none.png", geometry=QWEN25)
+        load_image(tmp_path / "none.png", MediaConfig(), geometry=QWEN25)
     assert err.value.path.endswith("none.png") and err.value.cause == "file not found"
     bad = tmp_path / "bad.jpg"
     bad.write_text("not an image")
     with pytest.raises(MediaError, match="bad.jpg.*cannot read image"):
-        load_image(bad, geometry=QWEN25)
+        load_image(bad, MediaConfig(), geometry=QWEN25)
 
 
 def test_load_media_dispatches_and_names_the_record(tmp_path, real_clips):
     import shutil
 
-    from videor1.config import MediaConfig
     from videor1.data.media import load_media
     from videor1.types import ImageInput, Sample, VideoClip
 

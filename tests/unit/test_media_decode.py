@@ -9,12 +9,16 @@ import av
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
+from videor1.config import MediaConfig
 from videor1.data import media
 from videor1.data.media import MediaError, load_video
 from videor1.models.known import QWEN2_5_VL_GEOMETRY as QWEN25
+
+SMALL = MediaConfig(video_min_pixels=3136, video_max_pixels=3136)
 
 
 def sequential_reference(path: Path, indices: list[int], size: tuple[int, int]) -> torch.Tensor:
@@ -60,7 +64,7 @@ def write_clip(
 @pytest.mark.parametrize("name", ["bigbuckbunny", "bikes", "carphone_pristine"])
 def test_real_clips_match_sequential_decode(real_clips, name):
     path = real_clips[name]
-    clip = load_video(path, geometry=QWEN25)
+    clip = load_video(path, MediaConfig(), geometry=QWEN25)
     expected_t = {"bigbuckbunny": 10, "bikes": 16, "carphone_pristine": 8}[name]
     expected_hw = {"bigbuckbunny": (224, 420), "bikes": (196, 476), "carphone_pristine": (308, 364)}[name]
     assert clip.frames.dtype == torch.uint8
@@ -71,9 +75,8 @@ def test_real_clips_match_sequential_decode(real_clips, name):
 def test_real_clip_window_and_dense_sampling(real_clips):
     # bikes has keyframes at 0, 30, 76, 137, 187, 242: a window from 5.5 s needs a seek past three GOPs
     path = real_clips["bikes"]
-    clip = load_video(
-        path, fps=8.0, max_frames=32, start=5.5, end=9.0, min_pixels=3136, max_pixels=50176, geometry=QWEN25
-    )
+    budget = MediaConfig(fps=8.0, max_frames=32, video_min_pixels=3136, video_max_pixels=50176)
+    clip = load_video(path, budget, start=5.5, end=9.0, geometry=QWEN25)
     # frames ceil(137.5) = 138 .. 225 → 88 f = 3.52 s × 8 fps = 28.16 → 28 frames
     assert clip.frame_indices[0] == 138 and clip.frame_indices[-1] == 225 and clip.num_frames == 28
     assert clip.duration == pytest.approx(88 / 25)
@@ -95,7 +98,9 @@ def test_real_clip_window_and_dense_sampling(real_clips):
 def test_generated_clips_match_sequential_decode(tmp_path, suffix, codec, bframes, fmt):
     path = write_clip(tmp_path / f"clip{suffix}", codec=codec, bframes=bframes, fmt=fmt)
     for kwargs in ({}, {"fps": 7.0, "max_frames": 12}, {"nframes": 6}, {"fps": 25.0, "max_frames": 48}):
-        clip = load_video(path, min_pixels=3136, max_pixels=3136 * 4, **kwargs, geometry=QWEN25)
+        clip = load_video(
+            path, MediaConfig(video_min_pixels=3136, video_max_pixels=3136 * 4, **kwargs), geometry=QWEN25
+        )
         assert clip.num_frames % 2 == 0
         size = tuple(clip.frames.shape[-2:])
         assert torch.equal(clip.frames, sequential_reference(path, clip.frame_indices, size)), kwargs
@@ -116,26 +121,26 @@ def test_seeking_decodes_fewer_frames(tmp_path, monkeypatch):
         return frames
 
     monkeypatch.setattr(av.packet.Packet, "decode", counting_decode)
-    clip = load_video(path, min_pixels=3136, max_pixels=3136, geometry=QWEN25)
+    clip = load_video(path, SMALL, geometry=QWEN25)
     assert clip.num_frames == 16 and len(seen) == 16
     assert len(decoded) < 240 // 2
 
 
 def test_missing_and_non_video_files(tmp_path):
     with pytest.raises(MediaError, match="file not found") as err:
-        load_video(tmp_path / "nope.mp4", geometry=QWEN25)
+        load_video(tmp_path / "nope.mp4", MediaConfig(), geometry=QWEN25)
     assert err.value.path == str(tmp_path / "nope.mp4")
     empty = tmp_path / "empty.mp4"
     empty.touch()
     with pytest.raises(MediaError, match=r"empty\.mp4: empty file"):
-        load_video(empty, geometry=QWEN25)
+        load_video(empty, MediaConfig(), geometry=QWEN25)
     text = tmp_path / "text.mp4"
     text.write_text("this is not a video\n" * 50)
     with pytest.raises(MediaError, match=r"text\.mp4: ") as err:
-        load_video(text, geometry=QWEN25)
+        load_video(text, MediaConfig(), geometry=QWEN25)
     assert err.value.cause
     with pytest.raises(MediaError, match="not a regular file"):
-        load_video(tmp_path, geometry=QWEN25)
+        load_video(tmp_path, MediaConfig(), geometry=QWEN25)
 
 
 def test_truncated_real_clip(real_clips, tmp_path):
@@ -144,10 +149,10 @@ def test_truncated_real_clip(real_clips, tmp_path):
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(MediaError, match=r"cut\.mp4: ") as err:
-        load_video(cut, geometry=QWEN25)
+        load_video(cut, MediaConfig(), geometry=QWEN25)
     assert "truncated" in err.value.cause or "cannot open" in err.value.cause
     shutil.copy(source, tmp_path / "ok.mp4")
-    assert load_video(tmp_path / "ok.mp4", geometry=QWEN25).num_frames == 16
+    assert load_video(tmp_path / "ok.mp4", MediaConfig(), geometry=QWEN25).num_frames == 16
 
 
 def test_corrupt_keyframe_data(tmp_path):
@@ -164,7 +169,7 @@ def test_corrupt_keyframe_data(tmp_path):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
-    assert load_video(path, min_pixels=3136, max_pixels=3136, geometry=QWEN25).num_frames == 4
+    assert load_video(path, SMALL, geometry=QWEN25).num_frames == 4
     with av.open(str(path)) as container:
         first = next(p for p in container.demux(video=0) if p.size)
         pos, size = first.pos, first.size
@@ -172,7 +177,7 @@ def test_corrupt_keyframe_data(tmp_path):
     data[pos + size // 2 : pos + size // 2 + 300] = rng.integers(0, 256, 300, dtype=np.uint8).tobytes()
     path.write_bytes(bytes(data))
     with pytest.raises(MediaError, match=r"c\.mp4: corrupt video data: .*frame 0") as err:
-        load_video(path, min_pixels=3136, max_pixels=3136, geometry=QWEN25)
+        load_video(path, SMALL, geometry=QWEN25)
     assert err.value.path == str(path)
 
 
@@ -185,7 +190,7 @@ def test_zero_frame_video(tmp_path):
             out.start_encoding()  # header written, no frame ever muxed
         assert path.stat().st_size > 0
         with pytest.raises(MediaError, match=rf"zero\{suffix}: (no video stream|cannot open)"):
-            load_video(path, geometry=QWEN25)
+            load_video(path, MediaConfig(), geometry=QWEN25)
 
 
 def test_truncated_faststart_clip(tmp_path):
@@ -198,7 +203,25 @@ def test_truncated_faststart_clip(tmp_path):
     with pytest.raises(
         MediaError, match=r"fs_cut\.mp4: truncated: container declares 48 frames, \d+ readable"
     ):
-        load_video(cut, min_pixels=3136, max_pixels=3136, geometry=QWEN25)
+        load_video(cut, SMALL, geometry=QWEN25)
+
+
+@pytest.mark.parametrize("name", ["x.png", "one.mp4"])
+def test_a_single_picture_is_not_a_video(tmp_path, name):
+    # PyAV opens an image as a 1-frame video; the frame rule alone said "cannot sample 0 frames
+    # (must be in [2, 1])", naming neither the file's frame count as the cause nor that it is an image
+    path = tmp_path / name
+    if name.endswith(".png"):
+        Image.new("RGB", (64, 48), (200, 10, 10)).save(path)
+        kind = "piped png sequence"
+    else:
+        write_clip(path, frames=1)
+        kind = "QuickTime / MOV"
+    with pytest.raises(MediaError) as err:
+        load_video(path, MediaConfig(), geometry=QWEN25)
+    assert str(err.value) == (
+        f"{path}: a video needs at least 2 frames (one temporal patch), this file has 1 ({kind})"
+    )
 
 
 def test_audio_only_file(tmp_path):
@@ -212,7 +235,7 @@ def test_audio_only_file(tmp_path):
         for packet in stream.encode():
             out.mux(packet)
     with pytest.raises(MediaError, match="no video stream"):
-        load_video(path, geometry=QWEN25)
+        load_video(path, MediaConfig(), geometry=QWEN25)
 
 
 def test_unneeded_non_reference_frames_are_not_decoded(tmp_path, monkeypatch):
@@ -228,8 +251,9 @@ def test_unneeded_non_reference_frames_are_not_decoded(tmp_path, monkeypatch):
 
     monkeypatch.setattr(media, "_nonref_test", counting_test)
     clip = load_video(
-        path, min_pixels=3136, max_pixels=3136, fps=4.0, geometry=QWEN25
-    )  # 3.84 s × 4 fps → 14 frames
+        path, MediaConfig(fps=4.0, video_min_pixels=3136, video_max_pixels=3136), geometry=QWEN25
+    )
+    # 3.84 s × 4 fps → 14 frames
     assert clip.num_frames == 14
     assert len(skipped) > 30  # about 3 of every 4 frames are B-frames; none of the 14 needed is skipped
     assert torch.equal(
@@ -249,13 +273,13 @@ def test_h264_ref_idc_parsing():
 def test_timestamp_mismatch_falls_back_to_counting(tmp_path, monkeypatch):
     # a decoder whose frames carry timestamps the packet index does not know: decode by counting instead
     path = write_clip(tmp_path / "b.mp4", frames=48, gop=6, bframes=2)
-    expected = load_video(path, min_pixels=3136, max_pixels=3136, geometry=QWEN25)
+    expected = load_video(path, SMALL, geometry=QWEN25)
 
     def plan_fails(*args):
         raise media._PlanFailed("decoded a frame with unindexed pts 12345")
 
     monkeypatch.setattr(media, "_decode_with_seeks", plan_fails)
-    clip = load_video(path, min_pixels=3136, max_pixels=3136, geometry=QWEN25)
+    clip = load_video(path, SMALL, geometry=QWEN25)
     assert clip.frame_indices == expected.frame_indices
     assert torch.equal(clip.frames, expected.frames)
 
@@ -273,9 +297,9 @@ def test_stream_starting_without_a_keyframe(tmp_path):
     with pytest.raises(
         MediaError, match=r"cut\.mkv: truncated or corrupt: frames \[0\] of 44 could not be decoded"
     ):
-        load_video(cut, min_pixels=3136, max_pixels=3136, geometry=QWEN25)
+        load_video(cut, SMALL, geometry=QWEN25)
     # from 0.5 s on (frame 13 of the cut stream = frame 17 of the source) everything decodes, at the right index
-    clip = load_video(cut, min_pixels=3136, max_pixels=3136, start=0.5, geometry=QWEN25)
+    clip = load_video(cut, SMALL, start=0.5, geometry=QWEN25)
     assert clip.frame_indices == [13, 23, 33, 43]
     expected = sequential_reference(
         source, [i + 4 for i in clip.frame_indices], tuple(clip.frames.shape[-2:])
@@ -291,7 +315,7 @@ def test_resize_worker_leaves_torch_threads_as_found(tmp_path):
     found = torch.get_num_threads()
     torch.set_num_threads(2)  # not 1, so that the worker's setting would show
     try:
-        load_video(path, min_pixels=3136, max_pixels=3136 * 2, geometry=QWEN25)
+        load_video(path, MediaConfig(video_min_pixels=3136, video_max_pixels=3136 * 2), geometry=QWEN25)
         seen = []
         thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
         thread.start()

@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     from videor1.annotate import MAX_REPLY_BYTES, annotate, claim_annotation_output, make_teacher
     from videor1.config import ConfigError, load_config
+    from videor1.data.frames import fixed_frame_count_error
     from videor1.utils.runlock import run_lock
 
     cfg = load_config(args.config, args.overrides)
@@ -83,10 +84,9 @@ def run(args: argparse.Namespace) -> int:
     if args.max_reply_mb is not None and args.max_reply_mb <= 0:
         raise ConfigError(f"--max-reply-mb must be > 0, got {args.max_reply_mb}")
     max_reply = MAX_REPLY_BYTES if args.max_reply_mb is None else int(args.max_reply_mb * 2**20)
-    media = dataclasses.replace(cfg.data.media)
+    media = cfg.data.media
     if args.frames is not None:
-        media.nframes = args.frames
-        media.max_frames = max(media.max_frames, args.frames)
+        media = dataclasses.replace(media, nframes=args.frames, max_frames=max(media.max_frames, args.frames))
     media.validate("data.media")
     teacher = make_teacher(
         teacher_name,
@@ -101,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         dtype=cfg.model.dtype,
         max_reply_bytes=max_reply,
     )
+    if args.frames is not None and (why := fixed_frame_count_error(args.frames, teacher.geometry)):
+        raise ConfigError(f"--frames {args.frames} {why}")
     media_root = args.media_root or (cfg.data.media_root if args.config else str(Path(data_file).parent))
     out_path = Path(out)
     with run_lock(out_path.parent, "videor1 annotate", name=f".{out_path.name}.lock"):

@@ -150,12 +150,17 @@ def _inspect(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
+    from videor1.data.frames import fixed_frame_count_error
     from videor1.data.inspect import inspect_file, summary_tables
     from videor1.data.records import RecordError
+    from videor1.models.known import QWEN2_5_VL_GEOMETRY
     from videor1.utils.logging import get_logger
     from videor1.utils.rundir import atomic_path, claim_output
 
     log = get_logger(__name__)
+    if why := fixed_frame_count_error(args.frames, QWEN2_5_VL_GEOMETRY):
+        log.error("--frames %d %s", args.frames, why)
+        return 2
     if args.out is not None:
         claim_output(args.out, "data inspect", directory=False)
     try:

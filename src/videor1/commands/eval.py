@@ -155,6 +155,13 @@ def run(args: argparse.Namespace) -> int:
         from videor1.models.loading import ensure_model
 
         ensure_model(cfg.model)
+    if args.frames is not None:
+        from videor1.data.frames import fixed_frame_count_error
+        from videor1.models.adapters import vision_geometry
+
+        for model in models:
+            if why := fixed_frame_count_error(args.frames, vision_geometry(model)):
+                raise ConfigError(f"--frames {args.frames} {why} ({model})")
     media_root = cfg.data.media_root if "media_root" in explicit_section(raw, "data") else None
     explicit_media = explicit_section(raw, "data.media")
 

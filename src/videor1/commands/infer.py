@@ -66,6 +66,12 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise ConfigError(f"--question/--options: {e}") from e
 
+    if args.frames is not None:
+        from videor1.data.frames import fixed_frame_count_error
+        from videor1.models.adapters import vision_geometry
+
+        if why := fixed_frame_count_error(args.frames, vision_geometry(args.model)):
+            raise ConfigError(f"--frames {args.frames} {why}")
     explicit = {
         key: value
         for key, value in (("nframes", args.frames), ("video_max_pixels", args.max_pixels))

@@ -3,16 +3,17 @@
 Pure functions of numbers (no decoding; :mod:`videor1.data.media` decodes). Every function that rounds
 to the vision tower takes the model's :class:`~videor1.types.VisionGeometry` explicitly
 (``get_adapter(model).geometry``): frame counts are multiples of its ``temporal_patch_size`` and frame
-sides multiples of its ``pixel_factor`` (28 for Qwen2/2.5-VL, 32 for Qwen3-VL). Pixel *budgets* stay in
-pixels (``videor1.config.MediaConfig``).
+sides multiples of its ``pixel_factor`` (28 for Qwen2/2.5-VL, 32 for Qwen3-VL). Budgets come whole, as one
+:class:`videor1.config.MediaConfig` (pixel budgets stay in pixels), whose fields hold every default.
 
 Frame sampling follows the reference's frame utility exactly (``T`` = the temporal patch, 2 for every
 Qwen-VL family):
 
 * fps rule: ``nframes = clamp(total_frames / video_fps * fps, ceilT(min_frames), floorT(max_frames))``,
   capped by ``total_frames``, then rounded *down* to a multiple of ``T``;
-* fixed count: ``nframes`` is rounded to the *nearest* multiple of ``T`` with Python's ``round`` (so
-  5 → 4, 7 → 8), and must lie in ``[T, total_frames]``;
+* fixed count: ``nframes`` must be a multiple of ``T`` and lie in ``[T, total_frames]``. Departure: the
+  reference rounds it to the nearest multiple (5 → 4, 7 → 8), so a run would record a count it did not
+  use; here that is an error (:func:`fixed_frame_count_error`);
 * indices ``linspace(start_frame, end_frame, nframes).round()`` (round half to even, as torch does);
   an optional ``start``/``end`` window in seconds becomes ``start_frame = ceil(start * fps)``,
   ``end_frame = floor(end * fps)``;
@@ -35,7 +36,7 @@ from typing import Literal
 
 import torch
 
-from videor1.config import PIXELS_PER_TOKEN
+from videor1.config import MediaConfig
 from videor1.types import VideoClip, VisionGeometry
 
 MAX_RATIO = 200  # the reference rejects images more elongated than this
@@ -54,11 +55,7 @@ def _floor_by(x: float, factor: int) -> int:
 
 
 def smart_resize(
-    height: int,
-    width: int,
-    factor: int,
-    min_pixels: int = 4 * PIXELS_PER_TOKEN,
-    max_pixels: float = 16384 * PIXELS_PER_TOKEN,
+    height: int, width: int, factor: int, *, min_pixels: int, max_pixels: float
 ) -> tuple[int, int]:
     """Qwen's resize rule: sides multiples of ``factor``, aspect kept, area in ``[min_pixels, max_pixels]``.
 
@@ -101,18 +98,12 @@ def video_frame_max_pixels(
 
 
 def video_frame_size(
-    height: int,
-    width: int,
-    nframes: int,
-    *,
-    geometry: VisionGeometry,
-    min_pixels: int = 128 * PIXELS_PER_TOKEN,
-    max_pixels: int = 128 * PIXELS_PER_TOKEN,
-    total_pixels: int | None = None,
+    height: int, width: int, nframes: int, media: MediaConfig, *, geometry: VisionGeometry
 ) -> tuple[int, int]:
     """Output (height, width) of every frame of an ``nframes`` clip whose source is ``height × width``."""
-    frame_max = video_frame_max_pixels(min_pixels, max_pixels, total_pixels, nframes, geometry=geometry)
-    return smart_resize(height, width, geometry.pixel_factor, min_pixels=min_pixels, max_pixels=frame_max)
+    low, high = media.video_min_pixels, media.video_max_pixels
+    frame_max = video_frame_max_pixels(low, high, media.video_total_pixels, nframes, geometry=geometry)
+    return smart_resize(height, width, geometry.pixel_factor, min_pixels=low, max_pixels=frame_max)
 
 
 def frame_window(
@@ -138,31 +129,42 @@ def frame_window(
     return first, last
 
 
+def fixed_frame_count_error(nframes: int, geometry: VisionGeometry) -> str | None:
+    """Why ``nframes`` cannot be a fixed frame count for ``geometry``'s vision tower, else None.
+
+    >>> from videor1.models.known import QWEN2_5_VL_GEOMETRY
+    >>> fixed_frame_count_error(5, QWEN2_5_VL_GEOMETRY)
+    'is not a multiple of the temporal patch (2 frames): use 4 or 6'
+    """
+    tp = geometry.temporal_patch_size
+    if nframes >= tp and nframes % tp == 0:
+        return None
+    below = _floor_by(nframes, tp)
+    use = f"{below} or {below + tp}" if below >= tp else str(tp)
+    return f"is not a multiple of the temporal patch ({tp} frames): use {use}"
+
+
 def num_sampled_frames(
-    total_frames: int,
-    video_fps: float,
-    *,
-    geometry: VisionGeometry,
-    nframes: int | None = None,
-    fps: float = 2.0,
-    min_frames: int = 4,
-    max_frames: int = 16,
+    total_frames: int, video_fps: float, media: MediaConfig, *, geometry: VisionGeometry
 ) -> int:
     """How many frames the reference samples from ``total_frames`` frames at ``video_fps`` (a multiple
     of the temporal patch)."""
     tp = geometry.temporal_patch_size
-    if nframes is not None:
-        count = _round_by(nframes, tp)
+    if media.nframes is not None:
+        why = fixed_frame_count_error(media.nframes, geometry)
+        if why is not None:
+            raise ValueError(f"nframes={media.nframes} {why}")
+        count = media.nframes
     else:
-        lo = _ceil_by(min_frames, tp)
-        hi = _floor_by(max_frames, tp)
-        wanted = total_frames / video_fps * fps
+        lo = _ceil_by(media.min_frames, tp)
+        hi = _floor_by(media.max_frames, tp)
+        wanted = total_frames / video_fps * media.fps
         count = _floor_by(min(min(max(wanted, lo), hi), total_frames), tp)
     if not tp <= count <= total_frames:
         raise ValueError(
-            f"cannot sample {count} frames (must be in [{tp}, {total_frames}]) from a "
-            f"{total_frames}-frame video (nframes={nframes}, fps={fps}, min_frames={min_frames}, "
-            f"max_frames={max_frames})"
+            f"cannot sample {count} frames (must be in [{tp}, {total_frames}]) from a {total_frames}-frame "
+            f"video (nframes={media.nframes}, fps={media.fps}, min_frames={media.min_frames}, "
+            f"max_frames={media.max_frames})"
         )
     return count
 
@@ -170,12 +172,9 @@ def num_sampled_frames(
 def sample_frame_indices(
     total_frames: int,
     video_fps: float,
+    media: MediaConfig,
     *,
     geometry: VisionGeometry,
-    nframes: int | None = None,
-    fps: float = 2.0,
-    min_frames: int = 4,
-    max_frames: int = 16,
     start: float | None = None,
     end: float | None = None,
 ) -> list[int]:
@@ -185,19 +184,11 @@ def sample_frame_indices(
     the window's own frame count, as the reference does.
 
     >>> from videor1.models.known import QWEN2_5_VL_GEOMETRY
-    >>> sample_frame_indices(120, 30000 / 1001, geometry=QWEN2_5_VL_GEOMETRY)  # 4.004 s, 2 fps: 8
+    >>> sample_frame_indices(120, 30000 / 1001, MediaConfig(), geometry=QWEN2_5_VL_GEOMETRY)  # 4.004 s: 8
     [0, 17, 34, 51, 68, 85, 102, 119]
     """
     first, last = frame_window(total_frames, video_fps, start, end)
-    count = num_sampled_frames(
-        last - first + 1,
-        video_fps,
-        geometry=geometry,
-        nframes=nframes,
-        fps=fps,
-        min_frames=min_frames,
-        max_frames=max_frames,
-    )
+    count = num_sampled_frames(last - first + 1, video_fps, media, geometry=geometry)
     return torch.linspace(first, last, count, dtype=torch.float64).round().long().tolist()
 
 

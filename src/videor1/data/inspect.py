@@ -199,15 +199,17 @@ def _probe_all(paths: list[str], root: Path, *, jobs: int | None, errors: list[s
 
 def _load_frames(sample: Sample, root: Path, frames: int) -> list[Any]:
     """HxWx3 uint8 arrays of the sample's media as the model would see it (thumbnail size)."""
+    from videor1.config import MediaConfig
     from videor1.data.media import load_image, load_video
     from videor1.models.known import QWEN2_5_VL_GEOMETRY
 
     path = resolve_media_path(sample.path, root)
-    sheet = {"geometry": QWEN2_5_VL_GEOMETRY, "min_pixels": SHEET_PIXELS, "max_pixels": SHEET_PIXELS}
+    pixels = {"video_min_pixels", "video_max_pixels", "image_min_pixels", "image_max_pixels"}
+    sheet = MediaConfig(nframes=frames, **dict.fromkeys(pixels, SHEET_PIXELS))
     if sample.data_type == "video":
-        clip = load_video(path, nframes=frames, **sheet)
+        clip = load_video(path, sheet, geometry=QWEN2_5_VL_GEOMETRY)
         return [f.permute(1, 2, 0).numpy() for f in clip.frames]
-    image = load_image(path, **sheet)
+    image = load_image(path, sheet, geometry=QWEN2_5_VL_GEOMETRY)
     return [image.pixels.permute(1, 2, 0).numpy()]
 
 

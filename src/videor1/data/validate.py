@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from videor1.config import PIXELS_PER_TOKEN
+from videor1.config import PIXELS_PER_TOKEN, MediaConfig
 from videor1.data.records import MediaPathError, ScannedRecord, resolve_media_path, scan_records
 from videor1.utils.logging import get_logger, make_progress
 
@@ -111,7 +111,8 @@ def check_media_file(path: Path, data_type: str, *, probe_frames: int = 2) -> tu
     from videor1.data.media import MediaError, load_image, load_video
     from videor1.models.known import QWEN2_5_VL_GEOMETRY
 
-    probe = {"geometry": QWEN2_5_VL_GEOMETRY, "min_pixels": PROBE_PIXELS, "max_pixels": PROBE_PIXELS}
+    pixels = {"video_min_pixels", "video_max_pixels", "image_min_pixels", "image_max_pixels"}
+    probe = MediaConfig(nframes=probe_frames, **dict.fromkeys(pixels, PROBE_PIXELS))
 
     if not path.exists():
         return "media: missing file", f"media file not found: {path}"
@@ -121,11 +122,11 @@ def check_media_file(path: Path, data_type: str, *, probe_frames: int = 2) -> tu
         return "media: empty file", f"media file is empty (0 bytes): {path}"
     try:
         if data_type == "video":
-            clip = load_video(path, nframes=probe_frames, **probe)
+            clip = load_video(path, probe, geometry=QWEN2_5_VL_GEOMETRY)
             if clip.num_frames < 1:
                 return "media: no frames", f"video yielded no frames: {path}"
         else:
-            load_image(path, **probe)
+            load_image(path, probe, geometry=QWEN2_5_VL_GEOMETRY)
     except MediaError as e:
         return "media: unreadable", str(e)
     except Exception as e:  # a decoder bug must not abort a 260k-record scan; it is reported as a failure
