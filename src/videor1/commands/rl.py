@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from videor1.commands.sft import add_allow_changed, stopped_by_signal, training_overrides
+from videor1.commands.sft import add_training_arguments, stopped_by_signal, training_overrides
 
 HELP = "reinforcement learning with GRPO or T-GRPO (temporal contrast on shuffled frames)"
 DESCRIPTION = """Train a policy with GRPO or T-GRPO (Video-R1, https://arxiv.org/abs/2503.21776) from a YAML config.
@@ -25,20 +25,7 @@ run and names the checkpoint --resume auto continues from.
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="YAML config file")
-    parser.add_argument(
-        "--resume",
-        default=None,
-        help="'auto' (newest checkpoint of train.output_dir, if any) or a checkpoint directory",
-    )
-    parser.add_argument(
-        "--stop-at-step",
-        type=int,
-        metavar="N",
-        help="save and stop after step N while keeping the full run's LR schedule (resume later)",
-    )
-    add_allow_changed(parser)
-    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. rl.num_generations=4")
+    add_training_arguments(parser, example="rl.num_generations=4")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,6 +26,11 @@ run and names the checkpoint --resume auto continues from.
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    add_training_arguments(parser, example="train.lr=1e-5 train.max_steps=10")
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, *, example: str) -> None:
+    """The arguments of a training command (shared with ``videor1 rl``)."""
     parser.add_argument("--config", required=True, help="YAML file (see configs/)")
     parser.add_argument(
         "--resume",
@@ -38,20 +43,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="save and stop after step N while keeping the full run's LR schedule (resume later)",
     )
-    add_allow_changed(parser)
-    parser.add_argument(
-        "overrides", nargs="*", help="dotted overrides, e.g. train.lr=1e-5 train.max_steps=10"
-    )
-
-
-def add_allow_changed(parser: argparse.ArgumentParser) -> None:
-    """``--allow-changed`` (shared with ``videor1 rl``)."""
     parser.add_argument(
         "--allow-changed",
         metavar="KEY,...",
         help="resume although these settings (keys or sections, e.g. train.seed,rl.sampling) differ "
         "from the checkpoint's run; logged and recorded (train.allow_changed)",
     )
+    parser.add_argument("overrides", nargs="*", help=f"dotted overrides, e.g. {example}")
 
 
 def training_overrides(args: argparse.Namespace) -> list[str]:

@@ -14,7 +14,7 @@ One step, as the code runs it (``rl_rollout``, ``rl_advantages``, ``rl_update`` 
     caches = logprob_caches(state, batches, seqs)                      # reference (and old) log-probs
     stats = [update(state, batches, seqs, caches) for _ in range(rl.num_iterations)]
     engine.sync_weights(model)                                         # vLLM: load the new weights
-    finish_step(run, step + 1, step_metrics(...))                      # log line, checkpoint
+    log step_metrics(...) when due; save a checkpoint when due          # run_steps
 
 The reference (Video-R1, https://arxiv.org/abs/2503.21776): one question per GPU, G = 8 rollouts on
 the ordered video and G/2 = 4 on one permutation of its frames; the temporal bonus (decided and
@@ -57,7 +57,7 @@ from videor1.train.rl_advantages import advantages, groups_wanted, informative_g
 from videor1.train.rl_rollout import load_questions, rollout
 from videor1.train.rl_types import Collected, RLState, StepGenerators, TrainBatch, UpdateStats
 from videor1.train.rl_update import logprob_caches, sequences, update
-from videor1.train.run import close_run, finish_step, result_dir, start_run, step_bar
+from videor1.train.run import close_run, result_dir, run_steps, start_run
 from videor1.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -129,16 +129,11 @@ def train(cfg: Config, *, resume: str | None = None, stop_at_step: int | None = 
     ``resume`` and ``stop_at_step``: see :func:`videor1.train.run.start_run`.
     """
     state = setup(cfg, resume=resume, stop_at_step=stop_at_step)
-    run = state.run
     try:
-        with step_bar(run, "rl") as advance:
-            for step in range(run.start_step, run.end_step):
-                record = rl_step(state, step)
-                finish_step(run, step + 1, record, reward=record["reward/total"], loss=record["loss"])
-                advance(f"rl reward {record['reward/total']:.3f}")
+        run_steps(state.run, "rl", lambda step: rl_step(state, step), shown=("reward/total", "loss"))
     finally:
         cleanup(state)
-    return result_dir(run)
+    return result_dir(state.run)
 
 
 def cleanup(state: RLState) -> None:

@@ -10,8 +10,7 @@ process group is torn down.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,12 +156,21 @@ def start_run(
     )
 
 
-@contextmanager
-def step_bar(run: Run, name: str) -> Iterator[Callable[[str], None]]:
-    """A progress bar over the run's steps, drawn on rank 0 only; yields ``advance(description)``."""
+def run_steps(run: Run, name: str, step: Callable[[int], dict[str, Any]], *, shown: tuple[str, ...]) -> None:
+    """This invocation's steps: ``step(i)`` (0-based) trains and returns the step's metrics; each is
+    logged (``shown`` on the plain line and the progress bar, drawn on rank 0) and saved when due."""
     with make_progress() as bar:
         task = bar.add_task(name, total=run.total_steps, completed=run.start_step, visible=run.dist.is_main)
-        yield lambda description: bar.update(task, advance=1, description=description)
+        for i in range(run.start_step, run.end_step):
+            record = step(i)
+            values = {key: record[key] for key in shown}
+            if run.logger.due(i + 1, run.end_step):
+                run.logger.log(record, **values)
+            if save_due(i + 1, run.end_step, run.cfg.train.save_every):
+                run.last_checkpoint = save_step(run, i + 1)
+            bar.update(
+                task, advance=1, description=f"{name} " + "  ".join(f"{k} {v:.4g}" for k, v in values.items())
+            )
 
 
 def optimizer_update(run: Run, *, loss: float) -> float:
@@ -184,14 +192,6 @@ def optimizer_update(run: Run, *, loss: float) -> float:
     run.scheduler.step()
     run.optimizer.zero_grad(set_to_none=True)
     return grad_norm
-
-
-def finish_step(run: Run, step: int, record: dict[str, Any], **shown: float) -> None:
-    """After optimiser step ``step`` (1-based): log ``record`` when due (``shown`` on the plain line), save when due."""
-    if run.logger.due(step, run.end_step):
-        run.logger.log(record, **shown)
-    if save_due(step, run.end_step, run.cfg.train.save_every):
-        run.last_checkpoint = save_step(run, step)
 
 
 def close_run(run: Run) -> None:

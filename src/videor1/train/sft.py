@@ -45,7 +45,7 @@ from videor1.config import Config
 from videor1.train import guards
 from videor1.train.data import make_loader
 from videor1.train.distributed import all_reduce_metrics, autocast, gradient_sync, peak_memory_mb
-from videor1.train.run import Run, close_run, finish_step, optimizer_update, result_dir, start_run, step_bar
+from videor1.train.run import Run, close_run, optimizer_update, result_dir, run_steps, start_run
 from videor1.types import ImageInput, Sample, VideoClip
 from videor1.utils.logging import get_logger
 
@@ -147,17 +147,12 @@ def train(cfg: Config, *, resume: str | None = None, stop_at_step: int | None = 
     ``resume`` and ``stop_at_step``: see :func:`videor1.train.run.start_run`.
     """
     state = setup(cfg, resume=resume, stop_at_step=stop_at_step)
-    run = state.run
     try:
-        run.model.train()
-        with step_bar(run, "sft") as advance:
-            for step in range(run.start_step, run.end_step):
-                record = train_step(state, step)
-                finish_step(run, step + 1, record, loss=record["loss"], grad_norm=record["grad_norm"])
-                advance(f"sft loss {record['loss']:.4f}")
+        state.run.model.train()
+        run_steps(state.run, "sft", lambda step: train_step(state, step), shown=("loss", "grad_norm"))
     finally:
-        close_run(run)
-    return result_dir(run)
+        close_run(state.run)
+    return result_dir(state.run)
 
 
 def train_step(state: SFTState, step: int) -> dict[str, Any]:
