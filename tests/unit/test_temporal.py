@@ -31,6 +31,14 @@ score_group = functools.partial(
 )
 
 
+def advantages_of(group, *, form):
+    """T-GRPO advantages of one scored group under the reference rule."""
+    rewards, accuracy = torch.tensor([group.total]), torch.tensor([group.accuracy])
+    return temporal_advantages(
+        rewards, accuracy, [group.shuffled_accuracy], rule=REFERENCE, form=form, kind="grpo"
+    )
+
+
 def test_p_and_p_shuffled_zero_fires_but_gives_nothing() -> None:
     # p = 0 >= 0.8 * 0 = 0: the rule fires (as in the reference), but no rollout is above 0.1.
     d = temporal_decision([0.0] * 8, [0.0] * 4)
@@ -135,14 +143,7 @@ def test_score_group_video_then_its_temporal_advantages() -> None:
     assert out.total == pytest.approx([2.2, 1.0, 1.0, 0.0])  # acc + format + length: no bonus in rewards
     assert out.shuffled_accuracy == [1.0, 0.0]
     assert (out.parse_failures, out.shuffled_parse_failures, out.scorer_errors) == (1, 0, 0)  # "nothing"
-    t = temporal_advantages(
-        torch.tensor([out.total]),
-        torch.tensor([out.accuracy]),
-        [out.shuffled_accuracy],
-        rule=REFERENCE,
-        form="reference",
-        kind="grpo",
-    )
+    t = advantages_of(out, form="reference")
     assert t.bonuses.tolist() == [pytest.approx([0.3, 0.0, 0.3, 0.0])]
     (d,) = t.decisions
     assert (d.p, d.p_shuffled, d.fired) == (0.5, 0.5, True)
@@ -158,14 +159,7 @@ def test_the_shuffled_group_only_decides() -> None:
         [GOOD, WRONG], SOLUTION, "multiple choice", lengths=[10, 10], shuffled_completions=[GOOD, GOOD]
     )
     assert len(out.total) == 2 and out.total == [2.0, 1.0]
-    t = temporal_advantages(
-        torch.tensor([out.total]),
-        torch.tensor([out.accuracy]),
-        [out.shuffled_accuracy],
-        rule=REFERENCE,
-        form="advantage",
-        kind="grpo",
-    )
+    t = advantages_of(out, form="advantage")
     assert t.bonuses.tolist() == [[0.0, 0.0]] and not t.decisions[0].fired
 
 
