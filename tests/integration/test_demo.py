@@ -116,6 +116,65 @@ def test_demo_settings_are_strict(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+# What each RL variant sets in ``rl``, written out by hand; every other field is the same for all.
+VARIANT_RL = {
+    "grpo": {"temporal": False, "temporal_form": "reference", "temporal_margin": None, "temporal_alpha": 0.3},
+    "tgrpo-reference": {
+        "temporal": True,
+        "temporal_form": "reference",
+        "temporal_margin": None,
+        "temporal_alpha": 0.3,
+    },
+    "tgrpo-advantage": {
+        "temporal": True,
+        "temporal_form": "advantage",
+        "temporal_margin": None,
+        "temporal_alpha": 0.3,
+    },
+    "tgrpo-margin": {
+        "temporal": True,
+        "temporal_form": "advantage",
+        "temporal_margin": 0.25,
+        "temporal_alpha": 0.3,
+    },
+    "tgrpo-no-bonus": {
+        "temporal": True,
+        "temporal_form": "reference",
+        "temporal_margin": None,
+        "temporal_alpha": 0.0,
+    },
+}
+
+
+@pytest.mark.parametrize("preset", ["full", "quick"])
+def test_rl_variant_configs_differ_only_in_the_temporal_settings(preset, tmp_path):
+    from videor1.config import to_dict
+    from videor1.demo.pipeline import rl_config
+    from videor1.demo.settings import load_demo_settings
+
+    s = load_demo_settings(preset)
+    sft = tmp_path / "sft"
+    configs = {v: to_dict(rl_config(s, tmp_path, sft, variant=v, seed=3)) for v in VARIANT_RL}
+    grpo = configs["grpo"]
+    shared = {k: v for k, v in grpo["rl"].items() if k not in VARIANT_RL["grpo"]}
+    # the shared part comes from the demo's rl settings
+    assert shared["num_generations"] == s.rl.num_generations and shared["beta"] == s.rl.beta
+    assert shared["sampling"] == {
+        "temperature": s.rl.temperature,
+        "top_p": 1.0,
+        "max_new_tokens": s.rl.max_new_tokens,
+    }
+    assert shared["shuffle_unit"] == "temporal_patch" and shared["length_reward"] is False
+    assert shared["shuffled_generations"] is None and shared["max_prompt_length"] == 4096
+    for variant, cfg in configs.items():
+        assert {k: cfg["rl"][k] for k in VARIANT_RL[variant]} == VARIANT_RL[variant], variant
+        assert {k: cfg["rl"][k] for k in shared} == shared, variant
+        assert cfg["model"]["path"] == str(sft) and cfg["data"] == grpo["data"]
+        assert cfg["data"]["train_file"] == str(tmp_path / "data" / "train_rl.json")
+        train = {**grpo["train"], "output_dir": str(tmp_path / "rl" / f"{variant}-seed3")}
+        assert cfg["train"] == train and train["seed"] == 3 and train["max_steps"] == s.rl.steps
+
+
 def test_image_phase_needs_image_records(tmp_path):
     from videor1.demo.pipeline import sft_config, write_image_train_file
     from videor1.demo.settings import load_demo_settings
