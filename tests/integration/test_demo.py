@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import get_args
 
 import pytest
 
@@ -149,9 +150,10 @@ VARIANT_RL = {
 @pytest.mark.parametrize("preset", ["full", "quick"])
 def test_rl_variant_configs_differ_only_in_the_temporal_settings(preset, tmp_path):
     from videor1.config import to_dict
-    from videor1.demo.pipeline import rl_config
-    from videor1.demo.settings import load_demo_settings
+    from videor1.demo.settings import VARIANTS, Variant, load_demo_settings
+    from videor1.demo.stages import rl_config
 
+    assert set(VARIANTS) == set(get_args(Variant)) == set(VARIANT_RL)
     s = load_demo_settings(preset)
     sft = tmp_path / "sft"
     configs = {v: to_dict(rl_config(s, tmp_path, sft, variant=v, seed=3)) for v in VARIANT_RL}
@@ -176,12 +178,15 @@ def test_rl_variant_configs_differ_only_in_the_temporal_settings(preset, tmp_pat
 
 
 def test_image_phase_needs_image_records(tmp_path):
-    from videor1.demo.pipeline import sft_config, write_image_train_file
+    from videor1.config import ConfigError
     from videor1.demo.settings import load_demo_settings
+    from videor1.demo.stages import sft_config, write_image_train_file
 
     records = [{"problem_id": 0, "data_type": "video", "path": "./videos/a.mp4"}]
     (tmp_path / "train_cot.json").write_text(json.dumps(records))
-    with pytest.raises(ValueError, match="no image records"):
+    with pytest.raises(
+        ConfigError, match=r"train_cot.json: no image records \(data_type: image\) for the images-first"
+    ):
         write_image_train_file(tmp_path)
     records.append({"problem_id": 1, "data_type": "image", "path": "./images/b.png"})
     (tmp_path / "train_cot.json").write_text(json.dumps(records))
@@ -192,7 +197,8 @@ def test_image_phase_needs_image_records(tmp_path):
 
 
 def test_sft_file_keeps_only_shortcut_items_whose_cue_is_right(tmp_path):
-    from videor1.demo.pipeline import write_sft_train_file
+    from videor1.config import ConfigError
+    from videor1.demo.stages import write_sft_train_file
 
     records = [
         {"problem_id": 0, "family": "direction"},
@@ -204,6 +210,25 @@ def test_sft_file_keeps_only_shortcut_items_whose_cue_is_right(tmp_path):
     assert write_sft_train_file(tmp_path) == 3
     kept = json.loads((tmp_path / "train_cot_sft.json").read_text())
     assert [r["problem_id"] for r in kept] == [0, 1, 3]
+    (tmp_path / "train_cot.json").write_text(json.dumps(records[2:3]))
+    with pytest.raises(
+        ConfigError, match=r"train_cot.json: no records left for SFT after dropping the shortcut"
+    ):
+        write_sft_train_file(tmp_path)
+
+
+def test_rl_file_keeps_only_the_rl_families(tmp_path):
+    from videor1.config import ConfigError
+    from videor1.demo.stages import write_rl_train_file
+
+    records = [{"problem_id": 0, "family": "direction"}, {"problem_id": 1, "family": "image_color"}]
+    (tmp_path / "train.json").write_text(json.dumps(records))
+    assert write_rl_train_file(tmp_path, ["direction", "quarter_shortcut"]) == 1
+    assert json.loads((tmp_path / "train_rl.json").read_text()) == records[:1]
+    with pytest.raises(
+        ConfigError, match=r"train.json: no records of the RL families \(event_quarter, quarter_"
+    ):
+        write_rl_train_file(tmp_path, ["quarter_shortcut", "event_quarter"])
 
 
 def test_demo_never_writes_into_or_deletes_a_foreign_directory(tmp_path):
