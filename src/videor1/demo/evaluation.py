@@ -27,11 +27,8 @@ def _stage_accuracy(pred_file: Path) -> dict[str, Any]:
         if not line.strip():
             continue
         rec = json.loads(line)
-        if rec["status"] != "ok":
-            errors += 1
-            score = 0.0
-        else:
-            score = float(rec["score"]["official"])
+        errors += rec["status"] != "ok"
+        score = float(rec["score"]["official"]) if rec["status"] == "ok" else 0.0
         scores.append(score)
         per_family[rec.get("family") or "unknown"].append(score)
     return {
