@@ -111,6 +111,14 @@ def test_demo_settings_are_strict(tmp_path):
         load_demo_settings("quick", ["data.frames=12"])
     with pytest.raises(ConfigError, match="model.seed"):
         load_demo_settings("quick", ["model.seed=3"])
+    # values the stage configs would reject only after minutes of data and SFT fail at load, by their demo key
+    with pytest.raises(
+        ConfigError, match=r"quick.yaml: model.hidden_size must be a multiple of model.num_heads"
+    ):
+        load_demo_settings("quick", ["model.hidden_size=7"])
+    for key in ("sft.warmup_steps", "rl.beta", "rl.temperature"):
+        with pytest.raises(ConfigError, match=rf"quick.yaml: {key} must be >= 0, got -1"):
+            load_demo_settings("quick", [f"{key}=-1"])
     with pytest.raises(ConfigError, match="demo settings file not found"):
         load_demo_settings(tmp_path / "nope.yaml")
     assert main(["-q", "demo", "--quick", "--config", "full", "--out", str(tmp_path / "x")]) == 2

@@ -185,7 +185,13 @@ class DemoSettings:
         for key, value in (("sft.steps", s.steps), ("sft.batch", s.batch), ("rl.steps", r.steps)):
             if value < 1:
                 fail(f"{key} must be >= 1, got {value}")
-        for key, value in (("sft.image_steps", s.image_steps), ("sft.curve_every", s.curve_every)):
+        for key, value in (
+            ("sft.image_steps", s.image_steps),
+            ("sft.curve_every", s.curve_every),
+            ("sft.warmup_steps", s.warmup_steps),
+            ("rl.beta", r.beta),
+            ("rl.temperature", r.temperature),
+        ):
             if value < 0:
                 fail(f"{key} must be >= 0, got {value}")
         if s.image_steps and not any(get_family(f).DATA_TYPE == "image" for f in d.families):
@@ -204,6 +210,10 @@ class DemoSettings:
             fail(f"rl.seeds must be >= 1, got {r.seeds}")
         if not r.margin > 0:
             fail(f"rl.margin must be > 0, got {r.margin}")
+        try:
+            self.model.validate("model")
+        except ConfigError as e:
+            fail(str(e))
         if self.model.seed not in (0, self.seed):
             fail(
                 f"model.seed ({self.model.seed}): leave it out; the top-level seed ({self.seed}) seeds the model"
