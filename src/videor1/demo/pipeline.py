@@ -48,7 +48,6 @@ from videor1.demo.settings import DemoSettings, load_demo_settings
 from videor1.demo.stages import (
     rl_config,
     rl_dir,
-    rl_seeds,
     sft_config,
     write_image_train_file,
     write_rl_train_file,
@@ -173,7 +172,7 @@ def run_demo(
 
     runs: dict[str, list[dict[str, Any]]] = {v: [] for v in s.rl.variants}
     checkpoints: dict[tuple[str, int], Path] = {}
-    for seed in rl_seeds(s):
+    for seed in range(s.seed, s.seed + s.rl.seeds):
         for variant in s.rl.variants:
             with _Timer(seconds, variant if seed == s.seed else f"{variant} (other seeds)"):
                 cfg = rl_config(s, out, sft_ckpt, variant=variant, seed=seed)

@@ -129,10 +129,6 @@ def rl_dir(out: Path, variant: str, seed: int) -> Path:
     return out / "rl" / f"{variant}-seed{seed}"
 
 
-def rl_seeds(s: DemoSettings) -> list[int]:
-    return [s.seed + k for k in range(s.rl.seeds)]
-
-
 def _write_subset(source: Path, target: Path, keep: Callable[[dict[str, Any]], bool], empty: str) -> int:
     """Write the records of ``source`` that ``keep`` accepts to ``target``; returns their count.
     ``empty`` completes the error raised when there are none: "<source>: <empty>"."""
