@@ -28,7 +28,8 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix src tests bench experiments
 	$(VENV)/bin/ruff format src tests bench experiments
 
-# Default suite: unit + integration (slow and gpu tests excluded by pyproject addopts).
+# Default suite (pyproject addopts): unit + integration, every module's docstring examples, every
+# bench/*.py at --toy size; slow and gpu tests excluded.
 test: lint
 	$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 

@@ -11,6 +11,7 @@ last line printed is one JSON object: ``{"<case>": scorings_per_second, ..., "ad
 seconds, ...}``.
 
     OMP_NUM_THREADS=1 python bench/rewards.py --seconds 2
+    python bench/rewards.py --toy      # the test suite's run: every case once, briefly; numbers mean nothing
 """
 
 from __future__ import annotations
@@ -79,7 +80,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="time per case")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per case; the best is reported")
+    parser.add_argument(
+        "--toy", action="store_true", help="one 0.05 s round per case (replaces --seconds and --rounds)"
+    )
     args = parser.parse_args()
+    if args.toy:
+        args.seconds, args.rounds = 0.05, 1
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     results: dict[str, float] = {}

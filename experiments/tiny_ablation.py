@@ -227,7 +227,7 @@ def evaluate(
     limit: int | None = None,
 ) -> dict[str, dict[str, float]]:
     """Per family, held-out accuracy of each view (``ordered``, ``shuffled``), with the demo's evaluation."""
-    from videor1.demo.pipeline import evaluate_view
+    from videor1.demo.evaluation import evaluate_view
     from videor1.infer import Predictor
 
     predictor = Predictor(str(model), media=media(run))

@@ -1,9 +1,8 @@
 """Ask a model about a video or an image: the ``Predictor`` Python API that ``videor1 infer`` wraps.
 
->>> predictor = Predictor("runs/tgrpo/final")                             # doctest: +SKIP
->>> out = predictor.predict("Which way does the square move?", video="clip.mp4",
-...                         options=["left", "right"])                       # doctest: +SKIP
->>> out.answer, out.reasoning                                                # doctest: +SKIP
+    predictor = Predictor("runs/tgrpo/final")
+    out = predictor.predict("Which way does the square move?", video="clip.mp4", options=["left", "right"])
+    out.answer, out.reasoning
 
 The prompt is the reference's evaluation variant with the answer-format suffix of the
 problem type; decoding defaults to the reference's evaluation settings (Video-R1's evaluation: temperature

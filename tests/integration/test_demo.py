@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import get_args
 
 import pytest
 
@@ -110,19 +111,90 @@ def test_demo_settings_are_strict(tmp_path):
         load_demo_settings("quick", ["data.frames=12"])
     with pytest.raises(ConfigError, match="model.seed"):
         load_demo_settings("quick", ["model.seed=3"])
+    # values the stage configs would reject only after minutes of data and SFT fail at load, by their demo key
+    with pytest.raises(
+        ConfigError, match=r"quick.yaml: model.hidden_size must be a multiple of model.num_heads"
+    ):
+        load_demo_settings("quick", ["model.hidden_size=7"])
+    for key in ("sft.warmup_steps", "rl.beta", "rl.temperature"):
+        with pytest.raises(ConfigError, match=rf"quick.yaml: {key} must be >= 0, got -1"):
+            load_demo_settings("quick", [f"{key}=-1"])
     with pytest.raises(ConfigError, match="demo settings file not found"):
         load_demo_settings(tmp_path / "nope.yaml")
     assert main(["-q", "demo", "--quick", "--config", "full", "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
 
 
+# What each RL variant sets in ``rl``, written out by hand; every other field is the same for all.
+VARIANT_RL = {
+    "grpo": {"temporal": False, "temporal_form": "reference", "temporal_margin": None, "temporal_alpha": 0.3},
+    "tgrpo-reference": {
+        "temporal": True,
+        "temporal_form": "reference",
+        "temporal_margin": None,
+        "temporal_alpha": 0.3,
+    },
+    "tgrpo-advantage": {
+        "temporal": True,
+        "temporal_form": "advantage",
+        "temporal_margin": None,
+        "temporal_alpha": 0.3,
+    },
+    "tgrpo-margin": {
+        "temporal": True,
+        "temporal_form": "advantage",
+        "temporal_margin": 0.25,
+        "temporal_alpha": 0.3,
+    },
+    "tgrpo-no-bonus": {
+        "temporal": True,
+        "temporal_form": "reference",
+        "temporal_margin": None,
+        "temporal_alpha": 0.0,
+    },
+}
+
+
+@pytest.mark.parametrize("preset", ["full", "quick"])
+def test_rl_variant_configs_differ_only_in_the_temporal_settings(preset, tmp_path):
+    from videor1.config import to_dict
+    from videor1.demo.settings import VARIANTS, Variant, load_demo_settings
+    from videor1.demo.stages import rl_config
+
+    assert set(VARIANTS) == set(get_args(Variant)) == set(VARIANT_RL)
+    s = load_demo_settings(preset)
+    sft = tmp_path / "sft"
+    configs = {v: to_dict(rl_config(s, tmp_path, sft, variant=v, seed=3)) for v in VARIANT_RL}
+    grpo = configs["grpo"]
+    shared = {k: v for k, v in grpo["rl"].items() if k not in VARIANT_RL["grpo"]}
+    # the shared part comes from the demo's rl settings
+    assert shared["num_generations"] == s.rl.num_generations and shared["beta"] == s.rl.beta
+    assert shared["sampling"] == {
+        "temperature": s.rl.temperature,
+        "top_p": 1.0,
+        "max_new_tokens": s.rl.max_new_tokens,
+    }
+    assert shared["shuffle_unit"] == "temporal_patch" and shared["length_reward"] is False
+    assert shared["shuffled_generations"] is None and shared["max_prompt_length"] == 4096
+    for variant, cfg in configs.items():
+        assert {k: cfg["rl"][k] for k in VARIANT_RL[variant]} == VARIANT_RL[variant], variant
+        assert {k: cfg["rl"][k] for k in shared} == shared, variant
+        assert cfg["model"]["path"] == str(sft) and cfg["data"] == grpo["data"]
+        assert cfg["data"]["train_file"] == str(tmp_path / "data" / "train_rl.json")
+        train = {**grpo["train"], "output_dir": str(tmp_path / "rl" / f"{variant}-seed3")}
+        assert cfg["train"] == train and train["seed"] == 3 and train["max_steps"] == s.rl.steps
+
+
 def test_image_phase_needs_image_records(tmp_path):
-    from videor1.demo.pipeline import sft_config, write_image_train_file
+    from videor1.config import ConfigError
     from videor1.demo.settings import load_demo_settings
+    from videor1.demo.stages import sft_config, write_image_train_file
 
     records = [{"problem_id": 0, "data_type": "video", "path": "./videos/a.mp4"}]
     (tmp_path / "train_cot.json").write_text(json.dumps(records))
-    with pytest.raises(ValueError, match="no image records"):
+    with pytest.raises(
+        ConfigError, match=r"train_cot.json: no image records \(data_type: image\) for the images-first"
+    ):
         write_image_train_file(tmp_path)
     records.append({"problem_id": 1, "data_type": "image", "path": "./images/b.png"})
     (tmp_path / "train_cot.json").write_text(json.dumps(records))
@@ -133,7 +205,8 @@ def test_image_phase_needs_image_records(tmp_path):
 
 
 def test_sft_file_keeps_only_shortcut_items_whose_cue_is_right(tmp_path):
-    from videor1.demo.pipeline import write_sft_train_file
+    from videor1.config import ConfigError
+    from videor1.demo.stages import write_sft_train_file
 
     records = [
         {"problem_id": 0, "family": "direction"},
@@ -145,6 +218,25 @@ def test_sft_file_keeps_only_shortcut_items_whose_cue_is_right(tmp_path):
     assert write_sft_train_file(tmp_path) == 3
     kept = json.loads((tmp_path / "train_cot_sft.json").read_text())
     assert [r["problem_id"] for r in kept] == [0, 1, 3]
+    (tmp_path / "train_cot.json").write_text(json.dumps(records[2:3]))
+    with pytest.raises(
+        ConfigError, match=r"train_cot.json: no records left for SFT after dropping the shortcut"
+    ):
+        write_sft_train_file(tmp_path)
+
+
+def test_rl_file_keeps_only_the_rl_families(tmp_path):
+    from videor1.config import ConfigError
+    from videor1.demo.stages import write_rl_train_file
+
+    records = [{"problem_id": 0, "family": "direction"}, {"problem_id": 1, "family": "image_color"}]
+    (tmp_path / "train.json").write_text(json.dumps(records))
+    assert write_rl_train_file(tmp_path, ["direction", "quarter_shortcut"]) == 1
+    assert json.loads((tmp_path / "train_rl.json").read_text()) == records[:1]
+    with pytest.raises(
+        ConfigError, match=r"train.json: no records of the RL families \(event_quarter, quarter_"
+    ):
+        write_rl_train_file(tmp_path, ["quarter_shortcut", "event_quarter"])
 
 
 def test_demo_never_writes_into_or_deletes_a_foreign_directory(tmp_path):

@@ -1,7 +1,7 @@
 """The demo's report: ``report.json``, ``report.md`` and PNG plots from the stage results.
 
 Inputs are plain dicts so the report can be rebuilt from ``report.json`` alone
-(``write_report(load_results(path), out_dir)``).
+(``write_report(json.loads(path.read_text()), out_dir)``).
 
 ``results`` layout (fractions, not percentages)::
 
@@ -427,7 +427,3 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> Path:
     md = out / "report.md"
     md.write_text(render_markdown(results, plots), encoding="utf-8")
     return md
-
-
-def load_results(path: str | Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text(encoding="utf-8"))

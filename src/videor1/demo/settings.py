@@ -9,7 +9,7 @@ key, and ``validate`` checks the values that depend on each other. Dotted overri
 (``sft.steps=100``) work as for the stage configs.
 
 The stage configs (``videor1.config.Config`` for SFT and RL) are built from these settings by
-``videor1.demo.pipeline``; nothing here is copied between sections (e.g. the media budgets of every
+``videor1.demo.stages``; nothing here is copied between sections (e.g. the media budgets of every
 stage derive from ``data.size`` and ``data.frames``).
 """
 
@@ -23,18 +23,32 @@ from typing import Literal
 from videor1.config import ConfigError, TinyModelConfig, load_dataclass
 
 Variant = Literal["grpo", "tgrpo-reference", "tgrpo-advantage", "tgrpo-margin", "tgrpo-no-bonus"]
-VARIANTS: dict[str, dict[str, object]] = {
-    "grpo": {"temporal": False},
-    "tgrpo-reference": {"temporal": True, "temporal_form": "reference"},
-    "tgrpo-advantage": {"temporal": True, "temporal_form": "advantage"},
-    "tgrpo-margin": {"temporal": True, "temporal_form": "advantage", "margin": True},
-    "tgrpo-no-bonus": {"temporal": True, "temporal_form": "reference", "alpha": 0.0},
+
+
+@dataclass(frozen=True)
+class RLVariant:
+    """What one RL variant sets in its RL config's ``rl`` section; the rest comes from the ``rl``
+    settings and is the same for every variant (``videor1.demo.stages.rl_config``)."""
+
+    temporal: bool
+    """Draw the shuffled-frame rollouts and compare (T-GRPO) or not (GRPO)."""
+    temporal_form: Literal["reference", "advantage"] = "reference"
+    """Where the temporal bonus acts: in the reward (the paper) or in the advantage."""
+    margin: bool = False
+    """Fire only when p >= p_shuffled + ``rl.margin`` instead of the paper's p >= mu * p_shuffled."""
+    bonus: bool = True
+    """False: alpha = 0. The shuffled rollouts are still drawn, so the random stream and the compute
+    are T-GRPO's, but nothing is rewarded for order: the control for the bonus itself."""
+
+
+VARIANTS: dict[Variant, RLVariant] = {
+    "grpo": RLVariant(temporal=False),
+    "tgrpo-reference": RLVariant(temporal=True, temporal_form="reference"),
+    "tgrpo-advantage": RLVariant(temporal=True, temporal_form="advantage"),
+    "tgrpo-margin": RLVariant(temporal=True, temporal_form="advantage", margin=True),
+    "tgrpo-no-bonus": RLVariant(temporal=True, bonus=False),
 }
-"""What each RL variant changes in ``rl``: GRPO (no shuffled rollouts); T-GRPO with the paper's
-rule and the bonus in the reward (``reference``) or in the advantage (``advantage``); T-GRPO with
-the stricter rule (``rl.margin``) and the bonus in the advantage; and the control for the bonus
-itself, T-GRPO with alpha = 0 (the shuffled rollouts are drawn, so the random stream and the
-compute are T-GRPO's, but nothing is rewarded for order)."""
+"""The RL variants ``rl.variants`` chooses from."""
 
 
 @dataclass
@@ -171,7 +185,13 @@ class DemoSettings:
         for key, value in (("sft.steps", s.steps), ("sft.batch", s.batch), ("rl.steps", r.steps)):
             if value < 1:
                 fail(f"{key} must be >= 1, got {value}")
-        for key, value in (("sft.image_steps", s.image_steps), ("sft.curve_every", s.curve_every)):
+        for key, value in (
+            ("sft.image_steps", s.image_steps),
+            ("sft.curve_every", s.curve_every),
+            ("sft.warmup_steps", s.warmup_steps),
+            ("rl.beta", r.beta),
+            ("rl.temperature", r.temperature),
+        ):
             if value < 0:
                 fail(f"{key} must be >= 0, got {value}")
         if s.image_steps and not any(get_family(f).data_type == "image" for f in d.families):
@@ -190,6 +210,10 @@ class DemoSettings:
             fail(f"rl.seeds must be >= 1, got {r.seeds}")
         if not r.margin > 0:
             fail(f"rl.margin must be > 0, got {r.margin}")
+        try:
+            self.model.validate("model")
+        except ConfigError as e:
+            fail(str(e))
         if self.model.seed not in (0, self.seed):
             fail(
                 f"model.seed ({self.model.seed}): leave it out; the top-level seed ({self.seed}) seeds the model"
