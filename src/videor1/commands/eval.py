@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     from videor1.eval.runner import evaluate
     from videor1.infer import resolve_media
     from videor1.utils.logging import get_logger
-    from videor1.utils.rundir import claim_output
+    from videor1.utils.rundir import check_output, claim_output
     from videor1.utils.runlock import run_lock
 
     log = get_logger(__name__)
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"{len(labels)} --label for {len(models)} --model")
     if not ev.benches:
         raise ConfigError("give --bench FILE (or eval.benches in --config)")
-    out = claim_output(ev.output_dir, "eval", directory=True)  # before generating data or loading models
+    check_output(ev.output_dir, "eval", directory=True)  # before generating data or loading models
     ensure_procedural(cfg.data, {f"eval.benches[{i}]": b for i, b in enumerate(ev.benches)})
     if args.model is None and cfg.model.tiny is not None:
         from videor1.models.loading import ensure_model
@@ -162,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         for model in models:
             if why := fixed_frame_count_error(args.frames, vision_geometry(model)):
                 raise ConfigError(f"--frames {args.frames} {why} ({model})")
+    out = claim_output(ev.output_dir, "eval", directory=True)
     media_root = cfg.data.media_root if "media_root" in explicit_section(raw, "data") else None
     explicit_media = explicit_section(raw, "data.media")
 
