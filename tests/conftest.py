@@ -28,6 +28,23 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
+def torchrun_videor1():
+    """``run(command, config, *args, timeout=300)``: ``videor1 <command> --config <config> <args>`` under
+    ``torchrun --standalone --nproc_per_node 2`` (one thread a process, no progress bars); returns the
+    completed process (stdout and stderr captured)."""
+    import subprocess
+    import sys
+
+    def run(command: str, config: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+        cmd += ["-m", "videor1.cli", command, "--config", str(config), *args]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "true"}
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+    return run
+
+
+@pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A random-init Qwen2.5-VL-architecture model with the small BPE tokenizer, saved to disk."""
     from videor1.config import TinyModelConfig

@@ -8,10 +8,6 @@ and a 2-process torchrun (gloo) run writes one checkpoint.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -227,9 +223,7 @@ def test_sample_longer_than_max_seq_len_is_an_error(tmp_path, tiny_model_dir, sy
         train(cfg)
 
 
-def test_torchrun_two_processes_write_one_checkpoint(tmp_path, tiny_model_dir, synth_dir):
-    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
-    assert torchrun is not None, "torchrun ships with torch"
+def test_torchrun_two_processes_write_one_checkpoint(tmp_path, tiny_model_dir, synth_dir, torchrun_videor1):
     # accumulation 2: the first micro-batch of each step skips DDP's all-reduce (no_sync)
     cfg = make_cfg(
         tmp_path / "run",
@@ -241,19 +235,7 @@ def test_torchrun_two_processes_write_one_checkpoint(tmp_path, tiny_model_dir, s
     )
     config = tmp_path / "sft.yaml"
     save_config(cfg, config)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "true"}
-    cmd = [
-        torchrun,
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "videor1.cli",
-        "sft",
-        "--config",
-        str(config),
-    ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    proc = torchrun_videor1("sft", config)
     assert proc.returncode == 0, proc.stderr[-4000:]
     checkpoints = sorted((tmp_path / "run" / "checkpoints").iterdir())
     assert [p.name for p in checkpoints] == ["step-00000002"]
@@ -267,10 +249,10 @@ def test_torchrun_two_processes_write_one_checkpoint(tmp_path, tiny_model_dir, s
 
 
 @pytest.mark.slow
-def test_fsdp2_two_processes_resume_matches_uninterrupted(tmp_path, tiny_model_dir, synth_dir):
+def test_fsdp2_two_processes_resume_matches_uninterrupted(
+    tmp_path, tiny_model_dir, synth_dir, torchrun_videor1
+):
     """FSDP2 (fully_shard, gloo on CPU): full checkpoints gathered from shards, exact resume."""
-    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "true"}
 
     def launch(name: str, *extra: str) -> None:
         cfg = make_cfg(
@@ -283,18 +265,7 @@ def test_fsdp2_two_processes_resume_matches_uninterrupted(tmp_path, tiny_model_d
         )
         config = tmp_path / f"{name}.yaml"
         save_config(cfg, config)
-        cmd = [
-            torchrun,
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            "-m",
-            "videor1.cli",
-            "sft",
-            "--config",
-            str(config),
-        ]
-        proc = subprocess.run([*cmd, *extra], env=env, capture_output=True, text=True, timeout=300)
+        proc = torchrun_videor1("sft", config, *extra)
         assert proc.returncode == 0, proc.stderr[-4000:]
 
     launch("whole")
