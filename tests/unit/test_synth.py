@@ -256,3 +256,19 @@ def test_dataset_reports_the_shortcut_cue_per_split(tmp_path):
     assert meta["shortcut"] is True and meta["cue_rate"] == {"train": 0.85, "test": None}
     assert meta["cue_agreement"]["train"] == np.mean([r["shortcut_cue"] for r in train]) > 0.6
     assert meta["cue_agreement"]["test"] == np.mean([r["shortcut_cue"] for r in test]) < 0.5
+
+
+def test_dataset_json_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    from videor1.data.synth import dataset
+
+    target = tmp_path / "train.json"
+    target.write_text("[]\n", encoding="utf-8")
+
+    def disk_full(*_args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.replace", disk_full)  # the rename that makes the write visible fails
+    with pytest.raises(OSError, match="No space"):
+        dataset._write_json(target, [{"problem": "x"}])
+    assert target.read_text(encoding="utf-8") == "[]\n"  # the old file is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["train.json"]  # no temporary file left

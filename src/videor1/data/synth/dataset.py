@@ -44,6 +44,7 @@ from videor1.data.synth.cot import COT_DETAILS, build_think
 from videor1.data.synth.families import FAMILIES, get_family
 from videor1.data.synth.sensitivity import shuffle_sensitivity
 from videor1.utils.logging import get_logger, make_progress
+from videor1.utils.rundir import write_text_atomic
 
 GENERATOR_VERSION = "1"
 """Bumped whenever the same seed would produce different items."""
@@ -216,7 +217,8 @@ def _with_process(record: dict[str, Any], process: str) -> dict[str, Any]:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    """Write ``data`` whole or not at all: a killed or failed write leaves the old file (or none)."""
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def _meta(names, by_split, seed, size, frames, cot_detail) -> dict[str, Any]:
