@@ -18,8 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from videor1.annotate import HTTPTeacher, annotate, chat_completions_url
+from videor1.annotate import annotate
 from videor1.config import MediaConfig
+from videor1.teachers import HTTPTeacher, chat_completions_url
 
 CASE_RE = re.compile(r"\[case (\d+)\]")
 

@@ -8,7 +8,8 @@ import io
 import pytest
 import torch
 
-from videor1.annotate import _Retryable, chat_messages, encode_image, judge, parse_chat_reply
+from videor1.annotate import judge
+from videor1.teachers import _Retryable, chat_messages, encode_image, parse_chat_reply
 from videor1.types import ImageInput, Sample, VideoClip
 
 

@@ -43,7 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-reply-mb",
         type=float,
-        help="largest HTTP reply read, in MiB (default 8: videor1.annotate.MAX_REPLY_BYTES); larger ones fail",
+        help="largest HTTP reply read, in MiB (default 8: videor1.teachers.MAX_REPLY_BYTES); larger ones fail",
     )
     parser.add_argument(
         "--retries", type=int, help="retries after a timeout, connection error or malformed reply"
