@@ -15,8 +15,9 @@ import torch
 from PIL import Image
 
 from videor1.config import MediaConfig
-from videor1.data import media
-from videor1.data.media import REDUCING_GAP, MediaError, load_image
+from videor1.data import images
+from videor1.data.images import REDUCING_GAP
+from videor1.data.media import MediaError, load_image
 from videor1.models.known import QWEN2_5_VL_GEOMETRY as QWEN25
 
 BUDGET = MediaConfig()  # images 4·28·28 .. 256·28·28 pixels
@@ -70,7 +71,7 @@ def test_png_decoded_in_strips_equals_a_full_decode_reduced(tmp_path, monkeypatc
     path = tmp_path / f"{mode}.png"
     picture(mode, (1501, 997), seed=1).save(path)
     for strip_bytes in (1, 40_000, 8 << 20):  # one row of blocks per strip, several, all rows at once
-        monkeypatch.setattr(media, "_PNG_STRIP_BYTES", strip_bytes)
+        monkeypatch.setattr(images, "_PNG_STRIP_BYTES", strip_bytes)
         got = load_image(path, SMALL, geometry=QWEN25).pixels
         assert tuple(got.shape) == (3, 56, 84)
         with Image.open(path) as img:
@@ -81,8 +82,8 @@ def test_large_jpeg_is_decoded_at_reduced_scale(tmp_path, monkeypatch):
     path = tmp_path / "big.jpg"
     picture("RGB", (1800, 1200)).save(path, quality=95)
     decoded = []
-    real = media._to_rgb
-    monkeypatch.setattr(media, "_to_rgb", lambda img: decoded.append(img.size) or real(img))
+    real = images._to_rgb
+    monkeypatch.setattr(images, "_to_rgb", lambda img: decoded.append(img.size) or real(img))
     got = load_image(path, SMALL, geometry=QWEN25).pixels
     # 1200×1800 at most 7056 px: β = sqrt(2.16e6 / 7056) = 17.5 → floor(68.6)·28 = 56, floor(102.9)·28 = 84;
     # draft asks for 3·84 × 3·56 = 252×168: scale min(1800 // 252, 1200 // 168) = 7 → 1/4 → 450×300
