@@ -47,23 +47,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+TRAIN_BUDGET = {  # REFERENCE §2: training 128·28·28 min = max, 2 fps, 4..16 frames
+    "min_pixels": 128 * 28 * 28,
+    "max_pixels": 128 * 28 * 28,
+    "fps": 2.0,
+    "min_frames": 4,
+    "max_frames": 16,
+}
 BUDGETS = {
-    # REFERENCE §2: training 128·28·28 min = max, 2 fps, 4..16 frames
-    "train": {
-        "min_pixels": 128 * 28 * 28,
-        "max_pixels": 128 * 28 * 28,
-        "fps": 2.0,
-        "min_frames": 4,
-        "max_frames": 16,
-    },
-    # evaluation: up to 256·28·28 per frame, up to 64 frames
-    "eval": {
-        "min_pixels": 128 * 28 * 28,
-        "max_pixels": 256 * 28 * 28,
-        "fps": 2.0,
-        "min_frames": 4,
-        "max_frames": 64,
-    },
+    "train": TRAIN_BUDGET,
+    "eval": {**TRAIN_BUDGET, "max_pixels": 256 * 28 * 28, "max_frames": 64},  # up to 256·28·28, 64 frames
 }
 
 

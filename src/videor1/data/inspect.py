@@ -272,19 +272,12 @@ def summary_tables(result: InspectResult) -> list[Any]:
     """Rich tables of an :class:`InspectResult`."""
     from rich.table import Table
 
-    problem_types = sorted({pt for _, pt in result.counts})
-    data_types = sorted({dt for dt, _ in result.counts})
+    from videor1.data.validate import counts_table
+
     title = f"{result.path}: {result.total} records"
     if result.invalid:
         title += f" ({result.invalid} invalid, left out)"
-    counts = Table(title=title)
-    counts.add_column("data_type")
-    for pt in problem_types:
-        counts.add_column(pt, justify="right")
-    counts.add_column("total", justify="right", style="bold")
-    for dt in data_types:
-        row = [result.counts.get((dt, pt), 0) for pt in problem_types]
-        counts.add_row(dt, *map(str, row), str(sum(row)))
+    counts = counts_table(result.counts, title)
 
     sources = Table(title="by data_source")
     sources.add_column("data_source")

@@ -309,21 +309,29 @@ def write_report(result: ValidationResult, path: str | os.PathLike) -> Path:
     return out
 
 
+def counts_table(counts: dict[tuple[str, str], int], title: str):
+    """A Rich table of record counts, one row per data_type, one column per problem_type, and totals."""
+    from rich.table import Table
+
+    problem_types = sorted({pt for _, pt in counts})
+    table = Table(title=title)
+    table.add_column("data_type")
+    for pt in problem_types:
+        table.add_column(pt, justify="right")
+    table.add_column("total", justify="right", style="bold")
+    for dt in sorted({dt for dt, _ in counts}):
+        row = [counts.get((dt, pt), 0) for pt in problem_types]
+        table.add_row(dt, *map(str, row), str(sum(row)))
+    return table
+
+
 def summary_tables(result: ValidationResult) -> list[Any]:
     """Rich tables: records by data_type x problem_type, and failures by kind."""
     from rich.table import Table
 
+    counts = counts_table(result.counts, f"{result.path}: {result.total} records ({result.num_valid} valid)")
     problem_types = sorted({pt for _, pt in result.counts})
-    data_types = sorted({dt for dt, _ in result.counts})
-    counts = Table(title=f"{result.path}: {result.total} records ({result.num_valid} valid)")
-    counts.add_column("data_type")
-    for pt in problem_types:
-        counts.add_column(pt, justify="right")
-    counts.add_column("total", justify="right", style="bold")
-    for dt in data_types:
-        row = [result.counts.get((dt, pt), 0) for pt in problem_types]
-        counts.add_row(dt, *map(str, row), str(sum(row)))
-    column_totals = [sum(result.counts.get((dt, pt), 0) for dt in data_types) for pt in problem_types]
+    column_totals = [sum(n for (_, pt), n in result.counts.items() if pt == p) for p in problem_types]
     counts.add_row("total", *map(str, column_totals), str(result.total), style="bold")
 
     tables = [counts]
