@@ -5,7 +5,9 @@ vision tower and the prompt's attention run G times. Here:
 
 1. The prompts' media are encoded once (``vision.encode_media``) unless encodings are passed in
    (the shuffled T-GRPO group reuses the ordered group's, permuted).
-2. The batch of (left-padded) prompts is prefilled once with explicit 3-D mRoPE positions.
+2. The batch of (left-padded) prompts is prefilled once with explicit 3-D mRoPE positions
+   (``videor1.models.positions``), and every decoded token continues them; the model never computes
+   its own.
 3. The KV cache rows are re-indexed so that prompt row b appears ``n[b]`` times (a gather along
    the batch axis, no recomputation), and a sampling loop runs over all rows.
 4. Rows that emitted EOS leave the cache (``batch_select_indices``), so long stragglers don't
@@ -29,7 +31,7 @@ import torch
 from transformers import DynamicCache
 
 from videor1.config import SamplingConfig
-from videor1.models.vision import MediaFeatures, encode_media, rope_positions
+from videor1.models.vision import MediaFeatures, continuation_positions, encode_media, rope_positions
 from videor1.rollout.base import RolloutEngine, RolloutOutput
 from videor1.types import Completion
 
@@ -132,7 +134,7 @@ class HFRolloutEngine(RolloutEngine):
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 position_ids=position_ids,
-                cache=cache,
+                past_key_values=cache,
                 use_cache=True,
                 mm_encoder_outputs=features.as_encoder_outputs(),
                 logits_to_keep=1,
@@ -191,12 +193,12 @@ class HFRolloutEngine(RolloutEngine):
                 cache.batch_select_indices(keep)
                 active, token, mask, next_pos = active[keep], token[keep], mask[keep], next_pos[keep]
             mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)  # [A, P + step + 1]
-            positions = (next_pos + step).view(1, -1, 1).expand(3, -1, 1)  # [3, A, 1]
+            positions = continuation_positions(next_pos, 1, start=step)  # [3, A, 1]
             out = self.model(
                 input_ids=token[:, None],
                 attention_mask=mask,
                 position_ids=positions,
-                cache=cache,
+                past_key_values=cache,
                 use_cache=True,
             )
             logits = out.logits[:, -1]  # [A, V]
