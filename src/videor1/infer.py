@@ -28,6 +28,7 @@ import torch
 from videor1.config import PIXELS_PER_TOKEN, ConfigError, MediaConfig, ModelConfig, SamplingConfig
 from videor1.data.frames import fixed_frame_count_error
 from videor1.models.adapters import get_adapter
+from videor1.models.positions import rope_positions
 from videor1.tags import split_output
 from videor1.types import ImageInput, Sample, VideoClip, VisionGeometry
 
@@ -148,6 +149,8 @@ class Predictor:
             adapter=self.adapter,
         )
         inputs = self._to_device(batch)
+        # explicit positions (videor1.models.positions); generate continues them by +1 per token
+        inputs["position_ids"] = rope_positions(self.adapter, inputs).position_ids  # [3, B, P]
         tokenizer = getattr(self.processor, "tokenizer", self.processor)
         out = self.model.generate(
             **inputs,

@@ -73,10 +73,17 @@ def test_processor_files_hold_the_training_budget(checkpoint, real_clips):
     assert sampled["video_grid_thw"].tolist() == ours["video_grid_thw"].tolist()
 
 
-def test_the_readme_snippet_answers_about_a_real_clip(checkpoint, real_clips, capsys):
+def test_the_readme_snippet_answers_about_a_real_clip(checkpoint, real_clips, capsys, monkeypatch):
+    from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLModel
+
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
     (snippet,) = [b for b in blocks if "AutoProcessor.from_pretrained(checkpoint)" in b]
-    assert "videor1" not in snippet
+    # the one videor1 import is the positions helper, and transformers never computes positions
+    assert [line for line in snippet.splitlines() if "videor1" in line] == [
+        "from videor1.models.positions import rope_positions"
+    ]
+    for name in ("get_rope_index", "compute_3d_position_ids"):
+        monkeypatch.setattr(Qwen2_5_VLModel, name, lambda *a, _n=name, **k: pytest.fail(f"{_n} called"))
     code = snippet.replace('"runs/tiny/sft/checkpoints/step-00000008"', repr(str(checkpoint)))
     code = code.replace('"clip.mp4"', repr(str(real_clips["carphone_pristine"])))
     code = code.replace("max_new_tokens=64", "max_new_tokens=8")

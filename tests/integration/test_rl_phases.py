@@ -130,9 +130,9 @@ def test_sequence_logprobs_equal_a_plain_forward(rl_state):
             extra = {
                 k: v for k, v in one.items() if k not in ("input_ids", "attention_mask", "mm_token_type_ids")
             }
-            types = one["mm_token_type_ids"]  # media placeholders of the prompt; completion tokens are text
-            extra["mm_token_type_ids"] = torch.cat([types, types.new_zeros(1, n)], dim=1)
-            logits = model(input_ids=ids, attention_mask=torch.ones_like(ids), **extra).logits
+            full = {**extra, "input_ids": ids, "attention_mask": torch.ones_like(ids)}
+            full["position_ids"] = rope_positions(model, full).position_ids  # the whole row at once
+            logits = model(**full).logits
             plain = token_logprobs(
                 logits[:, -n - 1 : -1], seqs.completion_ids[row : row + 1, :n], temperature=0.7
             )

@@ -287,6 +287,7 @@ def test_target_token_loss_equals_the_full_logits_loss(tiny_model_dir):
     import torch.nn.functional as F
     from transformers import AutoModelForImageTextToText
 
+    from videor1.models.positions import rope_positions
     from videor1.train.sft import target_token_loss
 
     model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
@@ -294,6 +295,7 @@ def test_target_token_loss_equals_the_full_logits_loss(tiny_model_dir):
     labels = torch.full_like(ids, -100)
     labels[0, 30:38], labels[1, 10:20], labels[2, 35:40] = ids[0, 30:38], ids[1, 10:20], ids[2, 35:40]
     inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
+    inputs["position_ids"] = rope_positions(model, inputs).position_ids
     loss, n = target_token_loss(model, inputs)
     logits = model(input_ids=ids, attention_mask=inputs["attention_mask"]).logits  # [3, 40, V]
     shifted = labels[:, 1:]

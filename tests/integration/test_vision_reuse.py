@@ -17,7 +17,6 @@ from videor1.models.vision import (
     VisionCounter,
     encode_media,
     frame_order_to_patch_order,
-    mm_token_type_ids,
     permute_video_features,
     rope_positions,
 )
@@ -134,13 +133,13 @@ def _collate_kinds(model, processor, kinds, clip):
 
 
 def _plain_logits(model, batch):
-    """A forward from pixels, with the model computing its own positions."""
+    """A forward from pixels (the vision tower runs inside it), with the same explicit positions."""
     media = ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw")
     with torch.no_grad():
         return model(
             input_ids=batch["input_ids"],
             attention_mask=batch["attention_mask"],
-            mm_token_type_ids=mm_token_type_ids(batch["input_ids"], model.config),
+            position_ids=rope_positions(model, batch).position_ids,
             use_cache=False,
             **{k: batch[k] for k in media if k in batch},
         ).logits

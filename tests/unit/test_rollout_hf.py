@@ -9,7 +9,7 @@ import torch
 
 from videor1.algorithms.losses import token_logprobs
 from videor1.config import SamplingConfig
-from videor1.models.vision import VisionCounter, mm_token_type_ids
+from videor1.models.vision import VisionCounter, rope_positions
 from videor1.rollout.hf import HFRolloutEngine, sample_next_token
 
 VIDEO, IMAGE, VSTART, VEND, EOS, PAD = 291, 290, 292, 293, 2, 0
@@ -89,10 +89,9 @@ def test_greedy_matches_transformers_generate(model):
     batch = video_batch()
     sampling = SamplingConfig(temperature=0.0, top_p=1.0, max_new_tokens=6)
     out = engine(model).generate(batch, 2, sampling)
-    types = mm_token_type_ids(batch["input_ids"], model.config)  # so transformers builds 3-D positions too
     ref = model.generate(
         **batch,
-        mm_token_type_ids=types,
+        position_ids=rope_positions(model, batch).position_ids,  # transformers continues them +1 per token
         do_sample=False,
         max_new_tokens=6,
         eos_token_id=EOS,
@@ -116,7 +115,7 @@ def test_sampled_logprobs_match_a_full_forward(model):
         ids = torch.tensor([c.token_ids])
         full = {**batch, "input_ids": torch.cat([batch["input_ids"], ids], 1)}
         full["attention_mask"] = torch.ones_like(full["input_ids"])
-        full["mm_token_type_ids"] = mm_token_type_ids(full["input_ids"], model.config)
+        full["position_ids"] = rope_positions(model, full).position_ids  # prompt and completion at once
         with torch.no_grad():
             logits = model(**full).logits[:, batch["input_ids"].shape[1] - 1 : -1]
         expected = token_logprobs(logits, ids, temperature=0.7)[0]

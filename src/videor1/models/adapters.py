@@ -50,6 +50,9 @@ class FamilyAdapter:
     video_token_id: int
     vision_start_token_id: int
     vision_end_token_id: int
+    tokens_per_second: float | None = None
+    """Qwen2.5-VL's mRoPE time positions per second of video (``vision_config.tokens_per_second``);
+    None for the other families, or when a config dict lacks it (then video positions raise)."""
 
     @property
     def uses_second_per_grid_ts(self) -> bool:
@@ -178,4 +181,10 @@ def get_adapter(model_or_config: Any) -> FamilyAdapter:
         video_token_id=int(_get(config, "video_token_id")),
         vision_start_token_id=int(_get(config, "vision_start_token_id")),
         vision_end_token_id=int(_get(config, "vision_end_token_id")),
+        tokens_per_second=_tokens_per_second(config) if family == "qwen2.5-vl" else None,
     )
+
+
+def _tokens_per_second(config: Any) -> float | None:
+    value = _get(_get(config, "vision_config"), "tokens_per_second")
+    return None if value is None else float(value)

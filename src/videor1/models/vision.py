@@ -28,9 +28,9 @@ moves an item's tokens and its deepstack features together; Qwen3-VL's vision to
 Qwen2/2.5-VL's, attends within one temporal patch with spatial-only positions, so the permutation
 stays exact for both.
 
-Positions: when encodings are passed as ``mm_encoder_outputs`` the model still needs the media's
-grids (and ``second_per_grid_ts`` for videos) to build the 3-D mRoPE positions; ``rope_positions``
-computes them once per prompt with the model's own ``get_rope_index``.
+Positions: every forward gets explicit 3-D mRoPE ``position_ids`` from ``rope_positions``
+(``videor1.models.positions``, re-exported here; its docstring says why transformers' own
+``get_rope_index`` is not used).
 """
 
 from __future__ import annotations
@@ -43,6 +43,21 @@ import torch
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 from videor1.models.adapters import core_model
+from videor1.models.positions import MropePositions, continuation_positions, rope_positions
+
+__all__ = [
+    "MediaEncoderOutput",
+    "MediaFeatures",
+    "MropePositions",
+    "VisionCounter",
+    "continuation_positions",
+    "encode_media",
+    "frame_order_to_patch_order",
+    "mm_token_type_ids",
+    "permute_video_features",
+    "rope_positions",
+    "vision_is_trainable",
+]
 
 
 def vision_is_trainable(model: Any) -> bool:
@@ -58,29 +73,6 @@ def mm_token_type_ids(
     types[input_ids == config.image_token_id] = 1
     types[input_ids == config.video_token_id] = 2
     return types
-
-
-def rope_positions(
-    model: Any,
-    batch: Mapping[str, Any],
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """3-D mRoPE positions of each (left-padded) prompt and the next free position per row.
-
-    Returns ``position_ids`` ``[3, B, P]`` and ``next_position`` ``[B]`` (max position + 1), from
-    which completion tokens continue as ``next_position + j`` on all three axes.
-    """
-    core = core_model(model)
-    input_ids = batch["input_ids"]  # [B, P]
-    position_ids, _ = core.get_rope_index(
-        input_ids,
-        mm_token_type_ids=mm_token_type_ids(input_ids, core.config),
-        image_grid_thw=batch.get("image_grid_thw"),
-        video_grid_thw=batch.get("video_grid_thw"),
-        second_per_grid_ts=batch.get("second_per_grid_ts"),
-        attention_mask=batch.get("attention_mask"),
-    )  # [3, B, P]
-    next_position = position_ids.amax(dim=(0, 2)) + 1  # [B]
-    return position_ids, next_position
 
 
 @dataclass

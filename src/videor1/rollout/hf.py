@@ -5,7 +5,9 @@ vision tower and the prompt's attention run G times. Here:
 
 1. The prompts' media are encoded once (``vision.encode_media``) unless encodings are passed in
    (the shuffled T-GRPO group reuses the ordered group's, permuted).
-2. The batch of (left-padded) prompts is prefilled once with explicit 3-D mRoPE positions.
+2. The batch of (left-padded) prompts is prefilled once with explicit 3-D mRoPE positions
+   (``videor1.models.positions``), and every decoded token continues them; the model never computes
+   its own.
 3. The KV cache rows are re-indexed so that prompt row b appears ``n[b]`` times (a gather along
    the batch axis, no recomputation), and a sampling loop runs over all rows.
 4. Rows that emitted EOS leave the cache (``batch_select_indices``), so long stragglers don't
@@ -29,7 +31,7 @@ import torch
 from transformers import DynamicCache
 
 from videor1.config import SamplingConfig
-from videor1.models.vision import MediaFeatures, encode_media, rope_positions
+from videor1.models.vision import MediaFeatures, continuation_positions, encode_media, rope_positions
 from videor1.rollout.base import RolloutEngine, RolloutOutput
 from videor1.types import Completion
 
@@ -132,7 +134,7 @@ class HFRolloutEngine(RolloutEngine):
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 position_ids=position_ids,
-                cache=cache,
+                past_key_values=cache,
                 use_cache=True,
                 mm_encoder_outputs=features.as_encoder_outputs(),
                 logits_to_keep=1,
@@ -168,43 +170,56 @@ class HFRolloutEngine(RolloutEngine):
         sampling: SamplingConfig,
         generator: torch.Generator | None,
     ) -> list[Completion]:
-        num_rows = logits.shape[0]
+        """Sample until every row emitted EOS or ``max_new_tokens``; one device->host sync per token.
+
+        Tokens, log-probs, lengths and EOS flags stay on the device (written by index, never by
+        boolean mask) and are read back once after the loop; the only read inside it is the number
+        of rows that just finished, which decides whether to stop or drop rows from the cache.
+        """
+        num_rows, steps = logits.shape[0], sampling.max_new_tokens
         device = logits.device
         eos = torch.tensor(self.eos_token_ids, device=device)
-        tokens: list[list[int]] = [[] for _ in range(num_rows)]
-        logps: list[list[float]] = [[] for _ in range(num_rows)]
-        finished = [False] * num_rows
+        tokens = torch.zeros(num_rows, steps, dtype=torch.long, device=device)  # [R, S]
+        logps = torch.zeros(num_rows, steps, dtype=torch.float32, device=device)  # [R, S]
+        lengths = torch.zeros(num_rows, dtype=torch.long, device=device)  # [R]
+        finished = torch.zeros(num_rows, dtype=torch.bool, device=device)  # [R]
         active = torch.arange(num_rows, device=device)  # [A] rows still generating
         suppress = torch.tensor(self.suppress_token_ids, dtype=torch.long, device=device)
-        for step in range(sampling.max_new_tokens):
+        for step in range(steps):
             token, logp = sample_next_token(logits, sampling, generator, suppress)  # [A], [A]
-            for row, tok, lp in zip(active.tolist(), token.tolist(), logp.tolist()):
-                tokens[row].append(tok)
-                logps[row].append(lp)
+            tokens[active, step] = token
+            logps[active, step] = logp.float()
+            lengths[active] = step + 1
             done = torch.isin(token, eos)  # [A]
-            for row in active[done].tolist():
-                finished[row] = True
-            if step == sampling.max_new_tokens - 1 or bool(done.all()):
+            finished[active] = done
+            if step == steps - 1:
                 break
-            if bool(done.any()):
-                keep = (~done).nonzero().squeeze(-1)  # [A']
+            num_done = int(done.sum())  # the loop's one device->host sync
+            if num_done == token.shape[0]:
+                break
+            if num_done:
+                # rows still going, in order (a stable sort puts False first), without nonzero()'s sync
+                keep = torch.argsort(done.to(torch.int8), stable=True)[: token.shape[0] - num_done]  # [A']
                 cache.batch_select_indices(keep)
                 active, token, mask, next_pos = active[keep], token[keep], mask[keep], next_pos[keep]
             mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)  # [A, P + step + 1]
-            positions = (next_pos + step).view(1, -1, 1).expand(3, -1, 1)  # [3, A, 1]
             out = self.model(
                 input_ids=token[:, None],
                 attention_mask=mask,
-                position_ids=positions,
-                cache=cache,
+                position_ids=continuation_positions(next_pos, 1, start=step),  # [3, A, 1]
+                past_key_values=cache,
                 use_cache=True,
             )
             logits = out.logits[:, -1]  # [A, V]
+        token_rows, logp_rows = tokens.tolist(), logps.tolist()
         return [
             Completion(
-                text=self._decode(tokens[r]), token_ids=tokens[r], logprobs=logps[r], finished=finished[r]
+                text=self._decode(token_rows[r][:n]),
+                token_ids=token_rows[r][:n],
+                logprobs=logp_rows[r][:n],
+                finished=bool(f),
             )
-            for r in range(num_rows)
+            for r, (n, f) in enumerate(zip(lengths.tolist(), finished.tolist()))
         ]
 
     def _decode(self, ids: list[int]) -> str:

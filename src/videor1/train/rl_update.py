@@ -20,7 +20,13 @@ import torch
 from torch import nn
 
 from videor1.algorithms.losses import policy_loss, token_entropy, token_logprobs
-from videor1.models.vision import MediaFeatures, encode_media, rope_positions, vision_is_trainable
+from videor1.models.vision import (
+    MediaFeatures,
+    continuation_positions,
+    encode_media,
+    rope_positions,
+    vision_is_trainable,
+)
 from videor1.train.distributed import all_reduce_metrics, autocast, gradient_sync
 from videor1.train.rl_rollout import select_media
 from videor1.train.rl_types import LogProbCache, Question, RLState, TrainBatch, UpdateStats
@@ -95,7 +101,8 @@ def update(
 
 
 def sequences(state: RLState, batch: TrainBatch) -> Sequences:
-    """The batch's prompt + completion rows, with the policy's rope positions."""
+    """The batch's prompt + completion rows with their mRoPE positions (``videor1.models.positions``),
+    which the policy and reference forwards pass explicitly."""
     prompts = batch.rollouts.prompts
     positions, next_position = rope_positions(state.run.policy, prompts)
     return build_sequences(prompts, positions, next_position, batch.rollouts.ordered, state.pad_token_id)
@@ -156,9 +163,7 @@ def build_sequences(
         comp[i, : len(ids)] = torch.tensor(ids, device=device)
         comp_mask[i, : len(ids)] = 1
     index = torch.tensor(question, device=device)
-    comp_pos = (next_position[index][:, None] + torch.arange(width, device=device)).expand(
-        3, -1, -1
-    )  # [3, R, C]
+    comp_pos = continuation_positions(next_position[index], width)  # [3, R, C]
     return Sequences(
         input_ids=torch.cat([prompts["input_ids"][index], comp], dim=1),
         attention_mask=torch.cat([prompts["attention_mask"][index], comp_mask], dim=1),

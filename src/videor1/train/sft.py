@@ -23,6 +23,8 @@ What we do:
   (a mean per micro-batch would weigh the tokens of short answers more).
 - Several questions per device, images and videos in the same micro-batch, each video with its real
   sampling fps (``second_per_grid_ts``).
+- The collator adds explicit 3-D mRoPE ``position_ids`` (``videor1.models.positions``: Qwen's
+  original rule, which the installed transformers no longer follows after a video).
 - Warmup + constant / linear / cosine over exactly the run's optimiser steps (``max_steps`` or
   ``epochs`` converted with the dataset size); resuming with a different plan is refused.
 - A sample longer than ``train.max_seq_len`` raises an error naming it; nothing is cropped.
@@ -42,6 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from videor1.config import Config
+from videor1.models.positions import rope_positions
 from videor1.train import guards
 from videor1.train.data import make_loader
 from videor1.train.distributed import all_reduce_metrics, autocast, gradient_sync, peak_memory_mb
@@ -82,7 +85,9 @@ class SFTCollator:
             max_length=self.cfg.train.max_seq_len,  # raises naming the sample; nothing is cropped
             adapter=self.adapter,
         )
-        return {"inputs": dict(batch), "samples": samples}
+        inputs = dict(batch)
+        inputs["position_ids"] = rope_positions(self.adapter, inputs).position_ids  # [3, B, L]
+        return {"inputs": inputs, "samples": samples}
 
 
 def target_token_loss(model: torch.nn.Module, inputs: dict[str, Any]) -> tuple[torch.Tensor, int]:
@@ -91,8 +96,11 @@ def target_token_loss(model: torch.nn.Module, inputs: dict[str, Any]) -> tuple[t
     ``labels[b, t]`` is the id to predict at position t (-100 = masked); position t is predicted from
     logits at t - 1, hence the shift. Logits are computed only at the positions that predict a target
     in some row (``logits_to_keep``): the prompt and the vision tokens, most of the sequence, never
-    reach the LM head.
+    reach the LM head. ``inputs`` must carry ``position_ids`` (``SFTCollator`` adds them), so the model
+    never computes its own.
     """
+    if "position_ids" not in inputs:
+        raise ValueError("SFT inputs lack position_ids (videor1.models.positions.rope_positions)")
     labels = inputs["labels"]  # [B, L]
     model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
     shift_labels = labels[:, 1:]  # [B, L-1]
