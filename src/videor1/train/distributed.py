@@ -2,7 +2,7 @@
 
 - processes: ``Dist`` (rank, world size, device), ``init_distributed`` (the process group ``torchrun``
   describes: gloo on CPU, nccl on GPU), ``cleanup_distributed``, ``barrier``, ``all_reduce_metrics``
-  (sum / mean / max of a dict of scalars in one collective);
+  (sum / mean / max of a dict of scalars in one collective), ``any_rank`` (a decision agreed by all);
 - model: ``wrap_model`` (DDP, or FSDP2 ``fully_shard`` per ``_no_split_modules`` block; also shards a
   frozen reference model), ``unwrap_model``, ``is_fsdp``, ``gradient_sync`` (skip the all-reduce on
   non-final micro-batches), ``full_weights`` (FSDP2: gather every shard once for generation),
@@ -82,6 +82,12 @@ def cleanup_distributed() -> None:
     """Leave the process group (call once at exit, also after errors)."""
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.destroy_process_group()
+
+
+def any_rank(flag: bool, dist: Dist) -> bool:
+    """True on every rank when ``flag`` is true on some rank (one all-reduce): a decision all ranks
+    take together, so they run the same collectives afterwards."""
+    return bool(all_reduce_metrics({"flag": float(flag)}, dist, op="max")["flag"])
 
 
 def barrier(dist: Dist) -> None:
