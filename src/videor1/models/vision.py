@@ -16,8 +16,11 @@ The reference ran the vision tower 18 times per video question per step (1 + 1 g
 - When the policy's vision tower is frozen its weights equal the reference model's, so the
   rollout's encodings serve the policy and reference forwards too: 1 pass per video question.
 
-``VisionCounter`` counts the vision tower's forward calls and the videos it encoded (through a
-forward hook on the tower and a wrapper on ``get_video_features``) for the
+``encode_media`` runs the tower once per batch over its images and videos joined, so every rank of
+a sharded (FSDP2) run makes the same vision calls whatever its mix of media.
+
+``VisionCounter`` counts the vision tower's forward calls and the videos it encoded (a forward
+hook on the tower; ``encode_media`` and a wrapper on ``get_video_features`` report videos) for the
 ``vit_passes_per_video_question`` metric.
 
 What is reused is everything of ``get_image_features`` / ``get_video_features`` that the forward
@@ -38,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import torch
 from transformers.modeling_outputs import BaseModelOutputWithPooling
@@ -202,26 +206,57 @@ def _per_item_deepstack(out: Any, num_items: int) -> list[tuple[torch.Tensor, ..
 
 
 def encode_media(model: Any, batch: Mapping[str, Any]) -> MediaFeatures:
-    """Run the vision tower once over all images and once over all videos of a collated batch.
+    """Run the vision tower once over all images and videos of a collated batch, joined.
 
-    Keeps everything of ``get_image_features`` / ``get_video_features`` that the forward reads:
-    the merged tokens and, for Qwen3-VL, the per-layer deepstack features. The methods are called on
-    the outermost module given (the ``*ForConditionalGeneration`` or its peft wrapper): under FSDP2
-    that is where ``videor1.train.distributed.wrap_model`` registers them as forward methods, so the
-    root's shards (patch embedding, merger) are gathered first, as in a forward.
+    The images' and the videos' patch rows (``pixel_values``, ``pixel_values_videos``) are
+    concatenated with their grids and encoded in one call of ``get_image_features``, then split
+    back into images and videos. In every supported family (Qwen2-VL, Qwen2.5-VL, Qwen3-VL) the
+    image and video paths are the same function of (patch rows, grid) and the tower attends within
+    one item (``cu_seqlens`` per grid), so this equals encoding each kind on its own. One call per
+    batch whatever its mix of media keeps FSDP2's collectives aligned: under ``fsdp2`` every call
+    all-gathers the tower's shards, and a rank holding both kinds would otherwise run one more
+    vision forward (and backward) than a rank holding one kind.
+
+    Keeps everything the forward reads: the merged tokens and, for Qwen3-VL, the per-layer
+    deepstack features. The method is called on the outermost module given (the
+    ``*ForConditionalGeneration`` or its peft wrapper): under FSDP2 that is where
+    ``videor1.train.distributed.wrap_model`` registers it as a forward method, so the root's shards
+    (patch embedding, merger) are gathered first, as in a forward.
     """
     core = core_model(model)
-    top = model if hasattr(model, "get_video_features") else core
-    feats = MediaFeatures()
-    if batch.get("pixel_values") is not None:
-        out = top.get_image_features(batch["pixel_values"], batch["image_grid_thw"], return_dict=True)
-        feats.images = list(out.pooler_output)
-        feats.image_deepstack = _per_item_deepstack(out, len(feats.images))
-    if batch.get("pixel_values_videos") is not None:
-        out = top.get_video_features(batch["pixel_values_videos"], batch["video_grid_thw"], return_dict=True)
-        feats.videos = list(out.pooler_output)
-        feats.video_deepstack = _per_item_deepstack(out, len(feats.videos))
-    return feats
+    top = model if hasattr(model, "get_image_features") else core
+    kinds = [
+        (batch[pixels], batch[grid])
+        for pixels, grid in (("pixel_values", "image_grid_thw"), ("pixel_values_videos", "video_grid_thw"))
+        if batch.get(pixels) is not None
+    ]
+    if not kinds:
+        return MediaFeatures()
+    num_images = int(batch["image_grid_thw"].shape[0]) if batch.get("pixel_values") is not None else 0
+    pixels = torch.cat([p for p, _ in kinds])  # [patches_images + patches_videos, C * T * P * P]
+    grid = torch.cat([g for _, g in kinds])  # [images + videos, 3]
+    out = top.get_image_features(pixels, grid, return_dict=True)
+    items = list(out.pooler_output)
+    deep = _per_item_deepstack(out, len(items))
+    for counter in _COUNTERS.get(core, ()):
+        counter.videos += len(items) - num_images
+    return MediaFeatures(
+        images=items[:num_images],
+        videos=items[num_images:],
+        image_deepstack=deep[:num_images],
+        video_deepstack=deep[num_images:],
+    )
+
+
+def with_media_encoded(model: Any, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Forward inputs whose media are encoded by one ``encode_media`` call (``mm_encoder_outputs``)
+    in place of the pixel values, which the forward would encode in one call per media kind."""
+    features = encode_media(model, inputs)
+    out = {k: v for k, v in inputs.items() if k not in ("pixel_values", "pixel_values_videos")}
+    encoded = features.as_encoder_outputs()
+    if encoded:
+        out["mm_encoder_outputs"] = encoded
+    return out
 
 
 def permute_video_features(
@@ -265,8 +300,16 @@ def frame_order_to_patch_order(frame_order: Sequence[int], temporal_patch_size: 
     return order
 
 
+_COUNTERS: WeakKeyDictionary[Any, list[VisionCounter]] = WeakKeyDictionary()  # core model -> installed
+
+
 class VisionCounter:
-    """Counts vision-tower forward calls and encoded videos while installed on a model."""
+    """Counts vision-tower forward calls and encoded videos while installed on a model.
+
+    Calls and items (images + videos) come from a forward hook on the tower; videos from
+    ``encode_media`` (which encodes both kinds in one call) and from calls of the model's own
+    ``get_video_features`` (its forward given ``pixel_values_videos``).
+    """
 
     def __init__(self) -> None:
         self.calls = 0
@@ -289,6 +332,7 @@ class VisionCounter:
 
         core.get_video_features = counted
         self._patched.append((core, original))
+        _COUNTERS.setdefault(core, []).append(self)
         return self
 
     def _on_forward(self, module: Any, args: Any, kwargs: dict[str, Any], output: Any) -> None:
@@ -307,5 +351,6 @@ class VisionCounter:
             h.remove()
         for core, _original in self._patched:
             del core.get_video_features  # drop the instance attribute; the class method shows again
+            _COUNTERS[core].remove(self)
         self._handles.clear()
         self._patched.clear()

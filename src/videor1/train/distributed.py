@@ -2,11 +2,11 @@
 
 - processes: ``Dist`` (rank, world size, device), ``init_distributed`` (the process group ``torchrun``
   describes: gloo on CPU, nccl on GPU), ``cleanup_distributed``, ``barrier``, ``all_reduce_metrics``
-  (sum / mean / max of a dict of scalars in one collective);
+  (sum / mean / max of a dict of scalars in one collective), ``any_rank`` (a decision agreed by all);
 - model: ``wrap_model`` (DDP, or FSDP2 ``fully_shard`` per ``_no_split_modules`` block; also shards a
-  frozen reference model), ``unwrap_model``, ``is_fsdp``, ``gradient_sync`` (skip the all-reduce on
-  non-final micro-batches), ``full_weights`` (FSDP2: gather every shard once for generation),
-  ``autocast``, ``peak_memory_mb``.
+  frozen reference model), ``unwrap_model``, ``is_fsdp``, ``gradient_sync`` (DDP: skip the
+  all-reduce on non-final micro-batches; FSDP2: reduce-scatter every micro-batch), ``full_weights``
+  (FSDP2: gather every shard once for generation), ``autocast``, ``peak_memory_mb``.
 
 Precision: trainable parameters are float32 master weights throughout training (loaded so by
 ``videor1.models.loading.load_model_and_processor(..., for_training=True)``); with
@@ -82,6 +82,12 @@ def cleanup_distributed() -> None:
     """Leave the process group (call once at exit, also after errors)."""
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.destroy_process_group()
+
+
+def any_rank(flag: bool, dist: Dist) -> bool:
+    """True on every rank when ``flag`` is true on some rank (one all-reduce): a decision all ranks
+    take together, so they run the same collectives afterwards."""
+    return bool(all_reduce_metrics({"flag": float(flag)}, dist, op="max")["flag"])
 
 
 def barrier(dist: Dist) -> None:
@@ -175,20 +181,20 @@ def is_fsdp(model: nn.Module) -> bool:
 
 @contextlib.contextmanager
 def gradient_sync(model: nn.Module, enabled: bool) -> Iterator[None]:
-    """Skip the gradient all-reduce on micro-batches that are not the last of an accumulation step."""
-    if enabled:
+    """DDP: skip the gradient all-reduce on micro-batches that are not the last of an accumulation
+    step (``no_sync``; each rank keeps its full local gradients, as DDP always holds them).
+
+    FSDP2 reduce-scatters every micro-batch whatever ``enabled`` says, and each rank accumulates only
+    its shard of the gradients (in ``reduce_dtype``, fp32). Disabling FSDP2's sync
+    (``set_requires_gradient_sync(False)``) would keep every layer's unsharded gradient between
+    micro-batches: the whole model's gradients on each rank (about 31 GiB in fp32 at 7B), the memory
+    sharding exists to save; the extra reduce-scatters cost communication instead.
+    """
+    if enabled or not isinstance(model, nn.parallel.DistributedDataParallel):
         yield
-    elif isinstance(model, nn.parallel.DistributedDataParallel):
+    else:
         with model.no_sync():
             yield
-    elif is_fsdp(model):
-        model.set_requires_gradient_sync(False)
-        try:
-            yield
-        finally:
-            model.set_requires_gradient_sync(True)
-    else:
-        yield
 
 
 @contextlib.contextmanager

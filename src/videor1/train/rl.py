@@ -8,8 +8,8 @@ One step, as the code runs it (``rl_rollout``, ``rl_advantages``, ``rl_update`` 
         questions = load_questions(cfg, samples[indices])              # media under the budgets
         rollouts = rollout(state, questions, gens)                     # G ordered + G_s shuffled per video
         batch = advantages(cfg.rl, score(cfg.rl, rollouts))            # rewards, then T-GRPO advantages
-    while rl.dynamic_sampling and groups_wanted(batches): roll out more   # refill rounds
-    batches = [subset(run, b, keep) for b, keep in informative_groups(...)]
+    while rl.dynamic_sampling and any_rank(groups_wanted(batches)): roll out more   # refill rounds
+    batches = [pack(run, batches, picks) for picks in informative_groups(...)]  # per_device each
     seqs = [sequences(state, b) for b in batches]                      # prompt + completion rows
     caches = logprob_caches(state, batches, seqs)                      # reference (and old) log-probs
     stats = [update(state, batches, seqs, caches) for _ in range(rl.num_iterations)]
@@ -52,9 +52,9 @@ from videor1.models.vision import VisionCounter
 from videor1.rollout.base import RolloutEngine
 from videor1.rollout.hf import HFRolloutEngine
 from videor1.train import guards
-from videor1.train.distributed import Dist, all_reduce_metrics, peak_memory_mb, wrap_model
-from videor1.train.rl_advantages import advantages, groups_wanted, informative_groups, score, subset
-from videor1.train.rl_rollout import load_questions, rollout
+from videor1.train.distributed import Dist, all_reduce_metrics, any_rank, peak_memory_mb, wrap_model
+from videor1.train.rl_advantages import advantages, groups_wanted, informative_groups, pack, score
+from videor1.train.rl_rollout import join_rollout, load_questions, rollout
 from videor1.train.rl_types import Collected, RLState, StepGenerators, TrainBatch, UpdateStats
 from videor1.train.rl_update import logprob_caches, sequences, update
 from videor1.train.run import close_run, result_dir, run_steps, start_run
@@ -175,9 +175,12 @@ def step_generators(seed: int, step: int, rank: int, device: torch.device) -> St
 def collect(state: RLState, step: int, generators: StepGenerators) -> Collected:
     """Phases 1-3 for this rank's micro-batches, with dynamic sampling's refill rounds.
 
-    Without dynamic sampling the result is exactly ``gradient_accumulation_steps`` batches of
-    ``per_device_batch_size`` questions. With it, a kept group stays in the batch it was rolled out
-    in (a subset of it), so ranks may hold different numbers of batches.
+    The result is exactly ``gradient_accumulation_steps`` batches of ``per_device_batch_size``
+    questions on every rank, so every rank runs the same sharded forwards and backwards. With dynamic
+    sampling each refill round is decided for all ranks at once (``any_rank``: some rank still
+    wants informative groups); a rank whose batch is full joins the round's collectives without
+    rolling out (``join_rollout``). The kept groups are then packed, in arrival order, into batches
+    of ``per_device_batch_size`` (a batch kept whole is not collated again).
     """
     run = state.run
     cfg = run.cfg
@@ -199,11 +202,16 @@ def collect(state: RLState, step: int, generators: StepGenerators) -> Collected:
     if cfg.rl.dynamic_sampling:
         target, size = sum(len(b.questions) for b in pool), cfg.train.per_device_batch_size
         for _ in range(cfg.rl.max_resample_rounds):
-            if not groups_wanted(pool, target):
+            wanted = groups_wanted(pool, target)
+            if not any_rank(wanted, run.dist):  # one decision for all ranks: the same rounds everywhere
                 break
-            pool.append(one(torch.randint(len(run.samples), (size,), generator=generators.data).tolist()))
+            if wanted:
+                pool.append(one(torch.randint(len(run.samples), (size,), generator=generators.data).tolist()))
+            else:
+                join_rollout(run)
         chosen, dropped = informative_groups(pool, target)
-        kept = tuple(subset(run, pool[m], keep) for m, keep in sorted(chosen.items()))
+        picks = [(m, k) for m, keep in sorted(chosen.items()) for k in keep]
+        kept = tuple(pack(run, pool, picks[i : i + size]) for i in range(0, len(picks), size))
     return Collected(kept, tuple(pool), dropped, seconds["rollout"], seconds["score"])
 
 

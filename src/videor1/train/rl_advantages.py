@@ -4,7 +4,7 @@
 ``videor1.rewards.score_group`` gives the reward components, and
 ``videor1.algorithms.temporal.temporal_advantages`` decides and places the temporal bonus.
 :func:`informative_groups` picks the groups dynamic sampling keeps
-(``videor1.algorithms.dynamic_sampling``) and :func:`subset` restricts a batch to them.
+(``videor1.algorithms.dynamic_sampling``) and :func:`pack` gathers them into batches.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from dataclasses import replace
 import torch
 
 from videor1.algorithms.dynamic_sampling import GroupFiller, informative_mask
-from videor1.algorithms.temporal import TemporalRule, temporal_advantages
+from videor1.algorithms.temporal import Advantages, TemporalRule, temporal_advantages
 from videor1.config import RLConfig
+from videor1.models.vision import MediaFeatures
 from videor1.train.rl_rollout import collate_prompts, select_media
 from videor1.train.rl_types import Rollouts, ScoredGroups, TrainBatch
 from videor1.train.run import Run
@@ -83,18 +84,46 @@ def groups_wanted(batches: Sequence[TrainBatch], target: int) -> bool:
 
 
 def subset(run: Run, batch: TrainBatch, keep: list[int]) -> TrainBatch:
-    """The batch restricted to questions ``keep``: their prompts collated again (the processor lays out
-    the pixels), their encodings, completions, rewards and advantage rows."""
-    if keep == list(range(len(batch.questions))):
-        return batch
-    r = batch.rollouts
-    questions = tuple(r.questions[k] for k in keep)
+    """The batch restricted to questions ``keep`` (:func:`pack` of one batch)."""
+    return pack(run, [batch], [(0, k) for k in keep])
+
+
+def pack(run: Run, batches: Sequence[TrainBatch], picks: Sequence[tuple[int, int]]) -> TrainBatch:
+    """One batch of the questions ``picks`` (``(batch, question)`` pairs, in that order): their prompts
+    collated again (the processor lays out the pixels), their encodings, completions, rewards and
+    advantage rows. ``still_clips``, ``tokens`` and ``engine_seconds`` stay those of the rollout calls
+    the questions came from (the step metrics read them from every rolled-out batch instead)."""
+    first = picks[0][0]
+    if list(picks) == [(first, k) for k in range(len(batches[first].questions))]:
+        return batches[first]
+    runs: list[tuple[int, list[int]]] = []  # consecutive picks from one batch
+    for m, k in picks:
+        if runs and runs[-1][0] == m:
+            runs[-1][1].append(k)
+        else:
+            runs.append((m, [k]))
+    features = MediaFeatures()
+    for m, keep in runs:  # images after images, videos after videos: collate's order for these questions
+        r = batches[m].rollouts
+        features = features.concat(select_media(r.features, r.questions, keep))
+    sources = [batches[m] for m in dict.fromkeys(m for m, _ in runs)]
+    questions = tuple(batches[m].questions[k] for m, k in picks)
     rollouts = replace(
-        r,
+        sources[0].rollouts,
         questions=questions,
         prompts=collate_prompts(run, [q.sample for q in questions], [q.media for q in questions]),
-        features=select_media(r.features, r.questions, keep),
-        ordered=tuple(r.ordered[k] for k in keep),
-        shuffled=tuple(r.shuffled[k] for k in keep),
+        features=features,
+        ordered=tuple(batches[m].rollouts.ordered[k] for m, k in picks),
+        shuffled=tuple(batches[m].rollouts.shuffled[k] for m, k in picks),
+        still_clips=tuple(c for b in sources for c in b.rollouts.still_clips),
+        tokens=sum(b.rollouts.tokens for b in sources),
+        engine_seconds=sum(b.rollouts.engine_seconds for b in sources),
     )
-    return TrainBatch(rollouts, tuple(batch.rewards[k] for k in keep), batch.advantages.rows(keep))
+    rows = [batches[m].advantages.rows(keep) for m, keep in runs]
+    values = Advantages(
+        torch.cat([a.values for a in rows]),
+        torch.cat([a.bonuses for a in rows]),
+        torch.cat([a.shift for a in rows]),
+        tuple(d for a in rows for d in a.decisions),
+    )
+    return TrainBatch(rollouts, tuple(batches[m].rewards[k] for m, k in picks), values)

@@ -52,6 +52,14 @@ def rollout(state: RLState, questions: Sequence[Question], generators: StepGener
     )
 
 
+def join_rollout(run: Run) -> None:
+    """What :func:`rollout` communicates, without rolling out: a rank whose batch is already full joins
+    a refill round that other ranks need (under FSDP2, :func:`full_weights` all-gathers every shard;
+    generation inside it communicates nothing)."""
+    with full_weights(run.model):
+        pass
+
+
 def load_questions(cfg: Config, samples: Sequence[Sample], *, geometry: VisionGeometry) -> list[Question]:
     """Each sample with its media, sized for ``geometry`` (the policy's ``FamilyAdapter.geometry``)."""
     from videor1.data.media import load_media

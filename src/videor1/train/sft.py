@@ -22,7 +22,8 @@ What we do:
   so long and short answers weigh per token and gradient accumulation matches one big batch
   (a mean per micro-batch would weigh the tokens of short answers more).
 - Several questions per device, images and videos in the same micro-batch, each video with its real
-  sampling fps (``second_per_grid_ts``).
+  sampling fps (``second_per_grid_ts``); a micro-batch's media are encoded in one vision call
+  (``videor1.models.vision.with_media_encoded``), so sharded ranks stay aligned whatever their mix.
 - The collator adds explicit 3-D mRoPE ``position_ids`` (``videor1.models.positions``: Qwen's
   original rule, which the installed transformers no longer follows after a video).
 - Warmup + constant / linear / cosine over exactly the run's optimiser steps (``max_steps`` or
@@ -45,6 +46,7 @@ import torch.nn.functional as F
 
 from videor1.config import Config
 from videor1.models.positions import rope_positions
+from videor1.models.vision import with_media_encoded
 from videor1.train import guards
 from videor1.train.data import make_loader
 from videor1.train.distributed import all_reduce_metrics, autocast, gradient_sync, peak_memory_mb
@@ -179,7 +181,7 @@ def train_step(state: SFTState, step: int) -> dict[str, Any]:
         inputs = _to_device(m["inputs"], dist.device)
         with gradient_sync(model, enabled=i == len(micro) - 1):
             with autocast(dist, t.precision):
-                part, _ = target_token_loss(model, inputs)
+                part, _ = target_token_loss(model, with_media_encoded(run.policy, inputs))
             (part * dist.world_size / n_targets).backward()
         loss_sum += float(part.detach())
         input_tokens += int(inputs["attention_mask"].sum())
