@@ -2,9 +2,16 @@
 # Both create .venv when missing and install the package (editable) with its pins.
 # Override TORCH_PINS on machines whose local wheels differ, e.g.
 #   make test TORCH_PINS="torch==2.9.1 torchvision==0.24.1"
+# GPU machines (vLLM pins torch exactly: vLLM 0.33 and 0.34 need torch 2.14.0), with the GPU extra:
+#   make setup VENV=.venv-gpu EXTRAS=dev,gpu TORCH_PINS="torch==2.14.0 torchvision==0.29.0"
+#   .venv-gpu/bin/pip install flash-attn --no-build-isolation   # its build imports torch
+# The suite on the transformers version that resolution picks (see the README's dry run):
+#   make test VENV=.venv-tf TRANSFORMERS_PIN=transformers==5.20.2
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+TRANSFORMERS_PIN ?=
+EXTRAS ?= dev
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.videor1-installed
 PYTEST_ARGS ?=
@@ -17,7 +24,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet $(TORCH_PINS) -e '.[dev]'
+	$(PY) -m pip install --quiet $(TORCH_PINS) $(TRANSFORMERS_PIN) -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
 
 lint: $(STAMP)

@@ -16,7 +16,10 @@ rollout (RL, while generating)
     generation; under DDP autocast caches a bf16 copy) and the KV cache of every rollout row,
     ``rows x (prompt + max_new_tokens) x layers x 2 x kv_heads x head_dim`` in the compute dtype,
     ``rows = per_device_batch_size x (G + G_shuffled)``. vLLM engine: its reserved share
-    ``rl.vllm_gpu_memory_utilization x GPU memory`` instead.
+    ``rl.vllm_gpu_memory_utilization x GPU memory`` instead. It sleeps through the update
+    (``LLM.sleep(level=1)``: KV cache freed, weights offloaded), so it counts in this phase only; its
+    offloaded weights, the full model in ``model.dtype`` per process, are a ``host`` row (host RAM,
+    not GPU memory, left out of the peak).
 update (the policy forward and backward)
     FSDP2's gathered weights (the root group stays gathered between forward and backward, plus the
     current and the prefetched block); activations: with gradient checkpointing each decoder layer's
@@ -140,7 +143,7 @@ def _trainable(model: Any, cfg: ModelConfig, vision: Any) -> int:
 
 @dataclass(frozen=True)
 class Row:
-    phase: str  # "resident", "rollout" or "update"
+    phase: str  # "resident", "rollout", "update" or "host" (host RAM, not in the GPU peak)
     name: str
     bytes: int
     how: str  # the formula with its numbers
@@ -212,6 +215,14 @@ def memory_plan(
                     "vLLM engine (weights + KV cache)",
                     share,
                     f"{r.vllm_gpu_memory_utilization} x {gpu_memory_gb} GB",
+                )
+            )
+            rows.append(
+                Row(
+                    "host",
+                    "vLLM weights offloaded while asleep (host RAM)",
+                    stored * P,
+                    f"{stored} B x {P:,}, full model per process, during the update",
                 )
             )
         else:
@@ -297,7 +308,7 @@ def memory_plan(
 
 
 def peak(rows: list[Row]) -> int:
-    """Resident bytes plus the larger of the rollout and update phases."""
+    """GPU bytes: resident plus the larger of the rollout and update phases (``host`` rows are host RAM)."""
     phase = {p: sum(r.bytes for r in rows if r.phase == p) for p in ("resident", "rollout", "update")}
     return phase["resident"] + max(phase["rollout"], phase["update"])
 

@@ -37,6 +37,13 @@ def test_processor_files_hold_the_training_budget(checkpoint, real_clips):
     assert saved["video_processor"]["size"] == {"shortest_edge": 56 * 56, "longest_edge": 112 * 112}
     assert saved["image_processor"]["size"] == {"shortest_edge": 56 * 56, "longest_edge": 112 * 112}
     assert saved["video_processor"]["do_sample_frames"] and saved["video_processor"]["fps"] == media.fps
+    # the same settings where transformers 4.x and older vLLM read them
+    legacy_image = json.loads((checkpoint / "preprocessor_config.json").read_text())
+    legacy_video = json.loads((checkpoint / "video_preprocessor_config.json").read_text())
+    assert (legacy_image["min_pixels"], legacy_image["max_pixels"]) == (56 * 56, 112 * 112)
+    assert (
+        legacy_video["size"] == saved["video_processor"]["size"] and legacy_video["max_pixels"] == 112 * 112
+    )
 
     clip_path = real_clips["bigbuckbunny"]  # 1280 x 720: the library default would keep it near full size
     sample = Sample(

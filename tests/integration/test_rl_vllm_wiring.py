@@ -1,17 +1,26 @@
 """The RL recipe's vLLM path on CPU, with a stand-in engine in place of vLLM (which needs a GPU).
 
-The stand-in does what the colocated engine does with its inputs, through transformers instead of
-vLLM: it tokenises each request (chat text + the request's own frames and metadata) with the
-checkpoint's processor, samples with the policy's weights as last synced, and loads weights through
-the same ``inference_weights`` the real engine uses. So everything engine-agnostic is covered here:
-the requests (shuffled twins carry their own permuted frames and the real fps), the prompt-token
-check, seeds, the weight sync after every update, and the update on vLLM's completions. The real
-engine is exercised by ``tests/gpu/test_vllm_rl.py``.
+The stand-in takes requests as the pinned vLLM's ``LLM.generate`` does for Qwen2/2.5-VL and Qwen3-VL
+(read in vLLM's ``multimodal/parse.py`` and ``models/qwen2_vl.py`` / ``qwen2_5_vl.py``), and refuses
+what vLLM would refuse or silently misread:
+
+- embedding inputs (``enable_mm_embeds``): per modality a dict holding exactly the fields of the
+  model's processor (``{image,video}_embeds``, ``{image,video}_grid_thw``, and for videos
+  ``second_per_grid_ts``), with the embeddings' rows = the grids' ``t*h*w / merge**2`` tokens, the
+  grids ``[items, 3]``, one ``second_per_grid_ts`` per video, the hidden size the language model (and
+  Qwen3-VL's deepstack layers) expect, and as many placeholder tokens in ``prompt_token_ids``;
+- frames: vLLM's Qwen2-VL data parser keeps the frames of a ``(frames, metadata)`` pair and drops the
+  metadata, and its processor gets only ``mm_processor_kwargs`` (never ``video_metadata`` or
+  ``do_resize``): a clip whose real fps would then be replaced by the processor's default rate is an
+  error here, as it is a silent timing error in vLLM.
+
+It samples random tokens, loads weights through the same ``inference_weights`` the real engine uses,
+and records the call order of ``wake`` / ``sleep`` / ``sync_weights``. The real engine is exercised
+by ``tests/gpu/test_vllm_engine.py``.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -34,29 +43,99 @@ class StandInEngine(RolloutEngine):
         dtype,
         seed,
     ):
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
         self.processor = AutoProcessor.from_pretrained(model_path)
+        self.config = AutoConfig.from_pretrained(model_path)
         self.model = AutoModelForImageTextToText.from_pretrained(model_path, dtype=dtype).eval()
         self.eos = list(eos_token_ids)
         self.requests: list[list[dict]] = []
-        self.syncs = 0
+        self.calls: list[str] = []
+        self.asleep = False
         StandInEngine.instances.append(self)
 
-    def _prompt_ids(self, request: dict) -> list[int]:
+    # --- the pinned vLLM's input contract -------------------------------------------------------
+    def _fields(self, kind: str) -> set[str]:
+        fields = {f"{kind}_embeds", f"{kind}_grid_thw"}
+        if kind == "video" and self.config.model_type == "qwen2_5_vl":
+            fields.add("second_per_grid_ts")  # Qwen2_5_VLMultiModalProcessor._get_mm_fields_config
+        return fields
+
+    def _embedding_dict(self, row: int, kind: str, data: dict, ids: list[int]) -> None:
+        if not isinstance(data, dict):
+            raise TypeError(f"row {row}: {kind} is {type(data).__name__}, not an embedding dict")
+        required, allowed = {f"{kind}_embeds", f"{kind}_grid_thw"}, self._fields(kind)
+        if missing := required - data.keys():
+            raise ValueError(f"row {row}: {kind} dict lacks {sorted(missing)}")
+        if extra := data.keys() - allowed:
+            raise ValueError(f"row {row}: {kind} dict has fields vLLM does not read: {sorted(extra)}")
+        if kind == "video" and "second_per_grid_ts" in allowed and "second_per_grid_ts" not in data:
+            raise ValueError(f"row {row}: no second_per_grid_ts: vLLM would place the video at 1 s per patch")
+        embeds, grid = data[f"{kind}_embeds"], data[f"{kind}_grid_thw"]
+        if not (
+            torch.is_tensor(grid) and grid.ndim == 2 and grid.shape[1] == 3 and not grid.is_floating_point()
+        ):
+            raise ValueError(f"row {row}: {kind}_grid_thw must be an integer [items, 3] tensor")
+        merge = self.config.vision_config.spatial_merge_size
+        tokens = int((grid.prod(-1) // merge**2).sum())
+        text = self.config.text_config.hidden_size
+        hidden = text * (1 + len(getattr(self.config.vision_config, "deepstack_visual_indexes", []) or []))
+        if not (torch.is_tensor(embeds) and embeds.shape == (tokens, hidden) and embeds.device.type == "cpu"):
+            raise ValueError(
+                f"row {row}: {kind}_embeds {tuple(embeds.shape)}, the grids give ({tokens}, {hidden})"
+            )
+        placeholder = self.config.image_token_id if kind == "image" else self.config.video_token_id
+        if ids.count(placeholder) != tokens:
+            raise ValueError(
+                f"row {row}: {ids.count(placeholder)} {kind} placeholders for {tokens} embeddings"
+            )
+        if "second_per_grid_ts" in data:
+            ts = data["second_per_grid_ts"]
+            if not (torch.is_tensor(ts) and ts.shape == (grid.shape[0],)):
+                raise ValueError(f"row {row}: second_per_grid_ts must be one value per video")
+
+    def _frames(self, row: int, request: dict) -> list[int]:
+        """What vLLM does with chat text + frames: metadata dropped, only mm_processor_kwargs passed."""
         media = request["multi_modal_data"]
-        kwargs = {"text": [request["prompt"]], "do_resize": False, "return_tensors": "pt"}
+        kwargs = {
+            "text": [request["prompt"]],
+            "return_tensors": "pt",
+            **request.get("mm_processor_kwargs", {}),
+        }
         if "video" in media:
             frames, metadata = media["video"]
-            kwargs.update(videos=[torch.from_numpy(frames).permute(0, 3, 1, 2)], video_metadata=[metadata])
-            kwargs.update(request["mm_processor_kwargs"])
+            kwargs["videos"] = [torch.from_numpy(frames).permute(0, 3, 1, 2)]
+            out = self.processor(**kwargs)
+            if "second_per_grid_ts" in out:
+                got = float(out["second_per_grid_ts"][0])
+                want = self.config.vision_config.temporal_patch_size / metadata["fps"]
+                if abs(got - want) > 1e-6:
+                    raise ValueError(
+                        f"row {row}: vLLM drops the clip's metadata (fps {metadata['fps']}): its processor "
+                        f"derives second_per_grid_ts {got:.4f}, the clip's is {want:.4f}"
+                    )
         else:
-            kwargs["images"] = [media["image"]]
-        return self.processor(**kwargs)["input_ids"][0].tolist()
+            out = self.processor(images=[media["image"]], **kwargs)
+        return out["input_ids"][0].tolist()
 
+    def _prompt_ids(self, row: int, request: dict) -> list[int]:
+        if "prompt_token_ids" not in request:
+            return self._frames(row, request)
+        if extra := request.keys() - {"prompt_token_ids", "multi_modal_data"}:
+            raise ValueError(f"row {row}: a token prompt with {sorted(extra)}")
+        ids = list(request["prompt_token_ids"])
+        for kind, data in request.get("multi_modal_data", {}).items():
+            self._embedding_dict(row, kind, data, ids)
+        return ids
+
+    # --- the engine -----------------------------------------------------------------------------
     def generate(self, batch, n, sampling, *, seeds=None, **_):
+        if self.asleep:
+            raise RuntimeError("generate on a sleeping engine")
+        self.calls.append("generate")
         requests = list(batch["prompts"])
         self.requests.append(requests)
+        prompt_ids = [self._prompt_ids(row, r) for row, r in enumerate(requests)]
         groups = []
         for count, seed in zip(n, seeds):
             g = torch.Generator().manual_seed(int(seed))
@@ -68,17 +147,26 @@ class StandInEngine(RolloutEngine):
             completions=groups,
             generated_tokens=sum(len(c.token_ids) for grp in groups for c in grp),
             seconds=0.0,
-            prompt_token_ids=[self._prompt_ids(r) for r in requests],
+            prompt_token_ids=prompt_ids,
         )
+
+    def sleep(self) -> None:
+        self.calls.append("sleep")
+        self.asleep = True
+
+    def wake(self) -> None:
+        self.calls.append("wake")
+        self.asleep = False
 
     def sync_weights(self, model) -> None:
         from videor1.models.weights import inference_weights
 
+        self.wake()
         params = dict(self.model.named_parameters())
         with torch.no_grad():
             for name, tensor in inference_weights(model, dtype=torch.float32):
                 params[name].copy_(tensor)
-        self.syncs += 1
+        self.calls.append("sync")
 
 
 @pytest.fixture
@@ -108,26 +196,33 @@ def test_vllm_engine_without_vllm_or_a_gpu_is_a_config_error_before_any_work(tmp
     assert not (tmp_path / "run").exists()
 
 
-def test_vllm_path_sends_shuffled_twins_their_own_frames_and_syncs_after_every_update(
+def test_vllm_gets_trainings_rows_and_encodings_and_sleeps_through_every_update(
     tmp_path, tiny_rl_config, stand_in
 ):
     from videor1.train.rl import train
 
-    cfg = tiny_rl_config(tmp_path, "rl.engine=vllm")
+    cfg = tiny_rl_config(tmp_path, "rl.engine=vllm", "rl.shuffle_unit=temporal_patch")
     final = train(cfg)
     (engine,) = stand_in.instances
-    assert engine.syncs == 2  # after each of the 2 updates
+    # wake before each step's rollouts, asleep through its update, weights loaded after it
+    assert engine.calls == ["wake", "generate", "sleep", "wake", "sync"] * 2
     videos_seen = 0
     for requests in engine.requests:
         ordered, twins = requests[:4], requests[4:]
         ordered_videos = [r for r in ordered if "video" in r["multi_modal_data"]]
         assert len(twins) == len(ordered_videos)  # one shuffled twin per video question, in order
         for plain, twin in zip(ordered_videos, twins):
-            (a, meta_a), (b, meta_b) = plain["multi_modal_data"]["video"], twin["multi_modal_data"]["video"]
-            assert twin["prompt"] == plain["prompt"]
-            assert a.shape == b.shape and not np.array_equal(a, b)
-            assert sorted(map(bytes, a)) == sorted(map(bytes, b))  # the same frames, reordered
-            assert meta_a["fps"] == meta_b["fps"] > 0 and meta_a["total_num_frames"] == a.shape[0]
+            a, b = plain["multi_modal_data"]["video"], twin["multi_modal_data"]["video"]
+            assert twin["prompt_token_ids"] == plain["prompt_token_ids"]
+            assert torch.equal(a["video_grid_thw"], b["video_grid_thw"])
+            assert torch.equal(a["second_per_grid_ts"], b["second_per_grid_ts"])
+            t = int(a["video_grid_thw"][0, 0])
+            blocks_a, blocks_b = a["video_embeds"].chunk(t), b["video_embeds"].chunk(t)
+            assert not torch.equal(a["video_embeds"], b["video_embeds"])
+            # the twin's encodings are the ordered clip's, permuted by temporal patch
+            assert sorted(x.numpy().tobytes() for x in blocks_a) == sorted(
+                x.numpy().tobytes() for x in blocks_b
+            )
             videos_seen += 1
     assert videos_seen > 0, "no step had a video question"
     # the engine holds the final policy: every weight equals the checkpoint's
@@ -139,14 +234,13 @@ def test_vllm_path_sends_shuffled_twins_their_own_frames_and_syncs_after_every_u
         torch.testing.assert_close(engine_params[name], p, rtol=0, atol=0, msg=name)
 
 
-def test_a_prompt_the_engine_tokenised_differently_is_an_error(tiny_model_dir, synth_dir):
+def _one_video_batch(tiny_model_dir, synth_dir):
     from transformers import AutoProcessor
 
     from videor1.data.collate import collate
     from videor1.data.media import load_media
     from videor1.data.records import load_records
     from videor1.models.adapters import get_adapter
-    from videor1.rollout.vllm import check_prompt_tokens
 
     cfg = load_config(
         None,
@@ -156,10 +250,64 @@ def test_a_prompt_the_engine_tokenised_differently_is_an_error(tiny_model_dir, s
     sample = next(s for s in load_records(synth_dir / "train.json") if s.data_type == "video")
     adapter = get_adapter(tiny_model_dir)
     clip = load_media(sample, synth_dir, cfg.data.media, geometry=adapter.geometry)
-    batch = collate([sample], [clip], processor, adapter=adapter)
+    return sample, clip, adapter, processor, collate([sample], [clip], processor, adapter=adapter)
+
+
+def test_the_stand_in_refuses_frames_whose_fps_vllm_would_drop(tiny_model_dir, synth_dir):
+    """Chat text + frames + metadata (what the recipe sent before embedding inputs): vLLM keeps the
+    frames only, so its processor times the clip at its default rate."""
+    sample, clip, adapter, processor, _ = _one_video_batch(tiny_model_dir, synth_dir)
+    from videor1.data.collate import prompt_texts
+
+    (text,) = prompt_texts([sample], processor)
+    frames = clip.frames.permute(0, 2, 3, 1).contiguous().numpy()
+    request = {
+        "prompt": text,
+        "multi_modal_data": {"video": (frames, adapter.video_metadata(clip))},
+        "mm_processor_kwargs": {"do_sample_frames": False},
+    }
+    from transformers import AutoConfig
+
+    engine = StandInEngine.__new__(StandInEngine)  # the contract checks read only these two
+    engine.processor, engine.config = processor, AutoConfig.from_pretrained(str(tiny_model_dir))
+    with pytest.raises(ValueError, match="vLLM drops the clip's metadata"):
+        engine._prompt_ids(0, request)
+
+
+def test_embedding_requests_carry_trainings_tokens_grid_interval_and_encodings(tiny_model_dir, synth_dir):
+    from transformers import AutoConfig, AutoModelForImageTextToText
+
+    from videor1.models.vision import encode_media
+    from videor1.rollout.vllm import embedding_requests
+
+    sample, clip, adapter, processor, batch = _one_video_batch(tiny_model_dir, synth_dir)
+    model = AutoModelForImageTextToText.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
+    with torch.no_grad():
+        media = encode_media(model, batch)
+    (request,) = embedding_requests(batch, media, model.config, dtype=torch.float32)
+    video = request["multi_modal_data"]["video"]
+    assert request["prompt_token_ids"] == batch["input_ids"][0][batch["attention_mask"][0].bool()].tolist()
+    assert torch.equal(video["video_embeds"], media.videos[0])
+    assert torch.equal(video["video_grid_thw"], batch["video_grid_thw"])
+    assert video["second_per_grid_ts"].tolist() == pytest.approx([adapter.second_per_grid_ts(clip)])
+    engine = StandInEngine.__new__(StandInEngine)
+    engine.config = AutoConfig.from_pretrained(str(tiny_model_dir))
+    assert engine._prompt_ids(0, request) == request["prompt_token_ids"]  # the contract holds
+    short = {**request, "prompt_token_ids": request["prompt_token_ids"][:-1]}
+    cut = {**video, "video_embeds": video["video_embeds"][:-1]}
+    with pytest.raises(ValueError, match="the grids give"):
+        engine._prompt_ids(0, {**short, "multi_modal_data": {"video": cut}})
+    with pytest.raises(ValueError, match="fields vLLM does not read"):
+        engine._prompt_ids(0, {**request, "multi_modal_data": {"video": {**video, "video_metadata": {}}}})
+
+
+def test_a_prompt_the_engine_tokenised_differently_is_an_error_naming_the_row(tiny_model_dir, synth_dir):
+    from videor1.rollout.vllm import check_prompt_tokens
+
+    sample, _, _, _, batch = _one_video_batch(tiny_model_dir, synth_dir)
     ids = batch["input_ids"][0].tolist()
-    check_prompt_tokens([ids], batch, [sample], pad_id=0)
-    with pytest.raises(RuntimeError, match="first difference at token 3"):
-        check_prompt_tokens([ids[:3] + [ids[3] + 1] + ids[4:]], batch, [sample], pad_id=0)
-    with pytest.raises(RuntimeError, match="expands the media differently"):
-        check_prompt_tokens([ids + ids[-1:]], batch, [sample], pad_id=0)
+    check_prompt_tokens([ids], batch, ["clip-7"])
+    with pytest.raises(RuntimeError, match=r"clip-7 \(rollout row 0\).*first difference at token 3"):
+        check_prompt_tokens([ids[:3] + [ids[3] + 1] + ids[4:]], batch, ["clip-7"])
+    with pytest.raises(RuntimeError, match="expanded the media placeholders differently"):
+        check_prompt_tokens([ids + ids[-1:]], batch, ["clip-7"])

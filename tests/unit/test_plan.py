@@ -76,6 +76,16 @@ def test_vllm_engine_replaces_the_generation_weights_and_kv_cache_by_its_share()
     assert "KV cache" not in rows and "full weights for generation" not in rows
 
 
+def test_a_sleeping_vllm_engine_counts_in_the_rollout_phase_only_and_its_weights_in_host_ram():
+    cfg = load_config(REPO / "configs/qwen2_5_vl_7b/tgrpo.yaml", ["rl.engine=vllm"])
+    arch = architecture(cfg.model)
+    rows = memory_plan(cfg, arch, world_size=8, gpu_memory_gb=80)
+    (host,) = [r for r in rows if r.phase == "host"]
+    assert host.bytes == 2 * arch.params  # bf16 weights, the whole model in every process
+    phase = {p: sum(r.bytes for r in rows if r.phase == p) for p in ("resident", "rollout", "update")}
+    assert peak(rows) == phase["resident"] + max(phase["rollout"], phase["update"])  # host RAM left out
+
+
 def test_unknown_model_without_config_is_a_clear_error():
     from videor1.config import ConfigError
 

@@ -41,3 +41,9 @@ class RolloutEngine(ABC):
 
     def sync_weights(self, model: Any) -> None:  # noqa: B027 - optional hook, a no-op for colocated HF
         """Copy the policy's current weights into the engine (no-op when the engine is the policy)."""
+
+    def sleep(self) -> None:  # noqa: B027 - optional hook, a no-op for colocated HF
+        """Free the engine's own GPU memory for the update (no-op when the engine is the policy)."""
+
+    def wake(self) -> None:  # noqa: B027 - optional hook, a no-op for colocated HF
+        """Take back what :meth:`sleep` freed, before the next rollout (no-op when the engine is the policy)."""

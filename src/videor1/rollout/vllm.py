@@ -5,19 +5,28 @@
 Colocated: each training process (``torchrun``) owns one engine on its own GPU
 (``distributed_executor_backend="external_launcher"``, tensor parallel 1, in-process with
 ``VLLM_ENABLE_V1_MULTIPROCESSING=0``); ``rl.vllm_gpu_memory_utilization`` caps its share of the GPU.
-After every optimiser update the recipe calls ``sync_weights(policy)``: the policy's weights, gathered
-one tensor at a time under FSDP2 and with LoRA merged (``videor1.models.weights.inference_weights``),
-are loaded into vLLM's model in place and its prefix cache is reset (cached prompt states were
-computed with the old weights).
 
-Prompts (:func:`vllm_prompt`): the chat-templated text with its placeholders unexpanded, plus the
-media as the recipe decoded them: an image, or the sampled frames with the clip's own metadata
-(``fps`` = the clip's sampling rate, so vLLM's Qwen2.5-VL processor derives the same
-``second_per_grid_ts`` as training, and Qwen3-VL the same timestamps) and ``do_sample_frames=False``.
-The shuffled T-GRPO twin is built from the shuffled clip's own frames, so vLLM never sees the
-ordered video in its place (upstream Video-R1's vLLM path gave the "shuffled" group the ordered
-video). :func:`check_prompt_tokens` then compares vLLM's prompt tokens with the training forward's,
-so a processor that expanded the media differently is an error, not a silent mismatch.
+What vLLM sees (:func:`embedding_requests`): exactly the rows the transformers engine generates from
+(``videor1.train.rl_rollout.rollout_batch``): each row's token ids as training tokenised them, and
+its media as **embedding inputs**: the step's own vision encodings (the shuffled twins' included),
+the grids and, for Qwen2.5-VL videos, ``second_per_grid_ts``. vLLM then runs no vision tower: the
+ViT runs once per step for both engines, vLLM's mRoPE positions come from the same grids and
+intervals as training's, and no vLLM-side vision cache can hold encodings from older weights. The
+input contract, as read in vLLM's Qwen2-VL / Qwen2.5-VL / Qwen3-VL source: per modality one dict
+with ``{image,video}_embeds`` ``[sum of tokens, D]`` (tokens = grid ``t*h*w / merge**2`` per item;
+Qwen3-VL: ``D = hidden * (1 + deepstack layers)``, the merged tokens then each deepstack layer's,
+concatenated on the last axis), ``{image,video}_grid_thw`` ``[items, 3]`` and, for Qwen2.5-VL,
+``second_per_grid_ts`` ``[videos]``; the engine is built with ``enable_mm_embeds=True``. Token ids
+already hold the expanded placeholders (and Qwen3-VL's timestamps, written by training's processor
+from the clip's real fps), so vLLM's processor finds them in place and adds none;
+:func:`check_prompt_tokens` verifies the prompt vLLM ran against training's, row by row.
+
+Sleep: built with ``enable_sleep_mode=True``. The recipe calls :meth:`VLLMRolloutEngine.sleep`
+after the step's rollouts, before the update (``LLM.sleep(level=1)``: weights offloaded to host RAM,
+KV cache freed), and :meth:`VLLMRolloutEngine.wake` before the next rollout. ``sync_weights(policy)``
+after every update wakes the engine, loads the policy's weights (gathered one tensor at a time under
+FSDP2, LoRA merged: ``videor1.models.weights.inference_weights``) into vLLM's model in place, and
+resets the prefix cache and the multimodal (encoder) cache, both computed with the old weights.
 
 Each prompt is sent once with ``SamplingParams(n=...)`` (vLLM shares its prefill across the ``n``
 samples) and its own seed, drawn by the recipe from the step's generator, so runs are reproducible.
@@ -29,55 +38,105 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from videor1.config import SamplingConfig
 from videor1.rollout.base import RolloutEngine, RolloutOutput
-from videor1.types import Completion, ImageInput, Media, Sample, VideoClip
-
-if TYPE_CHECKING:
-    from videor1.models.adapters import FamilyAdapter
+from videor1.types import Completion
 
 NEVER = -100.0  # the most negative logit bias vLLM accepts
 
 
-def vllm_prompt(text: str, media: Media, adapter: FamilyAdapter) -> dict[str, Any]:
-    """One vLLM prompt: chat-templated text plus its decoded media (frames with their real metadata)."""
-    if isinstance(media, VideoClip):
-        frames = media.frames.permute(0, 2, 3, 1).contiguous().numpy()  # [T, H, W, 3] uint8
-        return {
-            "prompt": text,
-            "multi_modal_data": {"video": (frames, adapter.video_metadata(media))},
-            "mm_processor_kwargs": {"do_sample_frames": False},
-        }
-    if isinstance(media, ImageInput):
-        from PIL import Image
+def _embeddings(items: list[torch.Tensor], deepstack: list[tuple[torch.Tensor, ...]]) -> list[torch.Tensor]:
+    """Per item, the tensor vLLM takes as its embedding: the merged tokens ``[n, D]``, with Qwen3-VL's
+    deepstack layers concatenated after them on the last axis ``[n, D * (1 + layers)]``."""
+    if not deepstack:
+        return items
+    return [torch.cat([t, *layers], dim=-1) for t, layers in zip(items, deepstack)]
 
-        return {
-            "prompt": text,
-            "multi_modal_data": {"image": Image.fromarray(media.pixels.permute(1, 2, 0).numpy())},
-        }
-    raise TypeError(f"unsupported media {type(media).__name__}")
+
+def embedding_requests(
+    batch: Mapping[str, Any],
+    media: Any,
+    config: Any,
+    *,
+    dtype: torch.dtype,
+) -> list[dict[str, Any]]:
+    """One vLLM request per row of a rollout batch: its token ids and its media as embedding inputs.
+
+    ``batch``: left-padded ``input_ids`` / ``attention_mask`` ``[R, P]`` with the rows' media grids
+    (``image_grid_thw`` ``[I, 3]``, ``video_grid_thw`` ``[V, 3]``, ``second_per_grid_ts`` ``[V]``) in
+    row order; ``media``: their encodings (``videor1.models.vision.MediaFeatures``), in the same order;
+    ``config``: the model's config (placeholder token ids, merge size). Each row takes, in order, as
+    many media items as its placeholder tokens cover.
+    """
+    merge = int(config.vision_config.spatial_merge_size)
+    token = {"image": int(config.image_token_id), "video": int(config.video_token_id)}
+    feats = {
+        "image": _embeddings(media.images, media.image_deepstack),
+        "video": _embeddings(media.videos, media.video_deepstack),
+    }
+    grids = {k: batch.get(f"{k}_grid_thw") for k in ("image", "video")}
+    seconds = batch.get("second_per_grid_ts")
+    for kind in ("image", "video"):
+        n = 0 if grids[kind] is None else len(grids[kind])
+        if n != len(feats[kind]):
+            raise ValueError(f"{n} {kind} grids for {len(feats[kind])} {kind} encodings")
+    cursor = {"image": 0, "video": 0}
+    requests = []
+    for row in range(batch["input_ids"].shape[0]):
+        ids = batch["input_ids"][row][batch["attention_mask"][row].bool()]
+        data: dict[str, Any] = {}
+        for kind in ("image", "video"):
+            want = int((ids == token[kind]).sum())
+            start, covered = cursor[kind], 0
+            while covered < want:
+                if cursor[kind] >= len(feats[kind]):
+                    raise ValueError(
+                        f"row {row}: {want} {kind} placeholders, more than the batch's {kind}s cover"
+                    )
+                covered += int(grids[kind][cursor[kind]].prod()) // merge**2
+                cursor[kind] += 1
+            if covered != want:
+                raise ValueError(f"row {row}: {want} {kind} placeholders, its {kind}s' grids give {covered}")
+            if want == 0:
+                continue
+            items = range(start, cursor[kind])
+            entry = {
+                f"{kind}_embeds": torch.cat([feats[kind][i] for i in items]).detach().to("cpu", dtype),
+                f"{kind}_grid_thw": grids[kind][start : cursor[kind]].detach().to("cpu", torch.int64),
+            }
+            if kind == "video" and seconds is not None:
+                entry["second_per_grid_ts"] = torch.as_tensor(seconds[start : cursor[kind]]).to(
+                    "cpu", torch.float32
+                )
+            data[kind] = entry
+        requests.append({"prompt_token_ids": ids.tolist(), "multi_modal_data": data})
+    for kind in ("image", "video"):
+        if cursor[kind] != len(feats[kind]):
+            raise ValueError(
+                f"{len(feats[kind]) - cursor[kind]} {kind} encodings left over after the last row"
+            )
+    return requests
 
 
 def check_prompt_tokens(
     engine_ids: Sequence[Sequence[int]] | None,
-    prompts: Mapping[str, Any],
-    samples: Sequence[Sample],
-    *,
-    pad_id: int,
+    batch: Mapping[str, Any],
+    names: Sequence[str],
 ) -> None:
-    """Raise unless the engine tokenised each ordered prompt exactly as the (left-padded) training batch.
+    """Raise unless the engine ran each row's prompt exactly as the (left-padded) training batch holds it.
 
-    ``engine_ids`` lists the ordered prompts first (shuffled twins, which share their tokens, may
-    follow and are not compared).
+    ``names`` names each row (its record, ``(shuffled)`` for a twin) for the error.
     """
     if engine_ids is None:
         raise RuntimeError("the vLLM engine returned no prompt token ids to check against training")
-    ids, mask = prompts["input_ids"], prompts["attention_mask"]  # [Q, P]
-    for row, sample in enumerate(samples):
+    ids, mask = batch["input_ids"], batch["attention_mask"]  # [R, P]
+    if len(engine_ids) != ids.shape[0]:
+        raise RuntimeError(f"the vLLM engine returned {len(engine_ids)} prompts for {ids.shape[0]} rows")
+    for row, name in enumerate(names):
         ours = ids[row][mask[row].bool()].tolist()
         theirs = list(engine_ids[row])
         if ours != theirs:
@@ -85,14 +144,14 @@ def check_prompt_tokens(
                 (i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs))
             )
             raise RuntimeError(
-                f"{sample.source or sample.problem_id}: vLLM's prompt has {len(theirs)} tokens, training's "
-                f"{len(ours)}, first difference at token {first}; the engine's processor expands the media "
-                "differently (check the checkpoint's preprocessor/video processor files)"
+                f"{name} (rollout row {row}): vLLM's prompt has {len(theirs)} tokens, training's "
+                f"{len(ours)}, first difference at token {first}; vLLM expanded the media placeholders "
+                "differently from training's processor"
             )
 
 
 class VLLMRolloutEngine(RolloutEngine):
-    """``generate(batch, n, sampling, seeds=...)`` with ``batch = {"prompts": [vllm_prompt(...), ...]}``."""
+    """``generate(batch, n, sampling, seeds=...)`` with ``batch = {"prompts": embedding_requests(...)}``."""
 
     def __init__(
         self,
@@ -120,8 +179,11 @@ class VLLMRolloutEngine(RolloutEngine):
             tensor_parallel_size=1,
             distributed_executor_backend="external_launcher" if distributed else None,
             enable_prefix_caching=True,
+            enable_mm_embeds=True,  # media arrive as the step's own encodings (embedding_requests)
+            enable_sleep_mode=True,  # asleep during the update (sleep / wake)
             limit_mm_per_prompt={"image": 1, "video": 1},
         )
+        self.asleep = False
         self.eos_token_ids = list(eos_token_ids)
         self.logit_bias = {int(t): NEVER for t in suppress_token_ids}
         self.dtype = dtype
@@ -192,15 +254,30 @@ class VLLMRolloutEngine(RolloutEngine):
             "VLLM_ENABLE_V1_MULTIPROCESSING=0 so the colocated engine can take weight updates"
         )
 
+    def sleep(self) -> None:
+        """Free the GPU for the update: weights offloaded to host RAM, KV cache discarded (level 1)."""
+        if not self.asleep:
+            self.llm.sleep(level=1)
+            self.asleep = True
+
+    def wake(self) -> None:
+        """Weights back on the GPU and the KV cache re-allocated, before a rollout or a weight load."""
+        if self.asleep:
+            self.llm.wake_up()
+            self.asleep = False
+
     def sync_weights(self, model: Any) -> None:
-        """Load the policy's current weights (HF names, LoRA merged) into vLLM's model; reset its cache.
+        """Wake, load the policy's current weights (HF names, LoRA merged) into vLLM's model, and reset
+        its prefix cache and multimodal cache (both computed with the old weights).
 
         A collective under FSDP2 (shards are gathered one tensor at a time): every rank calls it.
         """
         from videor1.models.weights import inference_weights
 
+        self.wake()
         target = self._model()
         device = next(target.parameters()).device
         for name, tensor in inference_weights(model, dtype=self.dtype):
             target.load_weights([(name, tensor.to(device))])
         self.llm.reset_prefix_cache()
+        self.llm.reset_mm_cache()

@@ -10,7 +10,8 @@ so a kill during a save leaves the previous checkpoints untouched)::
                                               used to resume) - LoRA runs, and full fine-tunes whose
                                               ``model.dtype`` is not float32
         merged/                               LoRA runs, final checkpoint only: adapter merged into the base
-        tokenizer*, preprocessor_config.json, chat_template*   the processor (with the training media budget)
+        tokenizer*, processor_config.json, chat_template*      the processor (with the training media budget),
+        preprocessor_config.json, video_preprocessor_config.json   and its files as transformers 4.x reads them
         config.yaml                           the full videor1 Config (media budgets included)
         trainer_state.json                    step, total steps, sampler position, world size
         optimizer.pt, scheduler.pt            full (unsharded) optimiser state, keyed by parameter name
@@ -51,6 +52,7 @@ from torch import nn
 
 from videor1.config import Config, ModelConfig, save_config
 from videor1.models.budget import write_media_budget
+from videor1.models.processor_files import write_legacy_processor_files
 from videor1.train.distributed import Dist, barrier, is_fsdp, unwrap_model
 from videor1.utils.logging import get_logger
 
@@ -312,6 +314,7 @@ def write_checkpoint(
         if processor is not None:
             write_media_budget(processor, cfg.data.media)  # plain transformers / vLLM then resize as trained
             processor.save_pretrained(tmp)
+            write_legacy_processor_files(tmp)  # transformers 4.x / older vLLM read these
         torch.save(optim_state, tmp / "optimizer.pt")
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
         save_config(cfg, tmp / "config.yaml")
@@ -383,6 +386,7 @@ def _save_merged(
     _record_dtype(out, dtype)
     if processor is not None:
         processor.save_pretrained(out)
+        write_legacy_processor_files(out)
 
 
 def _prune(root: Path, keep_last: int, *, keep: Path) -> None:

@@ -4,16 +4,18 @@ One step, as the code runs it (``rl_rollout``, ``rl_advantages``, ``rl_update`` 
 ``rl_types`` the values they hand each other)::
 
     gens = step_generators(seed, step, rank, device)                 # rl_step
+    engine.wake()                                                     # vLLM: weights + KV back
     for indices in sampler.step_micro_batches(step):                  # collect
         questions = load_questions(cfg, samples[indices])              # media under the budgets
         rollouts = rollout(state, questions, gens)                     # G ordered + G_s shuffled per video
         batch = advantages(cfg.rl, score(cfg.rl, rollouts))            # rewards, then T-GRPO advantages
     while rl.dynamic_sampling and any_rank(groups_wanted(batches)): roll out more   # refill rounds
     batches = [pack(run, batches, picks) for picks in informative_groups(...)]  # per_device each
+    engine.sleep()                                                    # vLLM: frees weights + KV
     seqs = [sequences(state, b) for b in batches]                      # prompt + completion rows
     caches = logprob_caches(state, batches, seqs)                      # reference (and old) log-probs
     stats = [update(state, batches, seqs, caches) for _ in range(rl.num_iterations)]
-    engine.sync_weights(model)                                         # vLLM: load the new weights
+    engine.sync_weights(model)                                         # vLLM: wake, load, reset caches
     log step_metrics(...) when due; save a checkpoint when due          # run_steps
 
 The reference (Video-R1, https://arxiv.org/abs/2503.21776): one question per GPU, G = 8 rollouts on
@@ -147,13 +149,15 @@ def rl_step(state: RLState, step: int) -> dict[str, Any]:
     state.counter.reset()
     started = time.perf_counter()
     generators = step_generators(run.cfg.train.seed, step, run.dist.rank, run.dist.device)
+    state.engine.wake()  # vLLM: weights and KV cache back on the GPU (no-op for transformers)
     collected = collect(state, step, generators)
+    state.engine.sleep()  # vLLM: frees its weights and KV cache for the update
     updating = time.perf_counter()
     lr = run.scheduler.get_last_lr()[0]  # the rate this step's (first) update uses
     seqs = [sequences(state, batch) for batch in collected.batches]
     caches = logprob_caches(state, collected.batches, seqs)
     stats = [update(state, collected.batches, seqs, caches) for _ in range(rl.num_iterations)]
-    state.engine.sync_weights(run.model)  # vLLM: load the updated policy (no-op for transformers)
+    state.engine.sync_weights(run.model)  # vLLM: wake, load the updated policy, reset its caches
     seconds = {
         "rollout": collected.rollout_seconds,
         "score": collected.score_seconds,

@@ -1,10 +1,12 @@
 """Phase 1 of an RL step: rollouts of one micro-batch of questions (``videor1.train.rl`` runs the step).
 
 :func:`rollout` collates the ordered prompts, draws a shuffled twin of each video (T-GRPO), encodes
-the media once and generates G completions per question and G_s per twin in one engine call. The
-transformers engine reuses the encodings (a twin's are the ordered clip's permuted by temporal
-patch, or its own frames encoded); vLLM gets each prompt's text and frames. A video no permutation
-changes (a still clip) gets no twin; the reason is returned, never fatal.
+the media once and generates G completions per question and G_s per twin in one engine call. Both
+engines generate from one batch (:func:`rollout_batch`) and reuse its encodings (a twin's are the
+ordered clip's permuted by temporal patch, or its own frames encoded): the transformers engine as
+``mm_encoder_outputs``, vLLM as embedding inputs beside the same token ids, grids and
+``second_per_grid_ts``. A video no permutation changes (a still clip) gets no twin; the reason is
+returned, never fatal.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from videor1.models.adapters import core_model
 from videor1.models.vision import MediaFeatures, encode_media, frame_order_to_patch_order
 from videor1.rollout.base import RolloutOutput
 from videor1.train.distributed import autocast, full_weights
@@ -34,7 +37,7 @@ def rollout(state: RLState, questions: Sequence[Question], generators: StepGener
     with full_weights(run.model), autocast(run.dist, run.cfg.train.precision), torch.no_grad():
         features = encode_media(run.policy, prompts)
         if rl.engine == "vllm":
-            out = _generate_vllm(state, questions, prompts, twins, counts, generators)
+            out = _generate_vllm(state, questions, prompts, features, twins, counts, generators)
         else:
             out = _generate_hf(state, questions, prompts, features, twins, counts, generators)
     shuffled: list[list[Completion]] = [[] for _ in questions]
@@ -112,16 +115,20 @@ def shuffled_twins(
     return twins, still
 
 
-def _generate_hf(
+def rollout_batch(
     state: RLState,
     questions: Sequence[Question],
     prompts: dict[str, Any],
     features: MediaFeatures,
     twins: Sequence[ShuffledTwin],
-    counts: list[int],
-    generators: StepGenerators,
-) -> RolloutOutput:
-    """The transformers engine: a twin is a copy of its question's prompt row with its own video encodings."""
+) -> tuple[dict[str, Any], MediaFeatures]:
+    """The rows every engine generates from, and their media encodings, in row order.
+
+    Rows: the ordered prompts, then one copy of its question's prompt row per shuffled twin. Media:
+    the ordered prompts' images and videos, then each twin's video (its encodings from
+    :func:`_twin_encodings`) with its question's grid and ``second_per_grid_ts``. Both engines
+    generate from exactly this batch, so the shuffled group is built once, the same way for both.
+    """
     rows = list(range(len(questions))) + [t.question for t in twins]
     batch = {k: prompts[k][rows] for k in ("input_ids", "attention_mask")}
     for key in ("image_grid_thw", "video_grid_thw", "second_per_grid_ts"):
@@ -137,10 +144,22 @@ def _generate_hf(
             batch["second_per_grid_ts"] = torch.cat(
                 [prompts["second_per_grid_ts"], prompts["second_per_grid_ts"][slots]]
             )
+    return batch, features.concat(twin_features)
+
+
+def _generate_hf(
+    state: RLState,
+    questions: Sequence[Question],
+    prompts: dict[str, Any],
+    features: MediaFeatures,
+    twins: Sequence[ShuffledTwin],
+    counts: list[int],
+    generators: StepGenerators,
+) -> RolloutOutput:
+    """The transformers engine: the rollout batch with its encodings passed in (no second ViT pass)."""
+    batch, media = rollout_batch(state, questions, prompts, features, twins)
     rl = state.run.cfg.rl
-    return state.engine.generate(
-        batch, counts, rl.sampling, generator=generators.sampling, features=features.concat(twin_features)
-    )
+    return state.engine.generate(batch, counts, rl.sampling, generator=generators.sampling, features=media)
 
 
 def _twin_encodings(
@@ -169,25 +188,25 @@ def _generate_vllm(
     state: RLState,
     questions: Sequence[Question],
     prompts: dict[str, Any],
+    features: MediaFeatures,
     twins: Sequence[ShuffledTwin],
     counts: list[int],
     generators: StepGenerators,
 ) -> RolloutOutput:
-    """The vLLM engine: each prompt's text and decoded media; each twin with its own frames."""
-    from videor1.data.collate import prompt_texts
-    from videor1.rollout.vllm import check_prompt_tokens, vllm_prompt
+    """The vLLM engine: the same rollout batch as the transformers engine, sent as token ids plus the
+    step's own vision encodings (embedding inputs), so vLLM never runs its own vision tower."""
+    from videor1.models.loading import storage_dtype
+    from videor1.rollout.vllm import check_prompt_tokens, embedding_requests
 
     run = state.run
-    cfg = run.cfg
-    samples = [q.sample for q in questions]
-    texts = prompt_texts(
-        samples, run.processor, variant=cfg.data.prompt_variant, system_prompt=cfg.data.system_prompt
-    )
-    requests = [vllm_prompt(text, q.media, run.adapter) for text, q in zip(texts, questions)]
-    requests += [vllm_prompt(texts[t.question], t.clip, run.adapter) for t in twins]
+    batch, media = rollout_batch(state, questions, prompts, features, twins)
+    config = core_model(run.policy).config
+    requests = embedding_requests(batch, media, config, dtype=storage_dtype(run.cfg.model))
     seeds = torch.randint(2**31 - 1, (len(requests),), generator=generators.data).tolist()
-    out = state.engine.generate({"prompts": requests}, counts, cfg.rl.sampling, seeds=seeds)
-    check_prompt_tokens(out.prompt_token_ids, prompts, samples, pad_id=state.pad_token_id)
+    out = state.engine.generate({"prompts": requests}, counts, run.cfg.rl.sampling, seeds=seeds)
+    names = [q.sample.source or str(q.sample.problem_id) for q in questions]
+    names += [f"{names[t.question]} (shuffled)" for t in twins]
+    check_prompt_tokens(out.prompt_token_ids, batch, names)
     return out
 
 
