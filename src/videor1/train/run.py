@@ -104,10 +104,10 @@ def start_run(
                 ensure_model(cfg.model)
         barrier(dist)
         policy, processor = load_model_and_processor(model_cfg, for_training=True)
-        if checkpoint is not None:
-            load_trainable_state(policy, checkpoint)  # the exact fp32 masters
         adapter = get_adapter(policy)  # before wrapping
         model = wrap_model(policy, dist, t)
+        if checkpoint is not None:
+            load_trainable_state(model, checkpoint)  # the exact fp32 masters, each rank its shards
         optimizer = build_optimizer(model, t)
         scheduler = build_scheduler(optimizer, t, total * updates_per_step)
         start, saved = 0, None
