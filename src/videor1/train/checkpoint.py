@@ -521,6 +521,7 @@ NOT_A_DIFFERENCE = frozenset(
         "train.log_every",
         "train.save_every",
         "train.keep_last",
+        "train.collective_timeout_s",
         "train.report_to",
         "train.allow_changed",
         "data.eval_file",

@@ -26,6 +26,7 @@ import resource
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 import torch
@@ -56,12 +57,13 @@ class Dist:
         return self.world_size > 1
 
 
-def init_distributed(device: str | None = None) -> Dist:
+def init_distributed(device: str | None = None, *, timeout_s: int | None = None) -> Dist:
     """Join the process group that ``torchrun`` describes in the environment, if any.
 
     Backend: ``nccl`` when the device is CUDA, ``gloo`` otherwise. Without ``torchrun`` (or with one
     process) no process group is created. ``device`` defaults to ``cuda:<LOCAL_RANK>`` when CUDA is
-    available, else ``cpu``.
+    available, else ``cpu``. ``timeout_s`` (``train.collective_timeout_s``) bounds every collective's
+    wait for the other ranks; ``None`` keeps torch's default (10 minutes).
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -73,7 +75,8 @@ def init_distributed(device: str | None = None) -> Dist:
         torch.cuda.set_device(dev)
     if world_size > 1 and not torch_dist.is_initialized():
         backend = "nccl" if dev.type == "cuda" else "gloo"
-        torch_dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+        timeout = None if timeout_s is None else timedelta(seconds=timeout_s)
+        torch_dist.init_process_group(backend=backend, rank=rank, world_size=world_size, timeout=timeout)
         log.info("rank %d/%d joined the %s process group on %s", rank, world_size, backend, dev)
     return Dist(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
 

@@ -87,7 +87,7 @@ def start_run(
     from videor1.models.loading import ensure_model, load_model_and_processor
 
     t = cfg.train
-    dist = init_distributed()
+    dist = init_distributed(timeout_s=t.collective_timeout_s)
     try:
         seed_everything(t.seed + dist.rank)
         samples = load_records(ensure_data(cfg.data, dist), limit=cfg.data.max_samples)
