@@ -330,6 +330,22 @@ def test_disk_full_while_writing_the_model_is_one_message_exit_2_and_no_temp_dir
     assert list((tmp_path / "run" / "checkpoints").iterdir()) == []
 
 
+def test_disk_full_while_writing_the_sharded_optimiser_state_names_the_checkpoint(tmp_path, monkeypatch):
+    from torch.distributed.checkpoint import FileSystemWriter
+
+    cfg, model, opt, sched = make_run(tmp_path)
+    train_one(model, opt, sched)
+    first = save(cfg, 1, model, opt, sched)
+
+    def full_disk(self, plan, planner):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(FileSystemWriter, "write_data", full_disk)
+    with pytest.raises(CheckpointError, match=r"step-00000002 failed \(OSError: .*No space left on device"):
+        save(cfg, 2, model, opt, sched)
+    assert sorted(p.name for p in first.parent.iterdir()) == ["step-00000001"]
+
+
 # --------------------------------------------------------------------------------------------------
 # A resume refuses settings that change the run
 # --------------------------------------------------------------------------------------------------

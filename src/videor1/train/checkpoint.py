@@ -210,15 +210,14 @@ def _gathered_state(model: nn.Module, *, dtype: torch.dtype, keep: bool) -> dict
     from torch.distributed.tensor import DTensor
 
     out: dict[str, torch.Tensor] = {}
-    done: dict[int, torch.Tensor] = {}
+    done: dict[int, torch.Tensor | None] = {}  # on every rank: a tied tensor is gathered once by all
     for key, value in model.state_dict(keep_vars=True).items():
-        if not keep and not isinstance(value, DTensor):
-            continue
         if id(value) not in done:
             full = value.full_tensor() if isinstance(value, DTensor) else value
             if keep:
                 full = full.detach().to("cpu")
-                done[id(value)] = full.to(dtype) if full.is_floating_point() else full
+                full = full.to(dtype) if full.is_floating_point() else full
+            done[id(value)] = full if keep else None
             del full
         if keep:
             out[key] = done[id(value)]

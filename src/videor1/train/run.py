@@ -2,8 +2,9 @@
 the end of a step (log line, checkpoint).
 
 :func:`start_run` does, for both recipes and in this order: processes and seeds, the training
-records, the resume checkpoint, the model (from the checkpoint, with its exact fp32 masters), the
-wrapper (DDP / FSDP2), optimiser and schedule with the checkpoint's state, the data sampler of this
+records, the resume checkpoint, the model (read by rank 0 only, the others build it on the meta
+device), the wrapper (DDP / FSDP2, which hands every rank its weights from rank 0), the exact fp32
+masters of the checkpoint (each rank its shards), optimiser and schedule with the checkpoint's state, the data sampler of this
 invocation's steps (checked against the checkpoint's), and the run log. On any error in between the
 process group is torn down.
 """
@@ -103,7 +104,8 @@ def start_run(
             if needs_base_model:
                 ensure_model(cfg.model)
         barrier(dist)
-        policy, processor = load_model_and_processor(model_cfg, for_training=True)
+        # rank 0 reads the weights; the others build on the meta device and receive their shards
+        policy, processor = load_model_and_processor(model_cfg, for_training=True, weights=dist.is_main)
         adapter = get_adapter(policy)  # before wrapping
         model = wrap_model(policy, dist, t)
         if checkpoint is not None:
