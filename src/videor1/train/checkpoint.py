@@ -531,9 +531,9 @@ NOT_A_DIFFERENCE = frozenset(
 """Keys that cannot change what a run computes: a resume may change them without a word."""
 
 FIXED_BY_CHECKPOINT = {
-    "train.lr": "the peak LR lives in scheduler.pt and optimizer.pt",
-    "train.weight_decay": "it lives in optimizer.pt",
-    "train.adam_betas": "they live in optimizer.pt",
+    "train.lr": "the peak LR lives in scheduler.pt and optimizer/param_groups.json",
+    "train.weight_decay": "it lives in optimizer/param_groups.json",
+    "train.adam_betas": "they live in optimizer/param_groups.json",
 }
 """Keys whose old value the restored optimiser state would keep: allowing a change would be a lie."""
 
