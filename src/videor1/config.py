@@ -291,6 +291,8 @@ class TrainConfig:
     """Keep this many step checkpoints (the final one is always kept; 0 = keep all)."""
     distributed: Literal["ddp", "fsdp2"] = "ddp"
     """Engine used under torchrun with more than one process (fsdp2 shards parameters, gradients and Adam states)."""
+    collective_timeout_s: int = 1800
+    """Seconds a process group collective may wait for the other ranks before the run fails; sized for a 7B checkpoint write (rank 0 writes the 16.6 GB HF model while the others wait) on slow shared storage."""
     report_to: list[Literal["tensorboard", "wandb"]] = field(default_factory=list)
     """Extra metric sinks besides metrics.jsonl."""
     num_workers: int = 0
@@ -312,6 +314,7 @@ class TrainConfig:
         _at_least(self, prefix, 1, "max_seq_len", "log_every")
         _at_least(self, prefix, 0, "seed", "warmup_steps", "save_every", "keep_last", "num_workers")
         _at_least(self, prefix, 0, "nonfinite_skip")
+        _at_least(self, prefix, 1, "collective_timeout_s")
         _at_least(self, prefix, 0, "weight_decay", "max_grad_norm")
         _require(self.lr > 0, f"{prefix}.lr", self.lr, "> 0")
         if self.epochs is not None:

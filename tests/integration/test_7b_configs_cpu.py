@@ -26,6 +26,7 @@ import torch
 from safetensors.torch import load_file
 
 from videor1.config import load_config, save_config
+from videor1.train.sharded import read_sharded
 from videor1.utils.rundir import read_metrics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,8 +70,8 @@ def launch(recipe: str, config: Path, *extra: str) -> None:
 
 def masters(checkpoint: Path) -> dict[str, torch.Tensor]:
     """Every trained tensor's fp32 master, by parameter name."""
-    if (checkpoint / "trainable.safetensors").is_file():
-        return load_file(str(checkpoint / "trainable.safetensors"))
+    if (checkpoint / "masters").is_dir():
+        return read_sharded(checkpoint / "masters")
     return parameters(checkpoint)  # a float32 checkpoint is its own master copy
 
 

@@ -64,7 +64,7 @@ def test_a_full_disk_during_a_checkpoint_names_it_and_keeps_the_others(
     calls = {"n": 0}
 
     def save(obj, f, *args, **kwargs):
-        if str(f).endswith("optimizer.pt"):
+        if str(f).endswith("scheduler.pt"):
             calls["n"] += 1
             if calls["n"] == 2:  # the second checkpoint
                 raise OSError(28, "No space left on device")

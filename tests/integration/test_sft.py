@@ -15,6 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 from videor1.config import Config, DataConfig, MediaConfig, ModelConfig, TrainConfig, load_config, save_config
+from videor1.train.sharded import read_sharded
 from videor1.utils.rundir import read_metrics
 
 SMALL_MEDIA = MediaConfig(
@@ -178,8 +179,13 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, tiny_model_dir, synth_
     for ra, rb in zip(a, b):
         assert rb["loss"] == pytest.approx(ra["loss"], rel=1e-5, abs=1e-6)
         assert rb["lr"] == pytest.approx(ra["lr"], rel=1e-9)
-    weights = "trainable.safetensors" if lora else "model.safetensors"
-    wa, wb = load_file(str(end_whole / weights)), load_file(str(end_split / weights))
+    if lora:  # the fp32 masters
+        wa, wb = read_sharded(end_whole / "masters"), read_sharded(end_split / "masters")
+    else:
+        wa, wb = (
+            load_file(str(end_whole / "model.safetensors")),
+            load_file(str(end_split / "model.safetensors")),
+        )
     assert wa.keys() == wb.keys()
     for k in wa:
         torch.testing.assert_close(wb[k], wa[k], rtol=1e-5, atol=1e-6)
@@ -198,8 +204,8 @@ def test_lora_checkpoint_has_adapter_and_merged_model(tmp_path, tiny_model_dir, 
     cfg.model.lora.enabled = True
     cfg.model.freeze_vision = True
     last = train(cfg)
-    assert (last / "adapter_config.json").is_file() and (last / "trainable.safetensors").is_file()
-    trainable = load_file(str(last / "trainable.safetensors"))
+    assert (last / "adapter_config.json").is_file() and (last / "masters" / ".metadata").is_file()
+    trainable = read_sharded(last / "masters")
     assert trainable and all("lora_" in k for k in trainable)
     merged = model_weights(last / "merged")  # plain transformers loads the merged model
     changed = [k for k in initial_weights if not torch.equal(merged[k], initial_weights[k])]
@@ -252,7 +258,8 @@ def test_torchrun_two_processes_write_one_checkpoint(tmp_path, tiny_model_dir, s
 def test_fsdp2_two_processes_resume_matches_uninterrupted(
     tmp_path, tiny_model_dir, synth_dir, torchrun_videor1
 ):
-    """FSDP2 (fully_shard, gloo on CPU): full checkpoints gathered from shards, exact resume."""
+    """FSDP2 (fully_shard, gloo on CPU): HF weights gathered from the shards, fp32 masters and AdamW
+    state written and read per rank (DCP), exact resume."""
 
     def launch(name: str, *extra: str) -> None:
         cfg = make_cfg(
@@ -263,6 +270,7 @@ def test_fsdp2_two_processes_resume_matches_uninterrupted(
             per_device_batch_size=1,
             distributed="fsdp2",
         )
+        cfg.model.dtype = "bfloat16"  # the HF files are rounded: resuming needs the sharded masters
         config = tmp_path / f"{name}.yaml"
         save_config(cfg, config)
         proc = torchrun_videor1("sft", config, *extra)
@@ -274,12 +282,26 @@ def test_fsdp2_two_processes_resume_matches_uninterrupted(
     a = [r["loss"] for r in read_metrics(tmp_path / "whole" / "metrics.jsonl")]
     b = [r["loss"] for r in read_metrics(tmp_path / "split" / "metrics.jsonl")]
     assert len(a) == 4 and b == pytest.approx(a, rel=1e-5)
-    end = "checkpoints/step-00000004/model.safetensors"
-    wa, wb = load_file(str(tmp_path / "whole" / end)), load_file(str(tmp_path / "split" / end))
+    end = "checkpoints/step-00000004"
+    wa = load_file(str(tmp_path / "whole" / end / "model.safetensors"))
+    wb = load_file(str(tmp_path / "split" / end / "model.safetensors"))
     initial = model_weights(tiny_model_dir)
     assert wa.keys() == wb.keys() and len(wa) == len(initial)
+    assert all(w.dtype == torch.bfloat16 for w in wa.values() if w.is_floating_point())
     for k in wa:
         torch.testing.assert_close(wb[k], wa[k], rtol=1e-5, atol=1e-6)
+    for part in ("masters", "optimizer"):  # each rank wrote its own shard
+        names = sorted(p.name for p in (tmp_path / "split" / end / part).glob("*.distcp"))
+        assert names == ["__0_0.distcp", "__1_0.distcp"], (part, names)
+    ma, mb = (
+        read_sharded(tmp_path / "whole" / end / "masters"),
+        read_sharded(tmp_path / "split" / end / "masters"),
+    )
+    exported = model_weights(tmp_path / "whole" / end)  # by parameter name, like the masters
+    assert ma.keys() == mb.keys() == exported.keys() and all(m.dtype == torch.float32 for m in ma.values())
+    for k in ma:
+        torch.testing.assert_close(mb[k], ma[k], rtol=1e-5, atol=1e-6)
+        assert torch.equal(exported[k], ma[k].to(torch.bfloat16).float()), k  # the same weights, rounded
 
 
 def test_target_token_loss_equals_the_full_logits_loss(tiny_model_dir):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
 import random
 import subprocess
 import sys
@@ -83,9 +85,12 @@ def test_checkpoint_contents_and_exact_restore(tmp_path):
         train_one(model, opt, sched)
     path = save(cfg, 3, model, opt, sched)
     assert path.name == "step-00000003"
-    for name in ("model.safetensors", "optimizer.pt", "scheduler.pt", "config.yaml", "trainer_state.json"):
+    for name in ("model.safetensors", "scheduler.pt", "config.yaml", "trainer_state.json"):
         assert (path / name).is_file(), name
     assert (path / "rng" / "rank-00000.pt").is_file()
+    assert (path / "optimizer" / ".metadata").is_file() and (
+        path / "optimizer" / "param_groups.json"
+    ).is_file()
     expect = (random.random(), np.random.rand())  # Python / NumPy draws right after the save
     train_one(model, opt, sched)  # step 4 of the uninterrupted run (draws from torch's generator)
 
@@ -146,7 +151,7 @@ def test_failure_mid_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
     real_save = torch.save
 
     def failing_save(obj, f, *a, **kw):
-        if str(f).endswith("optimizer.pt"):  # the model is already written at this point
+        if str(f).endswith("scheduler.pt"):  # the model is already written at this point
             raise OSError("disk full (injected)")
         return real_save(obj, f, *a, **kw)
 
@@ -181,7 +186,7 @@ KILL_SCRIPT = textwrap.dedent(
     train_one(model, opt, sched)
     real_save = torch.save
     def killing_save(obj, f, *a, **kw):
-        if str(f).endswith("optimizer.pt"):
+        if str(f).endswith("scheduler.pt"):
             real_save(obj, f, *a, **kw)
             os.kill(os.getpid(), signal.SIGKILL)  # die with half a checkpoint on disk
         return real_save(obj, f, *a, **kw)
@@ -224,16 +229,43 @@ class _Payload:
         return (os.mkdir, (str(self.marker),))
 
 
-@pytest.mark.parametrize("name", ["optimizer.pt", "scheduler.pt", "rng/rank-00000.pt"])
+def _plant(path: Path, name: str, marker: Path) -> None:
+    """Replace ``path / name`` with a file whose loading would run ``os.mkdir(marker)``."""
+    payload = _Payload(marker)
+    if name.endswith(".metadata"):  # DCP's own format is a plain pickle
+        with (path / name).open("wb") as f:
+            pickle.dump({"payload": payload}, f)
+    elif name.endswith(".distcp"):  # a tensor file: point every entry of the metadata at the payload
+        from videor1.train.sharded import read_metadata
+
+        buffer = io.BytesIO()
+        torch.save({"payload": payload}, buffer)
+        (path / name).write_bytes(buffer.getvalue())
+        metadata = read_metadata((path / name).parent)
+        for info in metadata.storage_data.values():
+            info.offset, info.length = 0, len(buffer.getvalue())
+        with ((path / name).parent / ".metadata").open("wb") as f:
+            pickle.dump(metadata, f)
+    else:
+        torch.save({"payload": payload, "kept": torch.load(path / name, weights_only=True)}, path / name)
+
+
+@pytest.mark.parametrize(
+    "name", ["optimizer/.metadata", "optimizer/__0_0.distcp", "scheduler.pt", "rng/rank-00000.pt"]
+)
 def test_resume_refuses_a_checkpoint_file_that_would_run_code(tmp_path, name):
     cfg, model, opt, sched = make_run(tmp_path)
+    train_one(model, opt, sched)
     path = save(cfg, 1, model, opt, sched)
     marker = tmp_path / "payload-ran"
-    original = torch.load(path / name, weights_only=True)
-    planted = {"payload": _Payload(marker), "kept": original}
-    torch.save(planted, path / name)
+    _plant(path, name, marker)
     _, model2, opt2, sched2 = make_run(tmp_path)
-    with pytest.raises(CheckpointError, match=rf"{name}: refused to load it.*Nothing in it was run"):
+    refused = (
+        r"optimizer(/.metadata)?: refused to load it"
+        if "optimizer" in name
+        else rf"{name}: refused to load it"
+    )
+    with pytest.raises(CheckpointError, match=rf"{refused}.*Nothing in it was run"):
         load_checkpoint(path, model=model2, optimizer=opt2, scheduler=sched2, dist=DIST)
     assert not marker.exists()
 
@@ -296,6 +328,22 @@ def test_disk_full_while_writing_the_model_is_one_message_exit_2_and_no_temp_dir
     errors = [line for line in capsys.readouterr().err.splitlines() if " ERROR " in line]
     assert len(errors) == 1 and "step-00000001" in errors[0] and "No space left on device" in errors[0]
     assert list((tmp_path / "run" / "checkpoints").iterdir()) == []
+
+
+def test_disk_full_while_writing_the_sharded_optimiser_state_names_the_checkpoint(tmp_path, monkeypatch):
+    from torch.distributed.checkpoint import FileSystemWriter
+
+    cfg, model, opt, sched = make_run(tmp_path)
+    train_one(model, opt, sched)
+    first = save(cfg, 1, model, opt, sched)
+
+    def full_disk(self, plan, planner):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(FileSystemWriter, "write_data", full_disk)
+    with pytest.raises(CheckpointError, match=r"step-00000002 failed \(OSError: .*No space left on device"):
+        save(cfg, 2, model, opt, sched)
+    assert sorted(p.name for p in first.parent.iterdir()) == ["step-00000001"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -425,7 +473,7 @@ def test_a_checkpoint_without_fp32_masters_and_rounded_weights_is_refused(tmp_pa
     checkpoint = tmp_path / "step-00000001"
     checkpoint.mkdir()
     save_file({"w": torch.ones(2, dtype=torch.bfloat16)}, str(checkpoint / "model.safetensors"))
-    with pytest.raises(CheckpointError, match="no trainable.safetensors .* BF16, not float32"):
+    with pytest.raises(CheckpointError, match="no masters/ .* BF16, not float32"):
         model_source_for_resume(ModelConfig(path="base"), checkpoint)
     save_file({"w": torch.ones(2)}, str(checkpoint / "model.safetensors"))
     assert model_source_for_resume(ModelConfig(path="base"), checkpoint).path == str(checkpoint)

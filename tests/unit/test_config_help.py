@@ -12,7 +12,7 @@ from videor1.algorithms import advantages, dynamic_sampling, losses, temporal
 from videor1.config import Config, RLConfig
 from videor1.config_loader import explain
 from videor1.rewards import group
-from videor1.train import rl_advantages, rl_update
+from videor1.train import distributed, rl_advantages, rl_update, run
 
 HELP = {key: doc for key, _, _, doc in explain(Config)}
 
@@ -55,6 +55,13 @@ CASES = [
     ("rl.beta", ["k3", "0 disables the reference model"], rl_update.logprob_caches, "rl.beta > 0"),
     ("rl.clip_eps_low", ["num_iterations > 1"], rl_update.logprob_caches, "rl.num_iterations > 1"),
     ("rl.beta", ["k3"], losses.policy_loss, "k3"),
+    (
+        "train.collective_timeout_s",
+        ["collective", "7B checkpoint write"],
+        distributed.init_distributed,
+        "timedelta(seconds=timeout_s)",
+    ),
+    ("train.collective_timeout_s", ["collective"], run.start_run, "timeout_s=t.collective_timeout_s"),
 ]
 
 

@@ -126,3 +126,20 @@ def test_lora_without_freeze_trains_the_vision_tower_in_full(tiny_model_dir):
     assert all(p.requires_grad for p in vision.parameters())
     lm = get_adapter(model).language_model(model)
     assert not any(p.requires_grad for n, p in lm.named_parameters() if "lora_" not in n)
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_a_model_built_without_weights_is_the_same_model_on_the_meta_device(tiny_model_dir, lora):
+    """What the ranks other than 0 build: every tensor on meta, names, shapes, dtypes, trainable flags
+    and generation settings as ``from_pretrained`` gives them."""
+    cfg = ModelConfig(path=str(tiny_model_dir), freeze_vision=True, lora=LoraConfig(enabled=lora))
+    real, _ = load_model_and_processor(cfg, for_training=True)
+    meta, _ = load_model_and_processor(cfg, for_training=True, weights=False)
+    assert all(t.is_meta for t in [*meta.parameters(), *meta.buffers()])
+    described = [
+        {n: (tuple(p.shape), p.dtype, p.requires_grad) for n, p in m.named_parameters()} for m in (real, meta)
+    ]
+    assert described[0] == described[1]
+    assert {n: b.shape for n, b in real.named_buffers()} == {n: b.shape for n, b in meta.named_buffers()}
+    assert meta.generation_config.to_dict() == real.generation_config.to_dict()
+    assert meta.config.to_dict() == real.config.to_dict()

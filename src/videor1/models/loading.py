@@ -156,6 +156,22 @@ def storage_dtype(cfg: ModelConfig) -> torch.dtype:
     return _DTYPES.get(str(saved), torch.float32)
 
 
+def _build_on_meta(path: Path, dtype: torch.dtype | str, attn_implementation: str | None) -> Any:
+    """The model of ``path`` with every parameter and buffer on the meta device (what ``from_pretrained``
+    builds, generation settings included, without reading a weight)."""
+    from transformers import AutoConfig, AutoModelForImageTextToText, GenerationConfig
+
+    config = AutoConfig.from_pretrained(str(path))
+    kwargs: dict[str, Any] = {"attn_implementation": attn_implementation}
+    if dtype != "auto":
+        kwargs["dtype"] = dtype
+    with torch.device("meta"):
+        model = AutoModelForImageTextToText.from_config(config, **kwargs)
+    if (path / "generation_config.json").is_file():
+        model.generation_config = GenerationConfig.from_pretrained(str(path))
+    return model
+
+
 def load_processor(path: str | Path) -> Any:
     from transformers import AutoProcessor
 
@@ -163,13 +179,20 @@ def load_processor(path: str | Path) -> Any:
 
 
 def load_model_and_processor(
-    cfg: ModelConfig, *, device: str | torch.device | None = None, for_training: bool = False
+    cfg: ModelConfig,
+    *,
+    device: str | torch.device | None = None,
+    for_training: bool = False,
+    weights: bool = True,
 ) -> tuple[Any, Any]:
     """Model and processor for ``cfg``; trainable parts set up when ``for_training``.
 
     Inference (``for_training=False``): ``model.dtype``, ``eval()`` mode, no parameter requires grad.
     Training: float32 master weights (module docstring), ``train()`` mode; ``freeze_vision``, LoRA
     and gradient checkpointing as configured.
+
+    ``weights=False`` reads no weights: the same model is built on the meta device (no memory), for
+    the ranks that receive their shards from rank 0 (``videor1.train.distributed.wrap_model``).
     """
     from transformers import AutoModelForImageTextToText
 
@@ -178,9 +201,12 @@ def load_model_and_processor(
     if cfg.family != "auto" and cfg.family != adapter.family:
         raise ValueError(f"model.family is {cfg.family!r} but {path}/config.json is a {adapter.family} model")
     dtype: torch.dtype | str = torch.float32 if for_training else _DTYPES.get(cfg.dtype, "auto")
-    model = AutoModelForImageTextToText.from_pretrained(
-        str(path), dtype=dtype, attn_implementation=cfg.attn_implementation
-    )
+    if weights:
+        model = AutoModelForImageTextToText.from_pretrained(
+            str(path), dtype=dtype, attn_implementation=cfg.attn_implementation
+        )
+    else:
+        model = _build_on_meta(path, dtype, cfg.attn_implementation)
     processor = load_processor(path)
     if device is not None:
         model.to(device)

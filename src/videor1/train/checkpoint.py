@@ -6,26 +6,33 @@ so a kill during a save leaves the previous checkpoints untouched)::
     <output_dir>/checkpoints/step-00000040/
         config.json, model.safetensors, ...   HF model (full fine-tune) in ``model.dtype`` - ``from_pretrained`` loads it
         adapter_config.json, adapter_model.safetensors   LoRA runs: the peft adapter instead
-        trainable.safetensors                 every trained tensor by name in float32 (the master weights;
-                                              used to resume) - LoRA runs, and full fine-tunes whose
-                                              ``model.dtype`` is not float32
+        masters/                              every trained tensor by name in float32 (the master weights;
+                                              used to resume), sharded - LoRA runs, and full fine-tunes
+                                              whose ``model.dtype`` is not float32
         merged/                               LoRA runs, final checkpoint only: adapter merged into the base
         tokenizer*, processor_config.json, chat_template*      the processor (with the training media budget),
         preprocessor_config.json, video_preprocessor_config.json   and its files as transformers 4.x reads them
         config.yaml                           the full videor1 Config (media budgets included)
         trainer_state.json                    step, total steps, sampler position, world size
-        optimizer.pt, scheduler.pt            full (unsharded) optimiser state, keyed by parameter name
+        optimizer/                            AdamW state keyed by parameter name, sharded;
+          param_groups.json                   its hyperparameters (plain JSON)
+        scheduler.pt                          the LR schedule's position
         rng/rank-00000.pt ...                 Python, NumPy, torch (and CUDA) generator states per rank
 
-The ``.pt`` files hold tensors and plain values only and are read with ``weights_only=True``
-(:func:`load_state_file`): resuming never unpickles an object, so a checkpoint from elsewhere
-cannot run code.
+``masters/`` and ``optimizer/`` are ``torch.distributed.checkpoint`` directories
+(:mod:`videor1.train.sharded`): every rank writes and reads only its own FSDP2 shard, so no process
+holds the whole optimiser state (66 GB at 7B). The HF files are gathered one tensor at a time and
+only rank 0 keeps them, already cast to ``model.dtype`` (:func:`_gathered_state`).
 
-The HF files are cast to ``model.dtype`` for other tools; ``trainable.safetensors`` keeps the exact
-fp32 masters. Resuming loads the model (:func:`model_source_for_resume`: the checkpoint itself when
-it is a complete float32 model, else the original ``model.path``), overwrites the trained tensors
-with their masters (:func:`load_trainable_state`), then restores optimiser, scheduler, sampler
-position and RNG states (:func:`load_checkpoint`). A resume must use the same number of processes
+Nothing read on resume can run code: the ``.pt`` files hold tensors and plain values only and are
+read with ``weights_only=True`` (:func:`load_state_file`), DCP's pickled ``.metadata`` is read with
+an allow-list of its own data classes, and the sharded directories hold tensors only.
+
+The HF files are cast to ``model.dtype`` for other tools; ``masters/`` keeps the exact fp32
+masters. Resuming loads the model (:func:`model_source_for_resume`: the checkpoint itself when it
+is a complete float32 model, else the original ``model.path``), wraps it, overwrites the trained
+tensors with their masters (:func:`load_trainable_state`), then restores optimiser, scheduler,
+sampler position and RNG states (:func:`load_checkpoint`). A resume must use the same number of processes
 (the sampler and the per-rank RNG states depend on it) and the same total step count (otherwise the
 schedule would silently change); both are checked. Before any of that, :func:`check_resume_settings`
 compares the run's settings and the training file's content hash with the checkpoint's and refuses
@@ -34,6 +41,7 @@ what would change the run unless ``train.allow_changed`` names it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -41,19 +49,20 @@ import pickle
 import random
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import save_file
 from torch import nn
 
 from videor1.config import Config, ModelConfig, save_config
 from videor1.models.budget import write_media_budget
 from videor1.models.processor_files import write_legacy_processor_files
-from videor1.train.distributed import Dist, barrier, is_fsdp, unwrap_model
+from videor1.train.distributed import Dist, barrier, unwrap_model
+from videor1.train.sharded import ShardedStateError, load_sharded, read_metadata, save_sharded
 from videor1.utils.logging import get_logger
 
 log = get_logger(__name__)
@@ -62,7 +71,9 @@ CHECKPOINTS = "checkpoints"
 STEP_PREFIX = "step-"
 TMP_PREFIX = ".tmp-"
 TRAINER_STATE = "trainer_state.json"
-TRAINABLE_FILE = "trainable.safetensors"
+MASTERS_DIR = "masters"
+OPTIMIZER_DIR = "optimizer"
+PARAM_GROUPS = "param_groups.json"
 DATA_FINGERPRINT = "train_file_sha256"
 CHANGES_FILE = "changed_on_resume.jsonl"
 
@@ -190,23 +201,44 @@ def read_trainer_state(path: str | os.PathLike) -> dict[str, Any]:
     return json.loads(file.read_text(encoding="utf-8"))
 
 
-def _full_model_state(model: nn.Module) -> dict[str, torch.Tensor] | None:
-    """Unsharded CPU state dict; a collective under FSDP2 (every rank calls, rank 0 gets the tensors)."""
-    if is_fsdp(model):
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+def _gathered_state(model: nn.Module, *, dtype: torch.dtype, keep: bool) -> dict[str, torch.Tensor]:
+    """The module's state dict in full on the CPU, floating tensors cast to ``dtype``, for rank 0 (``keep``).
 
-        return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
-    return None  # save_pretrained reads the module's own state dict
+    FSDP2 shards are gathered one tensor at a time (every rank calls; a collective per sharded
+    tensor) and each is cast before the next is gathered, so rank 0 peaks at the model in ``dtype``
+    plus one fp32 tensor, never the fp32 model on top of it. Without FSDP2 the ranks other than 0
+    return at once. Tensors shared by several keys (tied weights) stay shared.
+    """
+    from torch.distributed.tensor import DTensor
+
+    out: dict[str, torch.Tensor] = {}
+    done: dict[int, torch.Tensor | None] = {}  # on every rank: a tied tensor is gathered once by all
+    for key, value in model.state_dict(keep_vars=True).items():
+        if id(value) not in done:
+            full = value.full_tensor() if isinstance(value, DTensor) else value
+            if keep:
+                full = full.detach().to("cpu")
+                full = full.to(dtype) if full.is_floating_point() else full
+            done[id(value)] = full if keep else None
+            del full
+        if keep:
+            out[key] = done[id(value)]
+    return out
 
 
-def _optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    if is_fsdp(model):
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+def _trainable_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Every trained parameter by name (this rank's FSDP2 shard, or the whole tensor), sharing storage."""
+    return {n: p.detach() for n, p in unwrap_model(model).named_parameters() if p.requires_grad}
 
-        return get_optimizer_state_dict(
-            model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
-        )
-    return optimizer.state_dict()
+
+def _save_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer, directory: Path, dist: Dist) -> None:
+    """AdamW state keyed by parameter name (each rank its shards) and the param groups as JSON; collective."""
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+    state = get_optimizer_state_dict(model, optimizer)
+    save_sharded({"state": state["state"]}, directory)
+    if dist.is_main:
+        (directory / PARAM_GROUPS).write_text(json.dumps(state["param_groups"], indent=1), encoding="utf-8")
 
 
 class RecipeState(Protocol):
@@ -290,6 +322,8 @@ def write_checkpoint(
     name = f"{STEP_PREFIX}{step:08d}"
     tmp = root / f"{TMP_PREFIX}{name}"
     final_dir = root / name
+    from videor1.models.loading import storage_dtype
+
     check_finite_weights(model, dist, where=str(final_dir))
     if dist.is_main:
         if tmp.exists():
@@ -297,28 +331,25 @@ def write_checkpoint(
         (tmp / "rng").mkdir(parents=True)
     barrier(dist)
 
-    model_state = _full_model_state(model)
-    optim_state = _optimizer_state(model, optimizer)
+    base = unwrap_model(model)
+    dtype = storage_dtype(cfg.model)
+    merge = final and _is_peft(base)  # merging LoRA needs the fp32 weights
+    full_state = _gathered_state(base, dtype=torch.float32 if merge else dtype, keep=dist.is_main)
+    if _is_peft(base) or dtype != torch.float32:
+        # the HF files hold LoRA weights only, or weights cast to model.dtype: keep the fp32 masters
+        save_sharded(_trainable_tensors(model), tmp / MASTERS_DIR)
+    _save_optimizer(model, optimizer, tmp / OPTIMIZER_DIR, dist)
     torch.save(rng_state(), tmp / "rng" / f"rank-{dist.rank:05d}.pt")
     if dist.is_main:
-        from videor1.models.loading import storage_dtype
-
-        base = unwrap_model(model)
-        dtype = storage_dtype(cfg.model)
-        full_state = model_state if model_state is not None else base.state_dict()
         base.save_pretrained(tmp, state_dict=_cast_floats(full_state, dtype))
         _record_dtype(tmp, dtype)
-        if _is_peft(base) or dtype != torch.float32:
-            # the HF files hold LoRA weights only, or weights cast to model.dtype: keep the fp32 masters
-            save_file(_trainable_state(base, model_state), str(tmp / TRAINABLE_FILE))
         if processor is not None:
             write_media_budget(processor, cfg.data.media)  # plain transformers / vLLM then resize as trained
             processor.save_pretrained(tmp)
             write_legacy_processor_files(tmp)  # transformers 4.x / older vLLM read these
-        torch.save(optim_state, tmp / "optimizer.pt")
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
         save_config(cfg, tmp / "config.yaml")
-        if final and _is_peft(base):
+        if merge:
             _save_merged(base, full_state, processor, tmp / "merged", dtype=dtype)
         state = {**train_state, "step": step, "world_size": dist.world_size, "saved_at": time.time()}
         # trainer_state.json marks a complete checkpoint: it is written last, then the directory is renamed.
@@ -428,25 +459,56 @@ def load_checkpoint(
             f"{path}: the run was planned for {state.get('total_steps')} steps but this config gives "
             f"{expected_total_steps}; the LR schedule would change - keep train.max_steps/epochs and the batch shape"
         )
-    # read every file before restoring anything: a refused or damaged one leaves this run untouched
-    optim_state = load_state_file(path / "optimizer.pt")
+    # read every small file and the optimiser's metadata before restoring anything: a refused or
+    # damaged one leaves this run untouched (a damaged tensor file stops the run mid-restore)
     scheduler_state = load_state_file(path / "scheduler.pt")
     rng_file = path / "rng" / f"rank-{dist.rank:05d}.pt"
     if not rng_file.is_file():
         raise CheckpointError(f"{path}: no RNG state for rank {dist.rank} ({rng_file})")
     rng = load_state_file(rng_file)
-    if is_fsdp(model):
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
-
-        set_optimizer_state_dict(
-            model, optimizer, optim_state, options=StateDictOptions(full_state_dict=True)
-        )
-    else:
-        optimizer.load_state_dict(optim_state)
+    _load_optimizer(model, optimizer, path / OPTIMIZER_DIR)
     scheduler.load_state_dict(scheduler_state)
     set_rng_state(rng)
     log.info("resumed from %s (step %d)", path, state["step"])
     return state
+
+
+def _load_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer, directory: Path) -> None:
+    """Restore :func:`_save_optimizer`'s state into ``optimizer`` (each rank reads its shards); collective."""
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict, set_optimizer_state_dict
+
+    file = directory / PARAM_GROUPS
+    if not file.is_file():
+        raise CheckpointError(
+            f"{directory.parent}: not a complete checkpoint (no {OPTIMIZER_DIR}/{PARAM_GROUPS})"
+        )
+    try:
+        groups = json.loads(file.read_text(encoding="utf-8"))
+        for group in groups:
+            group["betas"] = tuple(group["betas"])  # JSON has no tuples; AdamW keeps them as one
+    except (ValueError, TypeError, KeyError) as e:
+        raise CheckpointError(
+            f"{file}: unreadable ({type(e).__name__}: {e}); the checkpoint is damaged"
+        ) from None
+    with _sharded_errors():
+        read_metadata(directory)
+    current = get_optimizer_state_dict(model, optimizer)  # this rank's state tensors (created if new)
+    if [g.get("params") for g in groups] != [g["params"] for g in current["param_groups"]]:
+        raise CheckpointError(
+            f"{file}: the optimiser's parameters differ from this model's; resume with the same "
+            "model.lora / model.freeze_vision settings"
+        )
+    with _sharded_errors():
+        load_sharded({"state": current["state"]}, directory)
+    set_optimizer_state_dict(model, optimizer, {"state": current["state"], "param_groups": groups})
+
+
+@contextlib.contextmanager
+def _sharded_errors() -> Iterator[None]:
+    try:
+        yield
+    except ShardedStateError as e:
+        raise CheckpointError(str(e)) from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -462,6 +524,7 @@ NOT_A_DIFFERENCE = frozenset(
         "train.log_every",
         "train.save_every",
         "train.keep_last",
+        "train.collective_timeout_s",
         "train.report_to",
         "train.allow_changed",
         "data.eval_file",
@@ -472,9 +535,9 @@ NOT_A_DIFFERENCE = frozenset(
 """Keys that cannot change what a run computes: a resume may change them without a word."""
 
 FIXED_BY_CHECKPOINT = {
-    "train.lr": "the peak LR lives in scheduler.pt and optimizer.pt",
-    "train.weight_decay": "it lives in optimizer.pt",
-    "train.adam_betas": "they live in optimizer.pt",
+    "train.lr": "the peak LR lives in scheduler.pt and optimizer/param_groups.json",
+    "train.weight_decay": "it lives in optimizer/param_groups.json",
+    "train.adam_betas": "they live in optimizer/param_groups.json",
 }
 """Keys whose old value the restored optimiser state would keep: allowing a change would be a lie."""
 
@@ -608,21 +671,21 @@ def check_resume_settings(cfg: Config, checkpoint: Path | None, dist: Dist, *, r
 def model_source_for_resume(model_cfg: ModelConfig, checkpoint: Path | None) -> ModelConfig:
     """The model section to load from when resuming.
 
-    A checkpoint with ``trainable.safetensors`` (LoRA, or weights stored in a dtype other than
+    A checkpoint with ``masters/`` (LoRA, or weights stored in a dtype other than
     float32) resumes from the original ``model.path``, whose trained tensors
     :func:`load_trainable_state` then overwrites with the exact fp32 masters. Any other checkpoint
     is a complete float32 model: load the checkpoint directory itself.
     """
     import dataclasses
 
-    if checkpoint is None or (checkpoint / TRAINABLE_FILE).is_file():
+    if checkpoint is None or (checkpoint / MASTERS_DIR).is_dir():
         return model_cfg
     if model_cfg.lora.enabled:
-        raise CheckpointError(f"{checkpoint}: LoRA run but no {TRAINABLE_FILE} in the checkpoint")
+        raise CheckpointError(f"{checkpoint}: LoRA run but no {MASTERS_DIR}/ in the checkpoint")
     rounded = _non_fp32_weights(checkpoint)
     if rounded:
         raise CheckpointError(
-            f"{checkpoint}: no {TRAINABLE_FILE} (the fp32 master weights) and its model weights are "
+            f"{checkpoint}: no {MASTERS_DIR}/ (the fp32 master weights) and its model weights are "
             f"{rounded}, not float32: resuming would continue from rounded weights. Resume from a "
             "complete checkpoint"
         )
@@ -647,40 +710,32 @@ def _is_peft(model: nn.Module) -> bool:
     return hasattr(model, "peft_config") and hasattr(model, "get_base_model")
 
 
-def _trainable_state(model: nn.Module, full_state: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
-    names = [n for n, p in model.named_parameters() if p.requires_grad]
-    source = full_state if full_state is not None else dict(model.named_parameters())
-    return {n: source[n].detach().to("cpu").contiguous() for n in names}
-
-
 def load_trainable_state(model: nn.Module, checkpoint: Path) -> None:
-    """Overwrite every trainable tensor with its fp32 master from the checkpoint's ``trainable.safetensors``.
+    """Overwrite every trainable tensor with its fp32 master from the checkpoint's ``masters/``.
 
-    Written by LoRA runs (the peft adapter file is for users; this holds adapters and a fully
-    trained ViT, if any) and by full fine-tunes whose HF files were cast to a ``model.dtype`` other
-    than float32. Those resume from the original ``model.path`` plus this file
-    (:func:`model_source_for_resume`), so frozen weights are the original ones too. A float32 full
-    fine-tune has no such file: the model was loaded from the checkpoint itself.
+    Call it on the wrapped model: under FSDP2 each rank reads only its own shards. Written by LoRA
+    runs (the peft adapter file is for users; this holds adapters and a fully trained ViT, if any)
+    and by full fine-tunes whose HF files were cast to a ``model.dtype`` other than float32. Those
+    resume from the original ``model.path`` plus these masters (:func:`model_source_for_resume`), so
+    frozen weights are the original ones too. A float32 full fine-tune has none: the model was
+    loaded from the checkpoint itself.
     """
-    from safetensors.torch import load_file
-
-    file = checkpoint / TRAINABLE_FILE
-    if not file.is_file():
-        if _is_peft(model):
-            raise CheckpointError(f"{checkpoint}: LoRA run but no {TRAINABLE_FILE} in the checkpoint")
+    directory = checkpoint / MASTERS_DIR
+    if not directory.is_dir():
+        if _is_peft(unwrap_model(model)):
+            raise CheckpointError(f"{checkpoint}: LoRA run but no {MASTERS_DIR}/ in the checkpoint")
         return
-    saved = load_file(str(file))
-    params = dict(model.named_parameters())
-    expected = {n for n, p in params.items() if p.requires_grad}
-    if set(saved) != expected:
-        missing, extra = sorted(expected - set(saved)), sorted(set(saved) - expected)
+    params = _trainable_tensors(model)
+    with _sharded_errors():
+        saved = set(read_metadata(directory).state_dict_metadata)
+    if saved != set(params):
+        missing, extra = sorted(set(params) - saved), sorted(saved - set(params))
         raise CheckpointError(
-            f"{file}: trainable parameters differ from this model's (missing {missing[:3]}, "
+            f"{directory}: trainable parameters differ from this model's (missing {missing[:3]}, "
             f"unexpected {extra[:3]}); resume with the same model.lora / model.freeze_vision settings"
         )
-    with torch.no_grad():
-        for name, tensor in saved.items():
-            params[name].copy_(tensor)
+    with torch.no_grad(), _sharded_errors():
+        load_sharded(params, directory)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -4,9 +4,10 @@
   describes: gloo on CPU, nccl on GPU), ``cleanup_distributed``, ``barrier``, ``all_reduce_metrics``
   (sum / mean / max of a dict of scalars in one collective), ``any_rank`` (a decision agreed by all);
 - model: ``wrap_model`` (DDP, or FSDP2 ``fully_shard`` per ``_no_split_modules`` block; also shards a
-  frozen reference model), ``unwrap_model``, ``is_fsdp``, ``gradient_sync`` (DDP: skip the
-  all-reduce on non-final micro-batches; FSDP2: reduce-scatter every micro-batch), ``full_weights``
-  (FSDP2: gather every shard once for generation), ``autocast``, ``peak_memory_mb``.
+  frozen reference model; the weights come from rank 0, the other ranks build on the meta device),
+  ``unwrap_model``, ``is_fsdp``, ``gradient_sync`` (DDP: skip the all-reduce on non-final
+  micro-batches; FSDP2: reduce-scatter every micro-batch), ``full_weights`` (FSDP2: gather every shard
+  once for generation), ``autocast``, ``peak_memory_mb``.
 
 Precision: trainable parameters are float32 master weights throughout training (loaded so by
 ``videor1.models.loading.load_model_and_processor(..., for_training=True)``); with
@@ -21,11 +22,13 @@ states the reference got from DeepSpeed, so DeepSpeed is not a dependency.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import resource
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 import torch
@@ -56,12 +59,13 @@ class Dist:
         return self.world_size > 1
 
 
-def init_distributed(device: str | None = None) -> Dist:
+def init_distributed(device: str | None = None, *, timeout_s: int | None = None) -> Dist:
     """Join the process group that ``torchrun`` describes in the environment, if any.
 
     Backend: ``nccl`` when the device is CUDA, ``gloo`` otherwise. Without ``torchrun`` (or with one
     process) no process group is created. ``device`` defaults to ``cuda:<LOCAL_RANK>`` when CUDA is
-    available, else ``cpu``.
+    available, else ``cpu``. ``timeout_s`` (``train.collective_timeout_s``) bounds every collective's
+    wait for the other ranks; ``None`` keeps torch's default (10 minutes).
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -73,7 +77,8 @@ def init_distributed(device: str | None = None) -> Dist:
         torch.cuda.set_device(dev)
     if world_size > 1 and not torch_dist.is_initialized():
         backend = "nccl" if dev.type == "cuda" else "gloo"
-        torch_dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+        timeout = None if timeout_s is None else timedelta(seconds=timeout_s)
+        torch_dist.init_process_group(backend=backend, rank=rank, world_size=world_size, timeout=timeout)
         log.info("rank %d/%d joined the %s process group on %s", rank, world_size, backend, dev)
     return Dist(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
 
@@ -129,43 +134,115 @@ def wrap_model(model: nn.Module, dist: Dist, train_cfg: TrainConfig, *, trainabl
     shards (patch embedding, merger) like a forward does. A trainable model with
     ``precision: bf16`` gets ``MixedPrecisionPolicy(param_dtype=bf16, reduce_dtype=fp32)`` over its
     fp32 masters; a frozen one keeps its own dtype.
+
+    Rank-0 loading: with more than one process, rank 0's weights are the model's. The other ranks
+    build it on the meta device (``load_model_and_processor(..., weights=False)``: no host memory)
+    and receive them after wrapping: under FSDP2 ``set_model_state_dict(full_state_dict=True,
+    broadcast_from_rank0=True)`` broadcasts one tensor at a time and each rank keeps its shard, so a
+    rank's host peak is its shard plus one full tensor; under DDP the wrapper's own broadcast at
+    construction does it (a frozen model is broadcast here). Buffers outside the state dict (rotary
+    frequencies) are broadcast too, and tied weights are re-tied after leaving the meta device.
     """
-    model.to(dist.device)
     if not dist.distributed:
+        model.to(dist.device)
         return model
     engine = train_cfg.distributed
+    if engine not in ("ddp", "fsdp2"):
+        raise ConfigError(f"train.distributed: unknown engine {engine!r}; choose ddp or fsdp2")
+    if dist.is_main:
+        model.to(dist.device)
+    tied = _tied_like_rank0(model, dist)
     if engine == "ddp":
+        _materialise(model, dist.device, tied)
         if not trainable:
+            _broadcast_from_rank0(itertools.chain(model.parameters(), model.buffers()))
             return model
         from torch.nn.parallel import DistributedDataParallel
 
-        return DistributedDataParallel(
+        return DistributedDataParallel(  # broadcasts rank 0's parameters and buffers
             model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None
         )
-    if engine == "fsdp2":
-        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard, register_fsdp_forward_method
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard, register_fsdp_forward_method
 
-        mp = (
-            MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
-            if trainable and train_cfg.precision == "bf16"
-            else MixedPrecisionPolicy()
-        )
-        base = model.get_base_model() if hasattr(model, "get_base_model") else model
-        block_names = set(getattr(base, "_no_split_modules", None) or [])
-        if not block_names:
-            raise ConfigError(
-                f"{type(base).__name__} lists no _no_split_modules; fsdp2 can't find its blocks"
-            )
-        for module in model.modules():
-            if type(module).__name__ in block_names:
-                fully_shard(module, mp_policy=mp)
-        fully_shard(model, mp_policy=mp)
-        for method in ("get_image_features", "get_video_features"):
-            register_fsdp_forward_method(model, method)
-        if not trainable:  # no backward will come: free the root's gathered weights after each forward too
-            model.set_reshard_after_forward(True)
-        return model
-    raise ConfigError(f"train.distributed: unknown engine {engine!r}; choose ddp or fsdp2")
+    source = model.state_dict() if dist.is_main else {}  # rank 0's full weights (references, no copy)
+    mp = (
+        MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
+        if trainable and train_cfg.precision == "bf16"
+        else MixedPrecisionPolicy()
+    )
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    block_names = set(getattr(base, "_no_split_modules", None) or [])
+    if not block_names:
+        raise ConfigError(f"{type(base).__name__} lists no _no_split_modules; fsdp2 can't find its blocks")
+    for module in model.modules():
+        if type(module).__name__ in block_names:
+            fully_shard(module, mp_policy=mp)
+    fully_shard(model, mp_policy=mp)
+    for method in ("get_image_features", "get_video_features"):
+        register_fsdp_forward_method(model, method)
+    if not trainable:  # no backward will come: free the root's gathered weights after each forward too
+        model.set_reshard_after_forward(True)
+    _materialise(model, dist.device, tied)
+    set_model_state_dict(
+        model, source, options=StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
+    )
+    del source
+    _broadcast_from_rank0(model.buffers())
+    return model
+
+
+def _shared_parameters(model: nn.Module) -> list[list[str]]:
+    """Names of the parameters that share one tensor (tied weights), in groups."""
+    by_tensor: dict[int, list[str]] = {}
+    for name, param in model.named_parameters(remove_duplicate=False):
+        by_tensor.setdefault(id(param), []).append(name)
+    return sorted(names for names in by_tensor.values() if len(names) > 1)
+
+
+def _share(model: nn.Module, groups: list[list[str]]) -> None:
+    """Make exactly ``groups`` share a parameter: untie every other pair, tie each group to its first name."""
+    params = dict(model.named_parameters(remove_duplicate=False))
+    for names in _shared_parameters(model):
+        for name in names[1:]:
+            old = params[name]
+            _set_parameter(model, name, nn.Parameter(torch.empty_like(old), requires_grad=old.requires_grad))
+    for names in groups:
+        for name in names[1:]:
+            _set_parameter(model, name, params[names[0]])
+
+
+def _set_parameter(model: nn.Module, name: str, param: nn.Parameter) -> None:
+    owner, _, leaf = name.rpartition(".")
+    setattr(model.get_submodule(owner) if owner else model, leaf, param)
+
+
+def _tied_like_rank0(model: nn.Module, dist: Dist) -> list[list[str]]:
+    """Rank 0's tied parameters; a rank built on the meta device is tied the same way (``from_pretrained``
+    unties a pair the config ties when the checkpoint holds both with different values)."""
+    groups = [_shared_parameters(model) if dist.is_main else None]
+    torch_dist.broadcast_object_list(groups, src=0)
+    if not dist.is_main and _shared_parameters(model) != groups[0]:
+        if not any(t.is_meta for t in model.parameters()):
+            raise RuntimeError("this rank's model ties other weights than rank 0's; load the same model")
+        _share(model, groups[0])
+    return groups[0]
+
+
+def _materialise(model: nn.Module, device: torch.device, tied: list[list[str]]) -> None:
+    """Give a model built on the meta device uninitialised storage on ``device`` (its shards only,
+    once FSDP2 has sharded it), tied like rank 0's (``to_empty`` makes a new tensor per name)."""
+    if not any(t.is_meta for t in itertools.chain(model.parameters(), model.buffers())):
+        return
+    model.to_empty(device=device)
+    if _shared_parameters(model) != tied:
+        _share(model, tied)
+
+
+def _broadcast_from_rank0(tensors: Iterable[torch.Tensor]) -> None:
+    with torch.no_grad():
+        for tensor in tensors:
+            torch_dist.broadcast(tensor.data, src=0)
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:

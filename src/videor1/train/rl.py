@@ -91,7 +91,7 @@ def setup(cfg: Config, *, resume: str | None = None, stop_at_step: int | None = 
             )
         ref_model = None
         if rl.beta > 0:
-            ref_model, _ = load_model_and_processor(cfg.model, for_training=False)
+            ref_model, _ = load_model_and_processor(cfg.model, for_training=False, weights=run.dist.is_main)
             ref_model = wrap_model(ref_model, run.dist, cfg.train, trainable=False)
         tokenizer = run.processor.tokenizer
         eos = run.policy.generation_config.eos_token_id

@@ -2,8 +2,9 @@
 the end of a step (log line, checkpoint).
 
 :func:`start_run` does, for both recipes and in this order: processes and seeds, the training
-records, the resume checkpoint, the model (from the checkpoint, with its exact fp32 masters), the
-wrapper (DDP / FSDP2), optimiser and schedule with the checkpoint's state, the data sampler of this
+records, the resume checkpoint, the model (read by rank 0 only, the others build it on the meta
+device), the wrapper (DDP / FSDP2, which hands every rank its weights from rank 0), the exact fp32
+masters of the checkpoint (each rank its shards), optimiser and schedule with the checkpoint's state, the data sampler of this
 invocation's steps (checked against the checkpoint's), and the run log. On any error in between the
 process group is torn down.
 """
@@ -87,7 +88,7 @@ def start_run(
     from videor1.models.loading import ensure_model, load_model_and_processor
 
     t = cfg.train
-    dist = init_distributed()
+    dist = init_distributed(timeout_s=t.collective_timeout_s)
     try:
         seed_everything(t.seed + dist.rank)
         samples = load_records(ensure_data(cfg.data, dist), limit=cfg.data.max_samples)
@@ -103,11 +104,12 @@ def start_run(
             if needs_base_model:
                 ensure_model(cfg.model)
         barrier(dist)
-        policy, processor = load_model_and_processor(model_cfg, for_training=True)
-        if checkpoint is not None:
-            load_trainable_state(policy, checkpoint)  # the exact fp32 masters
+        # rank 0 reads the weights; the others build on the meta device and receive their shards
+        policy, processor = load_model_and_processor(model_cfg, for_training=True, weights=dist.is_main)
         adapter = get_adapter(policy)  # before wrapping
         model = wrap_model(policy, dist, t)
+        if checkpoint is not None:
+            load_trainable_state(model, checkpoint)  # the exact fp32 masters, each rank its shards
         optimizer = build_optimizer(model, t)
         scheduler = build_scheduler(optimizer, t, total * updates_per_step)
         start, saved = 0, None
