@@ -353,7 +353,8 @@ def test_disk_full_while_writing_the_sharded_optimiser_state_names_the_checkpoin
 
 def saved_with_data(tmp_path: Path):
     """A checkpoint of a run over a two-record training file; returns (cfg, checkpoint, data file)."""
-    from videor1.train.checkpoint import DATA_FINGERPRINT, data_fingerprint
+    from videor1.train.checkpoint import DATA_FINGERPRINT
+    from videor1.train.data import data_fingerprint
 
     cfg, model, opt, sched = make_run(tmp_path)
     data = tmp_path / "train.json"
@@ -386,7 +387,7 @@ def changed(cfg: Config, *overrides: str) -> Config:
 
 
 def test_resume_refuses_and_lists_every_setting_that_changes_the_run(tmp_path):
-    from videor1.train.checkpoint import check_resume_settings
+    from videor1.train.resume_settings import check_resume_settings
 
     cfg, path, data = saved_with_data(tmp_path)
     data.write_text('[{"problem": "x"}, {"problem": "y"}]')  # same length, other records
@@ -420,7 +421,7 @@ def test_resume_refuses_and_lists_every_setting_that_changes_the_run(tmp_path):
 
 
 def test_settings_that_cannot_change_the_run_are_not_differences(tmp_path):
-    from videor1.train.checkpoint import check_resume_settings
+    from videor1.train.resume_settings import check_resume_settings
 
     cfg, path, _ = saved_with_data(tmp_path)
     new = changed(
@@ -439,7 +440,7 @@ def test_settings_that_cannot_change_the_run_are_not_differences(tmp_path):
 def test_allowed_changes_are_logged_and_recorded(tmp_path, caplog):
     import json
 
-    from videor1.train.checkpoint import check_resume_settings
+    from videor1.train.resume_settings import check_resume_settings
 
     cfg, path, data = saved_with_data(tmp_path)
     data.write_text('[{"problem": "x"}, {"problem": "y"}]')
@@ -454,7 +455,7 @@ def test_allowed_changes_are_logged_and_recorded(tmp_path, caplog):
 
 def test_a_value_the_optimiser_state_keeps_cannot_be_allowed(tmp_path):
     from videor1.config import ConfigError
-    from videor1.train.checkpoint import check_resume_settings
+    from videor1.train.resume_settings import check_resume_settings
 
     cfg, path, _ = saved_with_data(tmp_path)
     new = changed(cfg, "train.lr=0.05")
@@ -482,7 +483,7 @@ def test_a_checkpoint_without_fp32_masters_and_rounded_weights_is_refused(tmp_pa
 def test_the_same_records_under_another_path_are_not_a_difference(tmp_path):
     import shutil
 
-    from videor1.train.checkpoint import check_resume_settings
+    from videor1.train.resume_settings import check_resume_settings
 
     cfg, path, data = saved_with_data(tmp_path)
     moved = tmp_path / "moved.json"

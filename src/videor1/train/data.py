@@ -14,6 +14,7 @@ so decoding overlaps the training step when ``train.num_workers > 0``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -183,3 +184,23 @@ def make_loader(
         # run (iterator created after the RNG restore) would see different dropout masks.
         generator=torch.Generator().manual_seed(cfg.train.seed),
     )
+
+
+def data_fingerprint(train_file: str | os.PathLike) -> str:
+    """SHA-256 over the training records (a file, or every file of a ``datasets`` directory, by relative path)."""
+    root = Path(train_file)
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    key = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    if key not in _FINGERPRINTS:
+        digest = hashlib.sha256()
+        for f in files:
+            if root.is_dir():
+                digest.update(str(f.relative_to(root)).encode() + b"\0")
+            with f.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+        _FINGERPRINTS[key] = digest.hexdigest()
+    return _FINGERPRINTS[key]
+
+
+_FINGERPRINTS: dict[tuple[tuple[str, int, int], ...], str] = {}

@@ -22,7 +22,6 @@ from torch import nn
 from videor1.config import Config
 from videor1.train import guards
 from videor1.train.checkpoint import (
-    check_resume_settings,
     load_checkpoint,
     load_trainable_state,
     model_source_for_resume,
@@ -33,6 +32,7 @@ from videor1.train.checkpoint import (
 from videor1.train.data import StepSampler, ensure_data
 from videor1.train.distributed import Dist, barrier, cleanup_distributed, init_distributed, wrap_model
 from videor1.train.optim import build_optimizer, build_scheduler, clip_gradients, total_steps
+from videor1.train.resume_settings import check_resume_settings
 from videor1.train.runlog import RunLogger
 from videor1.types import Sample
 from videor1.utils.logging import make_progress
