@@ -172,3 +172,70 @@ def token_entropy(
         logits = logits / temperature
     logp = F.log_softmax(logits.float(), dim=-1)  # [N, L, V]
     return -(logp.exp() * logp).sum(dim=-1)
+
+
+HEAD_CHUNK_TOKENS = 1024
+"""Tokens per chunk of :func:`head_token_logprobs`: the largest logits tensor it holds is
+``HEAD_CHUNK_TOKENS x V`` (fp32: 0.58 GiB at Qwen2.5-VL's V = 152,064)."""
+
+
+def head_token_logprobs(
+    hidden: torch.Tensor,  # [N, L, H] final (normed) hidden states predicting each token in ``targets``
+    weight: torch.Tensor,  # [V, H] LM head (output embedding) weight
+    targets: torch.Tensor,  # [N, L] the sampled tokens
+    *,
+    temperature: float = 1.0,
+    chunk: int = HEAD_CHUNK_TOKENS,
+) -> tuple[torch.Tensor, torch.Tensor]:  # [N, L] log p(token) (with grad), [N, L] entropy (no grad)
+    """:func:`token_logprobs` and :func:`token_entropy` of ``hidden @ weight.T`` without its full logits.
+
+    The ``N * L`` tokens are cut into chunks of ``chunk``; each chunk's logits ``[chunk, V]`` are
+    computed, reduced to one log-prob and one entropy per token, and freed before the next. With grad
+    enabled each chunk is checkpointed (``torch.utils.checkpoint``, non-reentrant): the forward keeps
+    only the chunk's hidden states, and the backward recomputes one chunk's logits at a time. So
+    neither pass ever holds ``[N, L, V]`` logits or their fp32 copies and gradients, only one chunk's:
+    logits in the matmul's dtype, their fp32 copy and the fp32 softmax. The maths is the same as the
+    unchunked head; entropy is a detached logging metric (``lse - sum(p * z)``, ``z`` the scaled logits).
+    """
+    if hidden.shape[:2] != targets.shape:
+        raise ValueError(f"hidden {tuple(hidden.shape)} and targets {tuple(targets.shape)} must share [N, L]")
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    n, length, width = hidden.shape
+    flat_hidden = hidden.reshape(n * length, width)  # [N*L, H]
+    flat_targets = targets.reshape(n * length)  # [N*L]
+    scale = 1.0 / temperature if temperature > 0 and temperature != 1.0 else 1.0
+    logps, entropies = [], []
+    for start in range(0, n * length, chunk):
+        h = flat_hidden[start : start + chunk]  # [c, H]
+        t = flat_targets[start : start + chunk]  # [c]
+        if torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad):
+            logp, entropy = torch.utils.checkpoint.checkpoint(
+                _head_chunk, h, weight, t, scale, use_reentrant=False
+            )
+        else:
+            logp, entropy = _head_chunk(h, weight, t, scale)
+        logps.append(logp)
+        entropies.append(entropy)
+    if not logps:  # no tokens: keep the graph connected to ``hidden`` for an empty backward
+        empty = hidden.sum(-1).float()  # [N, L]
+        return empty, empty.detach()
+    return torch.cat(logps).reshape(n, length), torch.cat(entropies).reshape(n, length)
+
+
+def _head_chunk(
+    hidden: torch.Tensor,  # [c, H]
+    weight: torch.Tensor,  # [V, H]
+    targets: torch.Tensor,  # [c]
+    scale: float,
+) -> tuple[torch.Tensor, torch.Tensor]:  # [c] log-probs, [c] entropy (detached)
+    z = F.linear(hidden, weight)  # [c, V] in the matmul's dtype (bf16 under autocast)
+    z = z.to(torch.promote_types(z.dtype, torch.float32))  # [c, V] at least fp32
+    if scale != 1.0:
+        z = z.mul_(scale)  # in place: neither the matmul nor the cast needs its output for backward
+    lse = torch.logsumexp(z, dim=-1)  # [c]
+    logp = z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - lse  # [c]
+    with torch.no_grad():
+        weighted = torch.softmax(z, dim=-1).mul_(z)  # [c, V] p * z, one copy
+        entropy = lse - weighted.sum(-1)  # [c]
+    return logp, entropy
