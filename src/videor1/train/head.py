@@ -45,7 +45,7 @@ def completion_logprobs(
             hidden, module.weight, targets, temperature=temperature, chunk=chunk
         )
         kept["entropy"] = entropy  # [R, C]
-        return logp  # [R, C] returned as the model's ``logits``
+        return logp.clone()  # [R, C] as the model's ``logits``; not a view (FSDP2 hooks its backward on it)
 
     hooks = [head.register_forward_pre_hook(take_hidden), head.register_forward_hook(chunked)]
     try:
