@@ -3,39 +3,53 @@
 ``videor1 plan --config configs/qwen2_5_vl_7b/tgrpo.yaml --gpus 8 --gpu-memory-gb 80`` prints it.
 The model's shapes come from ``model.path/config.json``, or for the public checkpoints the shipped
 configs name, from :mod:`videor1.models.known`; parameter counts come from building the model on
-PyTorch's ``meta`` device (no memory, exact counts).
+PyTorch's ``meta`` device (no memory, exact counts). Units: GPU vendors sell decimal gigabytes
+("80 GB" = 80e9 B = 74.5 GiB); the plan takes ``--gpu-memory-gb`` in GB and prints GiB (2**30 B).
 
 What is counted, per GPU, with ``N`` GPUs, ``P`` parameters, ``T`` of them trained:
 
 resident (the whole run)
     fp32 master weights ``4P``, fp32 gradients ``4T`` and AdamW's two fp32 moments ``8T`` (each
-    divided by ``N`` under FSDP2, whole under DDP); the RL reference model in ``model.dtype``
-    (``/ N`` under FSDP2).
+    divided by ``N`` under FSDP2, whole under DDP; under FSDP2 the gradients are reduce-scattered
+    after every micro-batch, accumulation included, so only the shard is kept); the RL reference
+    model in ``model.dtype`` (``/ N`` under FSDP2).
 rollout (RL, while generating)
     transformers engine: the full weights in the compute dtype (FSDP2 gathers them once for
     generation; under DDP autocast caches a bf16 copy) and the KV cache of every rollout row,
     ``rows x (prompt + max_new_tokens) x layers x 2 x kv_heads x head_dim`` in the compute dtype,
     ``rows = per_device_batch_size x (G + G_shuffled)``. vLLM engine: its reserved share
-    ``rl.vllm_gpu_memory_utilization x GPU memory`` instead. It sleeps through the update
-    (``LLM.sleep(level=1)``: KV cache freed, weights offloaded), so it counts in this phase only; its
-    offloaded weights, the full model in ``model.dtype`` per process, are a ``host`` row (host RAM,
-    not GPU memory, left out of the peak).
+    ``rl.vllm_gpu_memory_utilization x GPU memory`` instead, during the rollout only: the engine
+    sleeps (level 1: weights offloaded to host RAM, KV cache discarded) through the update.
 update (the policy forward and backward)
     FSDP2's gathered weights (the root group stays gathered between forward and backward, plus the
-    current and the prefetched block); activations: with gradient checkpointing each decoder layer's
+    current and the prefetched block) and the root group's gradients, unsharded in the compute dtype
+    from the LM head's backward to the end of the backward, then copied to fp32 for the reduce-scatter
+    (FSDP2's ``reduce_dtype``); activations: with gradient checkpointing each decoder layer's
     input ``rows x L x hidden`` plus one layer recomputed at a time, without it every layer's; the
-    completion logits ``rows x (max_new_tokens + 1) x vocab`` at 10 bytes an entry (bf16 logits, their
-    fp32 log-softmax and its gradient); the ViT's checkpointed block inputs for the videos.
-    ``rows = per_device_batch_size x G`` (shuffled rollouts never enter the loss),
-    ``L = prompt + max_new_tokens``. SFT (``rl=False``): one row per question, ``L = prompt + target``,
-    logits over all of ``L``.
+    LM head over the completion, applied in chunks of ``HEAD_CHUNK_TOKENS``
+    (``videor1.algorithms.losses.head_token_logprobs``): one chunk's fp32 logits and their softmax or
+    gradient, ``min(chunk, rows x max_new_tokens) x vocab x 8 B``; the ViT's checkpointed block
+    inputs for the videos. ``rows = per_device_batch_size x G`` (shuffled rollouts never enter the
+    loss), ``L = prompt + max_new_tokens``. SFT (``rl=False``): one row per question, ``L = prompt +
+    target``, full logits over all of ``L`` at 10 B an entry (bf16 logits, their fp32 log-softmax and
+    its gradient).
+
+host (per node, :func:`host_plan`)
+    Rank 0 alone reads the checkpoint (the other ranks build on the meta device and receive their
+    shards): the fp32 policy ``4P`` or the reference ``model.dtype x P``, one after the other. With
+    the vLLM engine every GPU's sleeping engine keeps its weights in host RAM during the update
+    (``2P`` in bf16 per GPU on the node).
 
 The prompt is the visual tokens at the config's largest frame budget (``max_frames`` frames, the
 reference's per-frame rule with its 5% slack) plus ``prompt_text_tokens`` of text. A decoder layer's
 saved activations are approximated as ``(6 hidden + 2 kv_dim + 4 intermediate)`` values per token
 (inputs of the four attention projections and the MLP, its gate/up/activation outputs; flash or sdpa
 attention keeps no ``L x L`` matrix). Not counted: allocator fragmentation, CUDA context (~0.5-1 GB),
-communication buffers, the dataloader. The plan is an estimate to size a run, not a measurement.
+NCCL buffers, the dataloader, and on CPU the ``L x L`` scores that ``sdpa``'s math kernel keeps when
+a padding mask rules out its flash kernel. The plan is an estimate to size a run, not a measurement;
+``tests/integration/test_plan_measured.py`` holds it within 15% of the measured per-rank peak of
+live tensors for the tiny model on 2 CPU processes (FSDP2, gradient checkpointing; plain, with
+accumulation, with dynamic sampling).
 """
 
 from __future__ import annotations
@@ -51,6 +65,8 @@ if TYPE_CHECKING:
     from videor1.types import VisionGeometry
 
 GIB = 2**30
+GB = 10**9
+LOGIT_CHUNK_BYTES = 8  # per entry of a head chunk: fp32 logits + their fp32 softmax (or gradient)
 
 
 @dataclass(frozen=True)
@@ -143,7 +159,7 @@ def _trainable(model: Any, cfg: ModelConfig, vision: Any) -> int:
 
 @dataclass(frozen=True)
 class Row:
-    phase: str  # "resident", "rollout", "update" or "host" (host RAM, not in the GPU peak)
+    phase: str  # "resident", "rollout", "update"; "host" for host RAM (host_plan, not in the GPU peak)
     name: str
     bytes: int
     how: str  # the formula with its numbers
@@ -208,21 +224,13 @@ def memory_plan(
         groups = r.num_generations + (r.num_shuffled if r.temporal else 0)
         rollout_rows = t.per_device_batch_size * groups
         if r.engine == "vllm":
-            share = int(r.vllm_gpu_memory_utilization * gpu_memory_gb * GIB)
+            share = int(r.vllm_gpu_memory_utilization * gpu_memory_gb * GB)
             rows.append(
                 Row(
                     "rollout",
-                    "vLLM engine (weights + KV cache)",
+                    "vLLM engine (weights + KV cache; asleep in the update)",
                     share,
-                    f"{r.vllm_gpu_memory_utilization} x {gpu_memory_gb} GB",
-                )
-            )
-            rows.append(
-                Row(
-                    "host",
-                    "vLLM weights offloaded while asleep (host RAM)",
-                    stored * P,
-                    f"{stored} B x {P:,}, full model per process, during the update",
+                    f"{r.vllm_gpu_memory_utilization} x {gpu_memory_gb:g} GB",
                 )
             )
         else:
@@ -255,6 +263,22 @@ def memory_plan(
                 f"{compute} B x ({arch.root_params:,} + 2 x {arch.largest_block:,})",
             )
         )
+        rows.append(
+            Row(
+                "update",
+                "root group's gradients (unsharded)",
+                compute * arch.root_params,
+                f"{compute} B x {arch.root_params:,}",
+            )
+        )
+        rows.append(
+            Row(
+                "update",
+                "root reduce-scatter buffer (fp32)",
+                4 * arch.root_params,
+                f"4 B x {arch.root_params:,}",
+            )
+        )
     per_layer = (6 * arch.hidden + 2 * arch.kv_heads * arch.head_dim + 4 * arch.intermediate) * compute
     if cfg.model.gradient_checkpointing:
         boundary = rows_policy * length * arch.hidden * compute * arch.layers
@@ -283,15 +307,27 @@ def memory_plan(
                 f"{rows_policy} x {length} x {per_layer:,} B x {arch.layers}",
             )
         )
-    logit_positions = new + 1 if rl else length
-    rows.append(
-        Row(
-            "update",
-            "logits",
-            rows_policy * logit_positions * arch.vocab * 10,
-            f"{rows_policy} x {logit_positions} x {arch.vocab:,} x 10 B",
+    if rl:
+        from videor1.algorithms.losses import HEAD_CHUNK_TOKENS
+
+        chunk = min(HEAD_CHUNK_TOKENS, rows_policy * new)
+        rows.append(
+            Row(
+                "update",
+                "LM head, one chunk",
+                chunk * arch.vocab * LOGIT_CHUNK_BYTES,
+                f"{chunk} tokens x {arch.vocab:,} x {LOGIT_CHUNK_BYTES} B",
+            )
         )
-    )
+    else:
+        rows.append(
+            Row(
+                "update",
+                "logits",
+                rows_policy * length * arch.vocab * 10,
+                f"{rows_policy} x {length} x {arch.vocab:,} x 10 B",
+            )
+        )
     g = arch.geometry
     frame_pixels = (visual_tokens(cfg, arch) // max(frames // g.temporal_patch_size, 1)) * g.pixel_factor**2
     patches = t.per_device_batch_size * frames * frame_pixels // g.patch_size**2
@@ -315,3 +351,27 @@ def peak(rows: list[Row]) -> int:
 
 def gib(n: int) -> float:
     return n / GIB
+
+
+def host_plan(cfg: Config, arch: Architecture, *, gpus_per_node: int, rl: bool = True) -> list[Row]:
+    """Host RAM per node (module docstring): rank 0's load, and the sleeping vLLM engines' weights."""
+    P = arch.params
+    stored = {"float32": 4, "bfloat16": 2, "float16": 2}.get(cfg.model.dtype, 2)
+    load = 4 * P
+    how = f"4 B x {P:,} (fp32 policy; the reference, {stored} B each, is read after it)"
+    rows = [Row("host", "rank 0 reads the checkpoint", load, how)]
+    if rl and cfg.rl.engine == "vllm":
+        rows.append(
+            Row(
+                "host",
+                "sleeping vLLM engines' weights",
+                2 * P * gpus_per_node,
+                f"2 B x {P:,} x {gpus_per_node} GPUs",
+            )
+        )
+    return rows
+
+
+def host_peak(rows: list[Row]) -> int:
+    """Loading comes before training: the larger of the two."""
+    return max((r.bytes for r in rows), default=0)

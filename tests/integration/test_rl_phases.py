@@ -356,3 +356,37 @@ def test_setup_prepares_the_scorers_of_its_data(rl_state, monkeypatch):
     monkeypatch.setattr(rewards, "prepare_scorers", lambda types: seen.append(set(types)))
     state = rl_state()
     assert seen == [{s.problem_type for s in state.run.samples}]
+
+
+def test_chunked_head_gradients_equal_the_full_logits(rl_state):
+    """The update's log-probs through the chunked head (chunks of 3 tokens, crossing rows) give the
+    same loss gradient on every parameter as the model's full logits (float64, to 1e-6; in fp32 the two
+    orders of summation differ by ~1e-5 in the tied embedding's gradient)."""
+    from videor1.train.head import completion_logprobs
+
+    state = rl_state()
+    model = state.run.policy.double().train()
+    ids = torch.tensor([[3, 4, 5, 21, 22, 23, 24], [3, 6, 7, 25, 26, 27, 0]])  # [R, P + C], C = 4
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
+    targets = ids[:, 3:]
+    weights = torch.tensor([[1.0, -2.0, 0.5, 1.0], [0.3, 1.0, -1.0, 0.0]], dtype=torch.float64)
+
+    def grads(logp):
+        model.zero_grad()
+        ((logp * weights * mask).sum()).backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    logp, entropy = completion_logprobs(model, targets, 0.7, chunk=3, input_ids=ids, use_cache=False)
+    chunked = grads(logp)
+    logits = model(input_ids=ids, use_cache=False, logits_to_keep=5).logits[:, :-1]  # [R, C, V]
+    z = logits / 0.7  # token_logprobs without its cast to fp32
+    full = z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(z, -1)
+    plain = grads(full)
+    torch.testing.assert_close(logp, full, atol=1e-6, rtol=0)
+    assert chunked.keys() == plain.keys() and len(plain) > 10
+    for name in plain:
+        torch.testing.assert_close(
+            chunked[name], plain[name], atol=1e-6, rtol=0, msg=lambda m, n=name: f"{n}: {m}"
+        )
+    probs = torch.softmax(logits.detach() / 0.7, -1)
+    torch.testing.assert_close(entropy, -(probs * probs.log()).sum(-1), atol=1e-6, rtol=0)

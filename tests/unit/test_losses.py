@@ -167,3 +167,64 @@ def test_kl_gradient_pulls_the_policy_toward_the_reference():
     loss, _ = policy_loss(logp, logp.detach(), torch.zeros(1), torch.ones(1, 2), ref_logp=ref, beta=0.04)
     loss.backward()
     torch.testing.assert_close(logp.grad, torch.tensor([[0.01, -0.02]]))
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+@pytest.mark.parametrize("chunk", [1, 5, 7, 1000])
+def test_chunked_head_equals_the_full_logits(chunk, temperature):
+    # float64 throughout: the chunked head and the unchunked one (full logits, then token_logprobs /
+    # token_entropy) must agree to 1e-6 in log-probs, entropy, the GRPO loss and both gradients
+    from videor1.algorithms.losses import head_token_logprobs
+
+    g = torch.Generator().manual_seed(0)
+    n, length, width, vocab = 3, 7, 16, 50
+    hidden = torch.randn(n, length, width, generator=g, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(vocab, width, generator=g, dtype=torch.float64, requires_grad=True)
+    targets = torch.randint(0, vocab, (n, length), generator=g)
+    mask = (torch.arange(length)[None] < torch.tensor([[7], [4], [1]])).long()  # [N, L]
+    advantages = torch.tensor([1.0, -0.5, 2.0], dtype=torch.float64)
+    ref = torch.randn(n, length, generator=g, dtype=torch.float64) - 3
+
+    def loss_of(logp):
+        return policy_loss(logp, logp.detach(), advantages, mask, ref_logp=ref, agg="token-mean")[0]
+
+    logits = hidden @ weight.T  # [N, L, V] the unchunked reference
+    full_logp = _token_logprobs64(logits, targets, temperature)
+    full_entropy = _token_entropy64(logits.detach(), temperature)
+    full_loss = loss_of(full_logp)
+    full_grads = torch.autograd.grad(full_loss, (hidden, weight))
+
+    logp, entropy = head_token_logprobs(hidden, weight, targets, temperature=temperature, chunk=chunk)
+    loss = loss_of(logp)
+    grads = torch.autograd.grad(loss, (hidden, weight))
+    assert logp.dtype == torch.float64 and logp.shape == (n, length) and not entropy.requires_grad
+    torch.testing.assert_close(logp, full_logp, atol=1e-6, rtol=0)
+    torch.testing.assert_close(entropy, full_entropy, atol=1e-6, rtol=0)
+    assert abs(loss.item() - full_loss.item()) < 1e-6
+    for got, want in zip(grads, full_grads):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
+
+
+def _token_logprobs64(logits, targets, temperature):  # token_logprobs without its cast to fp32
+    z = logits / temperature
+    return z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(z, dim=-1)
+
+
+def _token_entropy64(logits, temperature):
+    logp = torch.log_softmax(logits / temperature, dim=-1)
+    return -(logp.exp() * logp).sum(-1)
+
+
+def test_chunked_head_in_fp32_matches_token_logprobs():
+    # the functions the rollout engines use (fp32 maths) agree with the chunked head in fp32
+    from videor1.algorithms.losses import head_token_logprobs
+
+    g = torch.Generator().manual_seed(1)
+    hidden, weight = torch.randn(2, 5, 8, generator=g), torch.randn(30, 8, generator=g)
+    targets = torch.randint(0, 30, (2, 5), generator=g)
+    logp, entropy = head_token_logprobs(hidden, weight, targets, temperature=0.7, chunk=3)
+    logits = hidden @ weight.T
+    torch.testing.assert_close(logp, token_logprobs(logits, targets, temperature=0.7), atol=1e-5, rtol=0)
+    torch.testing.assert_close(entropy, token_entropy(logits, temperature=0.7), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="share"):
+        head_token_logprobs(hidden, weight, targets[:, :4])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from videor1.config import load_config
-from videor1.plan import architecture, memory_plan, peak
+from videor1.plan import architecture, host_plan, memory_plan, peak
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,9 +51,11 @@ def test_tgrpo_plan_on_8_gpus_matches_the_hand_computation():
         "full weights for generation": 2 * P,
         "KV cache": 12 * length * 28 * 2 * 4 * 128 * 2,  # (8 + 4) rows, bf16
         "gathered shards (root + 2 blocks)": 2 * (ROOT + 2 * LAYER),
+        "root group's gradients (unsharded)": 2 * ROOT,  # bf16, until the reduce-scatter
+        "root reduce-scatter buffer (fp32)": 4 * ROOT,
         "checkpointed layer inputs": 8 * length * 3584 * 2 * 28,
         "one layer recomputed": 8 * length * (6 * 3584 + 2 * 512 + 4 * 18944) * 2,
-        "logits": 8 * 769 * 152064 * 10,
+        "LM head, one chunk": 1024 * 152064 * 8,  # fp32 logits + softmax of 1,024 tokens
         "ViT activations": 16 * (134 * 784 // 196) * 1280 * 2 * 32,
     }
     assert rows == expected
@@ -61,8 +63,8 @@ def test_tgrpo_plan_on_8_gpus_matches_the_hand_computation():
     update = sum(expected[k] for k in list(expected)[6:])
     assert update > expected["full weights for generation"] + expected["KV cache"]
     total = peak(memory_plan(cfg, arch, world_size=8, gpu_memory_gb=80))
-    assert total == resident + update == 38_581_413_120  # 35.9 GiB of 80
-    assert total / 2**30 == pytest.approx(35.93, abs=0.01)
+    assert total == resident + update == 37_288_612_608
+    assert total / 2**30 == pytest.approx(34.73, abs=0.01)  # of 80 GB = 74.5 GiB
 
 
 def test_vllm_engine_replaces_the_generation_weights_and_kv_cache_by_its_share():
@@ -72,7 +74,7 @@ def test_vllm_engine_replaces_the_generation_weights_and_kv_cache_by_its_share()
     rows = {
         r.name: r.bytes for r in memory_plan(cfg, architecture(cfg.model), world_size=8, gpu_memory_gb=80)
     }
-    assert rows["vLLM engine (weights + KV cache)"] == 20 * 2**30
+    assert rows["vLLM engine (weights + KV cache; asleep in the update)"] == 20 * 10**9  # 0.25 x 80 GB
     assert "KV cache" not in rows and "full weights for generation" not in rows
 
 
@@ -80,8 +82,9 @@ def test_a_sleeping_vllm_engine_counts_in_the_rollout_phase_only_and_its_weights
     cfg = load_config(REPO / "configs/qwen2_5_vl_7b/tgrpo.yaml", ["rl.engine=vllm"])
     arch = architecture(cfg.model)
     rows = memory_plan(cfg, arch, world_size=8, gpu_memory_gb=80)
-    (host,) = [r for r in rows if r.phase == "host"]
-    assert host.bytes == 2 * arch.params  # bf16 weights, the whole model in every process
+    assert not [r for r in rows if r.phase == "host"]  # host RAM is host_plan's
+    (engines,) = [r for r in host_plan(cfg, arch, gpus_per_node=8) if "vLLM" in r.name]
+    assert engines.bytes == 2 * arch.params * 8  # bf16 weights, the whole model in every GPU's process
     phase = {p: sum(r.bytes for r in rows if r.phase == p) for p in ("resident", "rollout", "update")}
     assert peak(rows) == phase["resident"] + max(phase["rollout"], phase["update"])  # host RAM left out
 
@@ -99,4 +102,14 @@ def test_plan_command_prints_the_table(capsys):
 
     assert main(["plan", "--config", str(REPO / "configs/qwen2_5_vl_7b/tgrpo.yaml"), "--gpus", "8"]) == 0
     out = capsys.readouterr().out
-    assert "8.29B parameters" in out and "KV cache" in out and "fits in 80 GiB" in out
+    assert "8.29B parameters" in out and "KV cache" in out and "fits in 74.5 GiB (80 GB)" in out
+    # rank 0 alone holds the fp32 policy on the host while loading: 4 B x 8.29 B = 30.9 GiB = 33.2 GB
+    assert "host RAM per node (8 GPUs), peak: 30.9 GiB (33.2 GB)" in out
+
+
+def test_host_ram_counts_the_sleeping_vllm_engines():
+    from videor1.plan import host_peak
+
+    cfg = load_config(REPO / "configs/qwen2_5_vl_7b/tgrpo.yaml", ["rl.engine=vllm"])
+    rows = host_plan(cfg, architecture(cfg.model), gpus_per_node=8)
+    assert host_peak(rows) == 2 * P * 8  # bf16 weights of 8 engines, more than rank 0's 4 P load

@@ -172,3 +172,101 @@ def token_entropy(
         logits = logits / temperature
     logp = F.log_softmax(logits.float(), dim=-1)  # [N, L, V]
     return -(logp.exp() * logp).sum(dim=-1)
+
+
+HEAD_CHUNK_TOKENS = 1024
+"""Tokens per chunk of :func:`head_token_logprobs`: the largest logits tensor it holds is
+``HEAD_CHUNK_TOKENS x V`` (fp32: 0.58 GiB at Qwen2.5-VL's V = 152,064)."""
+
+
+def head_token_logprobs(
+    hidden: torch.Tensor,  # [N, L, H] final (normed) hidden states predicting each token in ``targets``
+    weight: torch.Tensor,  # [V, H] LM head (output embedding) weight
+    targets: torch.Tensor,  # [N, L] the sampled tokens
+    *,
+    temperature: float = 1.0,
+    chunk: int = HEAD_CHUNK_TOKENS,
+) -> tuple[torch.Tensor, torch.Tensor]:  # [N, L] log p(token) (with grad), [N, L] entropy (no grad)
+    """:func:`token_logprobs` and :func:`token_entropy` of ``hidden @ weight.T`` without its full logits.
+
+    The ``N * L`` tokens are cut into chunks of ``chunk``; each chunk's logits ``z`` (``[chunk, V]``)
+    are computed, reduced to one log-prob and one entropy per token, and freed before the next. The
+    backward is written by hand per chunk (a fused head, as Liger's linear cross-entropy): it keeps only
+    the chunk's hidden states and ``logsumexp``, recomputes ``z`` and turns it in place into the
+    gradient ``d logp / d z = scale * (onehot(target) - softmax(z))``, so one fp32 ``[chunk, V]``
+    buffer (plus its copy in the matmul dtype under bf16) is all it holds; never ``[N, L, V]``.
+    The matmuls run in the autocast dtype when autocast is on (as ``F.linear`` would), else in the
+    inputs' dtype; the softmax maths is at least fp32. Entropy (``lse - sum(p * z)``) is a detached
+    logging metric.
+    """
+    if hidden.shape[:2] != targets.shape:
+        raise ValueError(f"hidden {tuple(hidden.shape)} and targets {tuple(targets.shape)} must share [N, L]")
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    n, length, width = hidden.shape
+    flat_hidden = hidden.reshape(n * length, width)  # [N*L, H]
+    flat_targets = targets.reshape(n * length)  # [N*L]
+    scale = 1.0 / temperature if temperature > 0 and temperature != 1.0 else 1.0
+    device = hidden.device.type
+    if torch.is_autocast_enabled(device):
+        compute = torch.get_autocast_dtype(device)
+    else:
+        compute = torch.promote_types(hidden.dtype, weight.dtype)
+    logps, entropies = [], []
+    for start in range(0, n * length, chunk):
+        logp, entropy = _ChunkedHead.apply(
+            flat_hidden[start : start + chunk], weight, flat_targets[start : start + chunk], scale, compute
+        )  # [c], [c]
+        logps.append(logp)
+        entropies.append(entropy)
+    if not logps:  # no tokens: keep the graph connected to ``hidden`` for an empty backward
+        empty = hidden.sum(-1).float()  # [N, L]
+        return empty, empty.detach()
+    return torch.cat(logps).reshape(n, length), torch.cat(entropies).reshape(n, length)
+
+
+def _scaled_logits(
+    hidden: torch.Tensor,  # [c, H]
+    weight: torch.Tensor,  # [V, H]
+    scale: float,
+    compute: torch.dtype,
+) -> torch.Tensor:  # [c, V] z = scale * hidden @ weight.T, at least fp32
+    with torch.autocast(hidden.device.type, enabled=False):
+        z = F.linear(hidden.to(compute), weight.to(compute))  # [c, V] in the matmul dtype
+    z = z.to(torch.promote_types(compute, torch.float32))  # [c, V]
+    return z.mul_(scale) if scale != 1.0 else z
+
+
+class _ChunkedHead(torch.autograd.Function):
+    """One chunk of :func:`head_token_logprobs`: log-probs with a hand-written, recomputing backward."""
+
+    @staticmethod
+    def forward(ctx, hidden, weight, targets, scale, compute):  # [c, H], [V, H], [c]
+        z = _scaled_logits(hidden, weight, scale, compute)  # [c, V]
+        lse = torch.logsumexp(z, dim=-1)  # [c]
+        logp = z.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - lse  # [c]
+        weighted = torch.softmax(z, dim=-1).mul_(z)  # [c, V] p * z, in place
+        entropy = lse - weighted.sum(-1)  # [c]
+        ctx.save_for_backward(hidden, weight, targets, lse)
+        ctx.scale, ctx.compute = scale, compute
+        ctx.mark_non_differentiable(entropy)
+        return logp, entropy
+
+    @staticmethod
+    def backward(ctx, grad_logp, _grad_entropy):  # grad_logp [c]
+        hidden, weight, targets, lse = ctx.saved_tensors
+        if grad_logp is None:
+            return None, None, None, None, None
+        g = grad_logp.to(lse.dtype).unsqueeze(-1)  # [c, 1]
+        grad_z = _scaled_logits(hidden, weight, ctx.scale, ctx.compute)  # [c, V] z
+        grad_z.sub_(lse.unsqueeze(-1)).exp_().mul_(-g)  # [c, V] -g * softmax(z)
+        grad_z.scatter_add_(-1, targets.unsqueeze(-1), g)  # [c, V] g * (onehot - softmax)
+        if ctx.scale != 1.0:
+            grad_z.mul_(ctx.scale)  # through z = scale * logits
+        grad_z = grad_z.to(ctx.compute)  # [c, V] in the matmul dtype
+        grad_hidden = weight_grad = None
+        if ctx.needs_input_grad[0]:
+            grad_hidden = (grad_z @ weight.to(ctx.compute)).to(hidden.dtype)  # [c, H]
+        if ctx.needs_input_grad[1]:
+            weight_grad = (grad_z.T @ hidden.to(ctx.compute)).to(weight.dtype)  # [V, H]
+        return grad_hidden, weight_grad, None, None, None

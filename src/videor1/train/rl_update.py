@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from videor1.algorithms.losses import policy_loss, token_entropy, token_logprobs
+from videor1.algorithms.losses import policy_loss
 from videor1.models.vision import (
     MediaFeatures,
     continuation_positions,
@@ -28,6 +28,7 @@ from videor1.models.vision import (
     vision_is_trainable,
 )
 from videor1.train.distributed import all_reduce_metrics, autocast, gradient_sync
+from videor1.train.head import completion_logprobs
 from videor1.train.rl_rollout import select_media
 from videor1.train.rl_types import LogProbCache, Question, RLState, TrainBatch, UpdateStats
 from videor1.train.run import optimizer_update
@@ -74,7 +75,7 @@ def update(
     loss_sum = kl_sum = clip_sum = entropy_sum = 0.0
     for m, (batch, seq, cache) in enumerate(zip(batches, seqs, caches)):
         with gradient_sync(run.model, m == len(batches) - 1), autocast(dist, run.cfg.train.precision):
-            logp, logits = _logprobs(run.model, batch, seq, temperature, encode=train_vit, vision=run.policy)
+            logp, entropy = _logprobs(run.model, batch, seq, temperature, encode=train_vit, vision=run.policy)
             loss, s = policy_loss(
                 logp,
                 logp.detach() if cache.old is None else cache.old,
@@ -90,9 +91,7 @@ def update(
                 num_tokens=step_totals["tokens"],
             )
             (loss * dist.world_size).backward()
-        with torch.no_grad():
-            mask = seq.completion_mask.float()
-            entropy_sum += float((token_entropy(logits.detach(), temperature=temperature) * mask).sum())
+        entropy_sum += float((entropy * seq.completion_mask).sum())
         loss_sum += float(s["loss"])
         kl_sum += float(s["kl_sum"])
         clip_sum += float(s["clip_sum"])
@@ -117,7 +116,7 @@ def _logprobs(
     encode: bool,
     vision: nn.Module | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``model``'s completion log-probs ``[R, C]`` and logits; its vision tower (``vision``'s, when
+    """``model``'s completion log-probs ``[R, C]`` and entropy ``[R, C]``; its vision tower (``vision``'s, when
     ``model`` is a wrapper) encodes the prompts' media when ``encode``, else the rollout's encodings serve."""
     r = batch.rollouts
     features = encode_media(vision if vision is not None else model, r.prompts) if encode else r.features
@@ -184,15 +183,15 @@ def row_features(
 def sequence_logprobs(
     model: nn.Module, seqs: Sequences, features: MediaFeatures, temperature: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probs ``[R, C]`` of the completion tokens and their logits ``[R, C, V]`` (completion positions only)."""
-    width = seqs.completion_ids.shape[1]
-    out = model(
+    """Log-probs ``[R, C]`` of the completion tokens and the entropy ``[R, C]`` there, from the LM
+    head applied in chunks (``videor1.train.head``): no ``[R, C, V]`` logits are kept."""
+    return completion_logprobs(
+        model,
+        seqs.completion_ids,
+        temperature,
         input_ids=seqs.input_ids,
         attention_mask=seqs.attention_mask,
         position_ids=seqs.position_ids,
         mm_encoder_outputs=features.as_encoder_outputs(),
-        logits_to_keep=width + 1,
         use_cache=False,
     )
-    logits = out.logits[:, :-1]  # [R, C, V]
-    return token_logprobs(logits, seqs.completion_ids, temperature=temperature), logits
