@@ -21,6 +21,7 @@ by ``tests/gpu/test_vllm_engine.py``.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -55,11 +56,49 @@ class StandInEngine(RolloutEngine):
         StandInEngine.instances.append(self)
 
     # --- the pinned vLLM's input contract -------------------------------------------------------
+    # vLLM 0.33.0: model_executor/models/qwen2_vl.py (Qwen2VLMultiModalDataParser,
+    # _create_qwen2vl_field_factory), qwen2_5_vl.py (Qwen2_5_VLMultiModalProcessor, iter_mm_grid_thw,
+    # get_mrope_input_positions), qwen3_vl.py (Qwen3VLMultiModalDataParser), multimodal/parse.py
+    # (DictEmbeddingItems), multimodal/inputs.py (MultiModalKwargsItems.from_hf_inputs),
+    # multimodal/processing/processor.py (_apply_token_matches_with_placeholders).
     def _fields(self, kind: str) -> set[str]:
+        """The keys vLLM keeps (its processor's field config); it drops any other key silently."""
         fields = {f"{kind}_embeds", f"{kind}_grid_thw"}
         if kind == "video" and self.config.model_type == "qwen2_5_vl":
             fields.add("second_per_grid_ts")  # Qwen2_5_VLMultiModalProcessor._get_mm_fields_config
+        if kind == "video" and self.config.model_type.startswith("qwen3"):
+            fields.add("timestamps")  # required: Qwen3VLMultiModalDataParser.embedding_fields
         return fields
+
+    def _vllm_positions(self, ids: list[int], media: dict) -> torch.Tensor:  # [3, N]
+        """vLLM 0.33's Qwen2/2.5-VL mRoPE positions of an expanded prompt, from the fields it kept:
+        text advances from the largest position so far; a video's time axis is
+        floor(i * second_per_grid_t * tokens_per_second) in float64, second_per_grid_t 1.0 when absent."""
+        merge = self.config.vision_config.spatial_merge_size
+        tps = getattr(self.config.vision_config, "tokens_per_second", 1.0)
+        token = {self.config.image_token_id: "image", self.config.video_token_id: "video"}
+        taken = {"image": 0, "video": 0}
+        chunks, nxt, i = [], 0, 0
+        while i < len(ids):
+            kind = token.get(ids[i])
+            if kind is None:
+                chunks.append(torch.full((3, 1), nxt, dtype=torch.long))
+                nxt, i = nxt + 1, i + 1
+                continue
+            k = taken[kind]
+            taken[kind] += 1
+            t, h, w = (int(x) for x in media[kind][f"{kind}_grid_thw"][k])
+            factor = 1.0
+            if kind == "video" and self.config.model_type == "qwen2_5_vl":
+                seconds = media[kind].get("second_per_grid_ts")
+                factor = (1.0 if seconds is None else float(seconds[k])) * tps
+            grid = torch.from_numpy(np.indices((t, h // merge, w // merge))).long()
+            if factor != 1.0:
+                grid[0] = torch.from_numpy((grid[0].numpy() * factor).astype(np.int64))
+            block = grid.reshape(3, -1) + nxt
+            chunks.append(block)
+            nxt, i = int(block.max()) + 1, i + block.shape[1]
+        return torch.cat(chunks, dim=1)
 
     def _embedding_dict(self, row: int, kind: str, data: dict, ids: list[int]) -> None:
         if not isinstance(data, dict):
@@ -118,14 +157,52 @@ class StandInEngine(RolloutEngine):
             out = self.processor(images=[media["image"]], **kwargs)
         return out["input_ids"][0].tolist()
 
+    def _expand(self, row: int, ids: list[int], media: dict) -> list[int]:
+        """vLLM replaces each item's single placeholder token by its grid's tokens, whatever follows it
+        (an already-expanded run would be expanded again), and requires one placeholder per item."""
+        merge = self.config.vision_config.spatial_merge_size
+        out, taken = [], {"image": 0, "video": 0}
+        token = {self.config.image_token_id: "image", self.config.video_token_id: "video"}
+        for tok in ids:
+            kind = token.get(tok)
+            if kind is None:
+                out.append(tok)
+                continue
+            grids = media[kind][f"{kind}_grid_thw"] if kind in media else ()
+            if taken[kind] >= len(grids):
+                raise ValueError(
+                    f"row {row}: more {kind} placeholders than {kind}s: vLLM would expand "
+                    "each item's placeholder again"
+                )
+            out += [tok] * (int(grids[taken[kind]].prod()) // merge**2)
+            taken[kind] += 1
+        for kind, data in media.items():
+            if taken[kind] != len(data[f"{kind}_grid_thw"]):
+                raise ValueError(
+                    f"row {row}: {taken[kind]} {kind} placeholders for {len(data[f'{kind}_grid_thw'])} items"
+                )
+        return out
+
     def _prompt_ids(self, row: int, request: dict) -> list[int]:
         if "prompt_token_ids" not in request:
             return self._frames(row, request)
         if extra := request.keys() - {"prompt_token_ids", "multi_modal_data"}:
             raise ValueError(f"row {row}: a token prompt with {sorted(extra)}")
-        ids = list(request["prompt_token_ids"])
-        for kind, data in request.get("multi_modal_data", {}).items():
+        media = request.get("multi_modal_data", {})
+        ids = self._expand(row, list(request["prompt_token_ids"]), media)
+        for kind, data in media.items():
             self._embedding_dict(row, kind, data, ids)
+        if media:  # vLLM's positions from what it kept = training's rule on the same prompt
+            from videor1.models.positions import rope_positions
+
+            batch = {"input_ids": torch.tensor([ids])}
+            for kind, data in media.items():
+                batch[f"{kind}_grid_thw"] = data[f"{kind}_grid_thw"]
+                if "second_per_grid_ts" in data:
+                    batch["second_per_grid_ts"] = data["second_per_grid_ts"]
+            ours = rope_positions(self.config, batch).position_ids[:, 0]
+            if not torch.equal(self._vllm_positions(ids, media), ours):
+                raise ValueError(f"row {row}: vLLM's mRoPE positions differ from training's")
         return ids
 
     # --- the engine -----------------------------------------------------------------------------
@@ -286,13 +363,39 @@ def test_embedding_requests_carry_trainings_tokens_grid_interval_and_encodings(t
         media = encode_media(model, batch)
     (request,) = embedding_requests(batch, media, model.config, dtype=torch.float32)
     video = request["multi_modal_data"]["video"]
-    assert request["prompt_token_ids"] == batch["input_ids"][0][batch["attention_mask"][0].bool()].tolist()
+    expanded = batch["input_ids"][0][batch["attention_mask"][0].bool()].tolist()
+    video_token = model.config.video_token_id
+    assert request["prompt_token_ids"].count(video_token) == 1  # vLLM expands the one placeholder
+    assert [t for t in request["prompt_token_ids"] if t != video_token] == [
+        t for t in expanded if t != video_token
+    ]
     assert torch.equal(video["video_embeds"], media.videos[0])
     assert torch.equal(video["video_grid_thw"], batch["video_grid_thw"])
     assert video["second_per_grid_ts"].tolist() == pytest.approx([adapter.second_per_grid_ts(clip)])
     engine = StandInEngine.__new__(StandInEngine)
     engine.config = AutoConfig.from_pretrained(str(tiny_model_dir))
-    assert engine._prompt_ids(0, request) == request["prompt_token_ids"]  # the contract holds
+    assert engine._prompt_ids(0, request) == expanded  # the contract holds; vLLM runs training's prompt
+    with pytest.raises(ValueError, match="expand each item's placeholder again"):
+        engine._prompt_ids(0, {**request, "prompt_token_ids": expanded})
+    no_interval = {k: v for k, v in video.items() if k != "second_per_grid_ts"}
+    from videor1.models.positions import rope_positions
+
+    trained = rope_positions(model, {**batch, "attention_mask": None, "input_ids": torch.tensor([expanded])})
+    assert torch.equal(engine._vllm_positions(expanded, {"video": video}), trained.position_ids[:, 0])
+    # a 2 s interval reaches vLLM's positions; without it vLLM places the clip at 1 s per patch
+    slow = {**video, "second_per_grid_ts": torch.tensor([2.0])}
+    slow_trained = rope_positions(
+        model,
+        {
+            "input_ids": torch.tensor([expanded]),
+            "video_grid_thw": video["video_grid_thw"],
+            "second_per_grid_ts": slow["second_per_grid_ts"],
+        },
+    ).position_ids[:, 0]
+    assert torch.equal(engine._vllm_positions(expanded, {"video": slow}), slow_trained)
+    assert not torch.equal(engine._vllm_positions(expanded, {"video": no_interval}), slow_trained)
+    with pytest.raises(ValueError, match="1 s per patch"):
+        engine._prompt_ids(0, {**request, "multi_modal_data": {"video": no_interval}})
     short = {**request, "prompt_token_ids": request["prompt_token_ids"][:-1]}
     cut = {**video, "video_embeds": video["video_embeds"][:-1]}
     with pytest.raises(ValueError, match="the grids give"):

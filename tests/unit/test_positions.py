@@ -97,6 +97,16 @@ def test_fractional_interval_is_floored_per_patch():
     assert out.next_position.tolist() == [5]
 
 
+def test_interval_rounds_as_vllm_033_does():
+    # 0.08 s/patch (float32 0.07999999821...) x 2 tokens/s: vLLM 0.33 takes factor = 0.16 - 3.6e-9 in
+    # float64, so patch 25 is at floor(3.99999991) = 3; a float32 product would round 1.99999996 up to 2
+    # and give 4
+    out = positions([[S] + [V] * 26 + [E]], videos=[[26, 2, 2]], seconds=[0.08])
+    time = out.position_ids[0, 0, 1:27]
+    assert int(time[25]) - int(time[0]) == 3
+    assert [int(x) - 1 for x in time[:25:5]] == [0, 0, 1, 2, 3]
+
+
 def test_sixty_second_clip():
     # tiny Qwen2.5-VL: 2 tokens/s; 60 s sampled to 16 frames = 8 temporal patches of 7.5 s, grid 8x8x16
     # video starts at 3; patch i at 3 + floor(i * 7.5 * 2) = 3, 18, ..., 108; text after at 109

@@ -11,9 +11,13 @@ in order, with ``next`` = the next free position (0 at the row's first real toke
 - ``time(i)`` per family:
 
   * Qwen2-VL: ``i`` (images and videos);
-  * Qwen2.5-VL: videos ``floor(i * second_per_grid_t * tokens_per_second)``, the product taken per
-    temporal patch in float32 (``(i * second_per_grid_t) * tokens_per_second``, as Qwen's and vLLM's
-    code take it), so a fractional interval is floored per patch and never accumulates; images 0;
+  * Qwen2.5-VL: videos ``floor(i * factor)`` with ``factor = second_per_grid_t * tokens_per_second``
+    taken in float64 from the float32 interval, then multiplied by each temporal patch index in
+    float64, as vLLM 0.33 does (``Qwen2_5_VLForConditionalGeneration.iter_mm_grid_thw`` and
+    ``get_mrope_input_positions``), so a fractional interval is floored per patch and never
+    accumulates; images 0. (A float32 product ``(i * second_per_grid_t) * tokens_per_second`` rounds
+    differently where ``i * factor`` falls within a float32 step of an integer, e.g. 0.08 s per patch at
+    patch 25: vLLM gives 3, float32 gives 4.)
   * Qwen3-VL: 0. Its prompt writes ``<t seconds>`` text before every temporal patch, so a video of
     ``t`` temporal patches is ``t`` separate one-patch runs of ``h' * w'`` tokens, each consuming one
     patch of the next ``video_grid_thw`` row.
@@ -194,8 +198,10 @@ class _MediaState:
             tokens_per_second = self.adapter.tokens_per_second
             if tokens_per_second is None:
                 raise ValueError("qwen2.5-vl: the config has no vision_config.tokens_per_second")
-            # float32 product per patch, truncated (= floored, all terms >= 0), as Qwen's code
-            time = ((torch.arange(t) * second_per_grid_t) * tokens_per_second).long()
+            # vLLM 0.33's arithmetic: the float32 interval times tokens_per_second in float64, times the
+            # patch index in float64, truncated (= floored, all terms >= 0)
+            factor = float(second_per_grid_t) * float(tokens_per_second)
+            time = (torch.arange(t, dtype=torch.float64) * factor).long()
         return self._grid_positions(time, h, w)
 
     def _grid_positions(self, time: torch.Tensor, h: int, w: int) -> torch.Tensor:  # [3, t * h' * w']

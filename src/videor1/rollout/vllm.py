@@ -11,15 +11,31 @@ What vLLM sees (:func:`embedding_requests`): exactly the rows the transformers e
 its media as **embedding inputs**: the step's own vision encodings (the shuffled twins' included),
 the grids and, for Qwen2.5-VL videos, ``second_per_grid_ts``. vLLM then runs no vision tower: the
 ViT runs once per step for both engines, vLLM's mRoPE positions come from the same grids and
-intervals as training's, and no vLLM-side vision cache can hold encodings from older weights. The
-input contract, as read in vLLM's Qwen2-VL / Qwen2.5-VL / Qwen3-VL source: per modality one dict
-with ``{image,video}_embeds`` ``[sum of tokens, D]`` (tokens = grid ``t*h*w / merge**2`` per item;
-Qwen3-VL: ``D = hidden * (1 + deepstack layers)``, the merged tokens then each deepstack layer's,
-concatenated on the last axis), ``{image,video}_grid_thw`` ``[items, 3]`` and, for Qwen2.5-VL,
-``second_per_grid_ts`` ``[videos]``; the engine is built with ``enable_mm_embeds=True``. Token ids
-already hold the expanded placeholders (and Qwen3-VL's timestamps, written by training's processor
-from the clip's real fps), so vLLM's processor finds them in place and adds none;
-:func:`check_prompt_tokens` verifies the prompt vLLM ran against training's, row by row.
+intervals as training's, and no vLLM-side vision cache can hold encodings from older weights.
+
+The input contract of the pinned vLLM (0.33.0, read in its wheel's source):
+
+- per modality one dict (``Qwen2VLMultiModalDataParser._parse_{image,video}_data`` ->
+  ``DictEmbeddingItems``; needs ``enable_mm_embeds=True``, checked in
+  ``InputProcessingContext.parse_mm_data``) with ``{image,video}_embeds`` ``[sum of tokens, D]``
+  (tokens = grid ``t*h*w / merge**2`` per item) and ``{image,video}_grid_thw`` ``[items, 3]``; for
+  Qwen2.5-VL videos also ``second_per_grid_ts`` ``[videos]``. The parser's own field list lacks it,
+  but the dict is passed through whole (``DictEmbeddingItems.get_passthrough_data``) and
+  ``Qwen2_5_VLMultiModalProcessor._get_mm_fields_config`` keeps it per video, so it reaches
+  ``Qwen2_5_VLForConditionalGeneration.iter_mm_grid_thw`` (default 1.0 s when absent); keys outside
+  that field config are dropped silently (``MultiModalKwargsItems.from_hf_inputs``). Its time axis,
+  ``floor(i * (second_per_grid_t * tokens_per_second))`` in float64, is ``videor1.models.positions``'s;
+- ``prompt_token_ids`` with **one** placeholder token per media item: vLLM replaces each item's
+  single ``<|image_pad|>`` / ``<|video_pad|>`` by its ``t*h*w / merge**2`` tokens
+  (``Qwen2_5_VLMultiModalProcessor._get_prompt_updates``, applied unconditionally by
+  ``BaseMultiModalProcessor._apply_prompt_updates``; an already-expanded run would be expanded again),
+  so each row's expanded runs are reduced to one token and :func:`check_prompt_tokens` verifies that
+  vLLM's expanded prompt equals training's, row by row;
+- Qwen3-VL: images as above (``D = hidden * (1 + deepstack layers)``, the merged tokens then each
+  deepstack layer's, concatenated on the last axis). Videos are refused: 0.33 requires per-frame
+  ``timestamps`` in the video dict (``Qwen3VLMultiModalDataParser.embedding_fields``) and writes the
+  ``<t seconds>`` text itself around a bare video placeholder, each timestamp tokenised apart, which
+  is not shown to equal training's tokenisation.
 
 Sleep: built with ``enable_sleep_mode=True``. The recipe calls :meth:`VLLMRolloutEngine.sleep`
 after the step's rollouts, before the update (``LLM.sleep(level=1)``: weights offloaded to host RAM,
@@ -57,6 +73,33 @@ def _embeddings(items: list[torch.Tensor], deepstack: list[tuple[torch.Tensor, .
     return [torch.cat([t, *layers], dim=-1) for t, layers in zip(items, deepstack)]
 
 
+def _one_placeholder_per_item(
+    ids: torch.Tensor,  # [N] a row's real tokens, placeholders expanded as training's processor wrote them
+    token: Mapping[str, int],
+    sizes: Mapping[str, list[int]],  # per kind, each item's token count, in order
+) -> list[int]:
+    """The row with each media item's run of ``n`` placeholder tokens reduced to one placeholder: the
+    prompt vLLM 0.33 expects, since it always replaces each item's single target token by the item's
+    ``n`` tokens (``_apply_token_matches_with_placeholders``: no check for an already-expanded run)."""
+    kind_of = {v: k for k, v in token.items()}
+    left = {k: list(v) for k, v in sizes.items()}
+    out: list[int] = []
+    tokens = ids.tolist()
+    i = 0
+    while i < len(tokens):
+        kind = kind_of.get(tokens[i])
+        if kind is None:
+            out.append(tokens[i])
+            i += 1
+            continue
+        n = left[kind].pop(0)
+        if tokens[i : i + n] != [tokens[i]] * n:
+            raise ValueError(f"a {kind} of {n} tokens is not one contiguous run of placeholders")
+        out.append(tokens[i])
+        i += n
+    return out
+
+
 def embedding_requests(
     batch: Mapping[str, Any],
     media: Any,
@@ -74,6 +117,7 @@ def embedding_requests(
     """
     merge = int(config.vision_config.spatial_merge_size)
     token = {"image": int(config.image_token_id), "video": int(config.video_token_id)}
+    qwen3 = str(getattr(config, "model_type", "")).startswith("qwen3")
     feats = {
         "image": _embeddings(media.images, media.image_deepstack),
         "video": _embeddings(media.videos, media.video_deepstack),
@@ -89,6 +133,7 @@ def embedding_requests(
     for row in range(batch["input_ids"].shape[0]):
         ids = batch["input_ids"][row][batch["attention_mask"][row].bool()]
         data: dict[str, Any] = {}
+        sizes: dict[str, list[int]] = {"image": [], "video": []}
         for kind in ("image", "video"):
             want = int((ids == token[kind]).sum())
             start, covered = cursor[kind], 0
@@ -103,6 +148,13 @@ def embedding_requests(
                 raise ValueError(f"row {row}: {want} {kind} placeholders, its {kind}s' grids give {covered}")
             if want == 0:
                 continue
+            if kind == "video" and qwen3:
+                raise ValueError(
+                    f"row {row}: Qwen3-VL videos cannot go to vLLM 0.33 as embeddings: its parser requires "
+                    "per-frame `timestamps` and rebuilds the `<t seconds>` text itself from a bare "
+                    "video placeholder (Qwen3VLMultiModalDataParser, get_video_replacement_qwen3vl); "
+                    "use rl.engine=transformers for Qwen3-VL video"
+                )
             items = range(start, cursor[kind])
             entry = {
                 f"{kind}_embeds": torch.cat([feats[kind][i] for i in items]).detach().to("cpu", dtype),
@@ -113,7 +165,10 @@ def embedding_requests(
                     "cpu", torch.float32
                 )
             data[kind] = entry
-        requests.append({"prompt_token_ids": ids.tolist(), "multi_modal_data": data})
+            sizes[kind] = [int(grids[kind][i].prod()) // merge**2 for i in items]
+        requests.append(
+            {"prompt_token_ids": _one_placeholder_per_item(ids, token, sizes), "multi_modal_data": data}
+        )
     for kind in ("image", "video"):
         if cursor[kind] != len(feats[kind]):
             raise ValueError(
