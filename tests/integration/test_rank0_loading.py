@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 
 SCRIPT = textwrap.dedent(
     """
-    import json, os, resource, sys
+    import gc, json, os, resource, sys
     import torch
     import torch.distributed as torch_dist
     from videor1.config import ModelConfig, TrainConfig
@@ -73,7 +73,10 @@ SCRIPT = textwrap.dedent(
         ref_b = b.clone()
         torch_dist.broadcast(ref_b, src=0)
         assert torch.equal(ref_b, b), "buffer differs from rank 0's"
+    del model, base, policy  # as videor1.cli does: a model collected at interpreter shutdown can abort gloo
+    torch_dist.barrier()
     torch_dist.destroy_process_group()
+    gc.collect()
     """
 )
 
