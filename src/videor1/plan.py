@@ -19,7 +19,9 @@ rollout (RL, while generating)
     ``rows x (prompt + max_new_tokens) x layers x 2 x kv_heads x head_dim`` in the compute dtype,
     ``rows = per_device_batch_size x (G + G_shuffled)``. vLLM engine: its reserved share
     ``rl.vllm_gpu_memory_utilization x GPU memory`` instead, during the rollout only: the engine
-    sleeps (level 1: weights offloaded to host RAM, KV cache discarded) through the update.
+    sleeps (level 1: weights offloaded to host RAM, KV cache discarded) through the update; and
+    while the step's media are encoded for it, the policy weights the ViT needs in the compute dtype
+    (FSDP2 gathers the root group and the ViT blocks only; under DDP autocast caches the ViT's).
 update (the policy forward and backward)
     FSDP2's gathered weights (the root group stays gathered between forward and backward, plus the
     current and the prefetched block) and the root group's gradients, unsharded in the compute dtype
@@ -77,6 +79,7 @@ class Architecture:
     vision_params: int  # the vision tower (blocks, patch embedding, merger)
     root_params: int  # parameters outside every FSDP2 block (embeddings, LM head, norms, ViT stem + merger)
     largest_block: int  # parameters of the largest FSDP2 block
+    vision_block_params: int  # parameters of the vision tower's FSDP2 blocks
     hidden: int
     intermediate: int
     layers: int
@@ -127,6 +130,9 @@ def architecture(model_cfg: ModelConfig) -> Architecture:
         vision_params=sum(p.numel() for p in vision.parameters()),
         root_params=sum(p.numel() for p in params if id(p) not in in_blocks),
         largest_block=max(sum(p.numel() for p in b.parameters()) for b in blocks),
+        vision_block_params=sum(
+            p.numel() for b in blocks if any(b is m for m in vision.modules()) for p in b.parameters()
+        ),
         hidden=text.hidden_size,
         intermediate=text.intermediate_size,
         layers=text.num_hidden_layers,
@@ -231,6 +237,21 @@ def memory_plan(
                     "vLLM engine (weights + KV cache; asleep in the update)",
                     share,
                     f"{r.vllm_gpu_memory_utilization} x {gpu_memory_gb:g} GB",
+                )
+            )
+            gathered = arch.root_params + arch.vision_block_params if fsdp else arch.vision_params
+            rows.append(
+                Row(
+                    "rollout",
+                    "policy weights for the encodings",
+                    compute * gathered if (fsdp or compute == 2) else 0,
+                    (
+                        f"{compute} B x ({arch.root_params:,} root + {arch.vision_block_params:,} ViT blocks)"
+                        if fsdp
+                        else f"{compute} B x {arch.vision_params:,} (ViT)"
+                        if compute == 2
+                        else "the weights themselves"
+                    ),
                 )
             )
         else:

@@ -33,6 +33,7 @@ def test_architecture_of_the_7b_checkpoint_the_configs_name():
     assert P == 8_292_166_656 and LAYER == 233_057_792 and VISION == 676_550_144
     assert (arch.params, arch.trainable, arch.vision_params) == (P, P, VISION)
     assert (arch.root_params, arch.largest_block) == (ROOT, LAYER)
+    assert arch.vision_block_params == 32 * VIT_BLOCK
     assert (arch.layers, arch.kv_heads, arch.head_dim, arch.vocab) == (28, 4, 128, 152064)
 
 
@@ -76,6 +77,8 @@ def test_vllm_engine_replaces_the_generation_weights_and_kv_cache_by_its_share()
     }
     assert rows["vLLM engine (weights + KV cache; asleep in the update)"] == 20 * 10**9  # 0.25 x 80 GB
     assert "KV cache" not in rows and "full weights for generation" not in rows
+    # beside vLLM's share, FSDP2 gathers only what the step's encodings need: root group + ViT blocks
+    assert rows["policy weights for the encodings"] == 2 * (ROOT + 32 * VIT_BLOCK)  # bf16, ~3.5 GB
 
 
 def test_a_sleeping_vllm_engine_counts_in_the_rollout_phase_only_and_its_weights_in_host_ram():

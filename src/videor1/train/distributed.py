@@ -275,17 +275,24 @@ def gradient_sync(model: nn.Module, enabled: bool) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def full_weights(model: nn.Module) -> Iterator[None]:
+def full_weights(model: nn.Module, within: nn.Module | None = None) -> Iterator[None]:
     """FSDP2: gather every shard once and keep the full weights until the block ends (no-op otherwise).
 
     Generation runs one forward per token; with sharded weights each forward would all-gather the
     whole model, and ranks whose rows finish early would run fewer forwards than the others and hang
     the collectives. Inside this block forwards communicate nothing, so each rank can stop when its
     own rows are done. Costs one full copy of the weights in ``param_dtype`` (bf16) while it lasts.
+    ``within`` (a submodule, e.g. the vision tower) gathers only the root group and the blocks inside
+    it: enough to run that submodule, at the cost of those weights only.
     """
     from torch.distributed.fsdp import FSDPModule
 
-    modules = [m for m in model.modules() if isinstance(m, FSDPModule)]
+    inside = None if within is None else {id(m) for m in within.modules()}
+    modules = [
+        m
+        for i, m in enumerate(model.modules())
+        if isinstance(m, FSDPModule) and (inside is None or i == 0 or id(m) in inside)
+    ]
     if not modules:
         yield
         return
