@@ -63,7 +63,7 @@ def rollout(state: RLState, questions: Sequence[Question], generators: StepGener
 def rollout_weights(run: Run) -> contextlib.AbstractContextManager:
     """The policy weights a rollout gathers under FSDP2 (:func:`full_weights`): the transformers engine
     generates with the policy, so all of them; vLLM has its own copy and gets the step's encodings, so
-    only the root group and the vision tower (the ViT; at 7B 3.6 GB in bf16 beside vLLM's share, not
+    only the root group and the vision tower's blocks (at 7B 3.5 GB in bf16 beside vLLM's share, not
     the whole 16.6 GB model), released before vLLM generates."""
     within = run.adapter.vision_tower(run.policy) if run.cfg.rl.engine == "vllm" else None
     return full_weights(run.model, within=within)
