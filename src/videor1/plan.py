@@ -33,8 +33,8 @@ update (the policy forward and backward)
     gradient, ``min(chunk, rows x max_new_tokens) x vocab x 8 B``; the ViT's checkpointed block
     inputs for the videos. ``rows = per_device_batch_size x G`` (shuffled rollouts never enter the
     loss), ``L = prompt + max_new_tokens``. SFT (``rl=False``): one row per question, ``L = prompt +
-    target``, full logits over all of ``L`` at 10 B an entry (bf16 logits, their fp32 log-softmax and
-    its gradient).
+    target``, logits at the ``target`` positions only (``videor1.train.sft.target_token_loss`` asks
+    for no others) at 10 B an entry (bf16 logits, their fp32 log-softmax and its gradient).
 
 host (per node, :func:`host_plan`)
     Rank 0 alone reads the checkpoint (the other ranks build on the meta device and receive their
@@ -198,7 +198,7 @@ def memory_plan(
     """The plan's rows (module docstring), one per memory item, for ``world_size`` GPUs.
 
     ``rl=False`` plans SFT: no reference model and no rollout; each row is one question with a
-    ``target_tokens`` answer and logits over the whole sequence (the SFT loss reads them all).
+    ``target_tokens`` answer, the only positions whose logits are computed.
     """
     t, r = cfg.train, cfg.rl
     fsdp = t.distributed == "fsdp2" and world_size > 1
@@ -345,8 +345,8 @@ def memory_plan(
             Row(
                 "update",
                 "logits",
-                rows_policy * length * arch.vocab * 10,
-                f"{rows_policy} x {length} x {arch.vocab:,} x 10 B",
+                rows_policy * new * arch.vocab * 10,
+                f"{rows_policy} x {new} target positions x {arch.vocab:,} x 10 B",
             )
         )
     g = arch.geometry

@@ -116,3 +116,17 @@ def test_host_ram_counts_the_sleeping_vllm_engines():
     cfg = load_config(REPO / "configs/qwen2_5_vl_7b/tgrpo.yaml", ["rl.engine=vllm"])
     rows = host_plan(cfg, architecture(cfg.model), gpus_per_node=8)
     assert host_peak(rows) == 2 * P * 8  # bf16 weights of 8 engines, more than rank 0's 4 P load
+
+
+def test_sft_plan_counts_logits_at_the_target_positions_only():
+    """``target_token_loss`` asks the model for logits only where a target is predicted
+    (``logits_to_keep``): the prompt and its visual tokens never reach the LM head."""
+    cfg = load_config(REPO / "configs/qwen2_5_vl_7b/sft.yaml")
+    rows = {
+        r.name: r
+        for r in memory_plan(
+            cfg, architecture(cfg.model), world_size=8, gpu_memory_gb=80, rl=False, target_tokens=512
+        )
+    }
+    per_device = cfg.train.per_device_batch_size
+    assert rows["logits"].bytes == per_device * 512 * 152064 * 10
