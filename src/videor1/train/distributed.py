@@ -6,8 +6,8 @@
 - model: ``wrap_model`` (DDP, or FSDP2 ``fully_shard`` per ``_no_split_modules`` block; also shards a
   frozen reference model; the weights come from rank 0, the other ranks build on the meta device),
   ``unwrap_model``, ``is_fsdp``, ``gradient_sync`` (DDP: skip the all-reduce on non-final
-  micro-batches; FSDP2: reduce-scatter every micro-batch), ``full_weights`` (FSDP2: gather every shard
-  once for generation), ``autocast``, ``peak_memory_mb``.
+  micro-batches; FSDP2: reduce-scatter every micro-batch), ``full_weights`` (FSDP2: gather every shard,
+  or a submodule's, once for generation or encoding), ``autocast``, ``peak_memory_mb``.
 
 Precision: trainable parameters are float32 master weights throughout training (loaded so by
 ``videor1.models.loading.load_model_and_processor(..., for_training=True)``); with
