@@ -24,7 +24,8 @@ rollout (RL, while generating)
     (FSDP2 gathers the root group and the ViT blocks only; under DDP autocast caches the ViT's).
 update (the policy forward and backward)
     FSDP2's gathered weights (the root group stays gathered between forward and backward, plus the
-    current and the prefetched block) and the root group's gradients, unsharded in the compute dtype
+    current and the prefetched block) and the root group's gradients (its trained parameters only:
+    none of them under LoRA, whose adapters sit in the blocks), unsharded in the compute dtype
     from the LM head's backward to the end of the backward, then copied to fp32 for the reduce-scatter
     (FSDP2's ``reduce_dtype``); activations: with gradient checkpointing each decoder layer's
     input ``rows x L x hidden`` plus one layer recomputed at a time, without it every layer's; the
@@ -80,6 +81,7 @@ class Architecture:
     root_params: int  # parameters outside every FSDP2 block (embeddings, LM head, norms, ViT stem + merger)
     largest_block: int  # parameters of the largest FSDP2 block
     vision_block_params: int  # parameters of the vision tower's FSDP2 blocks
+    root_trainable: int  # trained parameters of the root group under the config's freezing / LoRA
     hidden: int
     intermediate: int
     layers: int
@@ -133,6 +135,7 @@ def architecture(model_cfg: ModelConfig) -> Architecture:
         vision_block_params=sum(
             p.numel() for b in blocks if any(b is m for m in vision.modules()) for p in b.parameters()
         ),
+        root_trainable=_root_trainable(model, model_cfg, vision, in_blocks),
         hidden=text.hidden_size,
         intermediate=text.intermediate_size,
         layers=text.num_hidden_layers,
@@ -161,6 +164,16 @@ def _trainable(model: Any, cfg: ModelConfig, vision: Any) -> int:
     )
     full_vision = not cfg.lora.vision and not cfg.freeze_vision
     return adapters + (vision_total if full_vision else 0)
+
+
+def _root_trainable(model: Any, cfg: ModelConfig, vision: Any, in_blocks: set[int]) -> int:
+    """Trained parameters outside every FSDP2 block: all of them, less the ViT stem and merger under
+    ``freeze_vision``; under LoRA (adapters sit in the blocks) only the ViT's when it trains in full."""
+    root = sum(p.numel() for p in model.parameters() if id(p) not in in_blocks)
+    root_vision = sum(p.numel() for p in vision.parameters() if id(p) not in in_blocks)
+    if not cfg.lora.enabled:
+        return root - root_vision if cfg.freeze_vision else root
+    return root_vision if not cfg.lora.vision and not cfg.freeze_vision else 0
 
 
 @dataclass(frozen=True)
@@ -288,16 +301,16 @@ def memory_plan(
             Row(
                 "update",
                 "root group's gradients (unsharded)",
-                compute * arch.root_params,
-                f"{compute} B x {arch.root_params:,}",
+                compute * arch.root_trainable,
+                f"{compute} B x {arch.root_trainable:,} trained",
             )
         )
         rows.append(
             Row(
                 "update",
                 "root reduce-scatter buffer (fp32)",
-                4 * arch.root_params,
-                f"4 B x {arch.root_params:,}",
+                4 * arch.root_trainable,
+                f"4 B x {arch.root_trainable:,} trained",
             )
         )
     per_layer = (6 * arch.hidden + 2 * arch.kv_heads * arch.head_dim + 4 * arch.intermediate) * compute

@@ -130,3 +130,22 @@ def test_sft_plan_counts_logits_at_the_target_positions_only():
     }
     per_device = cfg.train.per_device_batch_size
     assert rows["logits"].bytes == per_device * 512 * 152064 * 10
+
+
+@pytest.mark.parametrize(
+    ("overrides", "root_trained"),
+    [
+        # adapters live in the blocks; the embeddings and LM head are frozen
+        (["model.lora.enabled=true", "model.freeze_vision=true"], 0),
+        (["model.lora.enabled=true"], PATCH_EMBED + MERGER),  # the ViT trains in full beside the adapters
+        (["model.freeze_vision=true"], ROOT - PATCH_EMBED - MERGER),
+    ],
+)
+def test_fsdp2_root_gradients_count_the_roots_trained_parameters_only(overrides, root_trained):
+    """FSDP2 holds unsharded gradients (and their fp32 reduce-scatter copy) only for parameters that
+    require grad: a frozen embedding and LM head (LoRA) have none."""
+    cfg = load_config(REPO / "configs/qwen2_5_vl_7b/tgrpo.yaml", overrides)
+    arch = architecture(cfg.model)
+    rows = {r.name: r.bytes for r in memory_plan(cfg, arch, world_size=8, gpu_memory_gb=80)}
+    assert rows["root group's gradients (unsharded)"] == 2 * root_trained
+    assert rows["root reduce-scatter buffer (fp32)"] == 4 * root_trained
