@@ -72,7 +72,7 @@ def rollout_weights(run: Run) -> contextlib.AbstractContextManager:
 def join_rollout(run: Run) -> None:
     """What :func:`rollout` communicates, without rolling out: a rank whose batch is already full joins
     a refill round that other ranks need (under FSDP2, :func:`rollout_weights` all-gathers the same
-    shards; encoding and generation inside it communicate nothing)."""
+    shards; what runs inside it communicates nothing)."""
     with rollout_weights(run):
         pass
 
