@@ -19,10 +19,13 @@ rollout (RL, while generating)
     ``rows x (prompt + max_new_tokens) x layers x 2 x kv_heads x head_dim`` in the compute dtype,
     ``rows = per_device_batch_size x (G + G_shuffled)``. vLLM engine: its reserved share
     ``rl.vllm_gpu_memory_utilization x GPU memory`` instead, during the rollout only: the engine
-    sleeps (level 1: weights offloaded to host RAM, KV cache discarded) through the update.
+    sleeps (level 1: weights offloaded to host RAM, KV cache discarded) through the update; and
+    while the step's media are encoded for it, the policy weights the ViT needs in the compute dtype
+    (FSDP2 gathers the root group and the ViT blocks only; under DDP autocast caches the ViT's).
 update (the policy forward and backward)
     FSDP2's gathered weights (the root group stays gathered between forward and backward, plus the
-    current and the prefetched block) and the root group's gradients, unsharded in the compute dtype
+    current and the prefetched block) and the root group's gradients (its trained parameters only:
+    none of them under LoRA, whose adapters sit in the blocks), unsharded in the compute dtype
     from the LM head's backward to the end of the backward, then copied to fp32 for the reduce-scatter
     (FSDP2's ``reduce_dtype``); activations: with gradient checkpointing each decoder layer's
     input ``rows x L x hidden`` plus one layer recomputed at a time, without it every layer's; the
@@ -31,8 +34,8 @@ update (the policy forward and backward)
     gradient, ``min(chunk, rows x max_new_tokens) x vocab x 8 B``; the ViT's checkpointed block
     inputs for the videos. ``rows = per_device_batch_size x G`` (shuffled rollouts never enter the
     loss), ``L = prompt + max_new_tokens``. SFT (``rl=False``): one row per question, ``L = prompt +
-    target``, full logits over all of ``L`` at 10 B an entry (bf16 logits, their fp32 log-softmax and
-    its gradient).
+    target``, logits at the ``target`` positions only (``videor1.train.sft.target_token_loss`` asks
+    for no others) at 10 B an entry (bf16 logits, their fp32 log-softmax and its gradient).
 
 host (per node, :func:`host_plan`)
     Rank 0 alone reads the checkpoint (the other ranks build on the meta device and receive their
@@ -77,6 +80,8 @@ class Architecture:
     vision_params: int  # the vision tower (blocks, patch embedding, merger)
     root_params: int  # parameters outside every FSDP2 block (embeddings, LM head, norms, ViT stem + merger)
     largest_block: int  # parameters of the largest FSDP2 block
+    vision_block_params: int  # parameters of the vision tower's FSDP2 blocks
+    root_trainable: int  # trained parameters of the root group under the config's freezing / LoRA
     hidden: int
     intermediate: int
     layers: int
@@ -127,6 +132,10 @@ def architecture(model_cfg: ModelConfig) -> Architecture:
         vision_params=sum(p.numel() for p in vision.parameters()),
         root_params=sum(p.numel() for p in params if id(p) not in in_blocks),
         largest_block=max(sum(p.numel() for p in b.parameters()) for b in blocks),
+        vision_block_params=sum(
+            p.numel() for b in blocks if any(b is m for m in vision.modules()) for p in b.parameters()
+        ),
+        root_trainable=_root_trainable(model, model_cfg, vision, in_blocks),
         hidden=text.hidden_size,
         intermediate=text.intermediate_size,
         layers=text.num_hidden_layers,
@@ -155,6 +164,16 @@ def _trainable(model: Any, cfg: ModelConfig, vision: Any) -> int:
     )
     full_vision = not cfg.lora.vision and not cfg.freeze_vision
     return adapters + (vision_total if full_vision else 0)
+
+
+def _root_trainable(model: Any, cfg: ModelConfig, vision: Any, in_blocks: set[int]) -> int:
+    """Trained parameters outside every FSDP2 block: all of them, less the ViT stem and merger under
+    ``freeze_vision``; under LoRA (adapters sit in the blocks) only the ViT's when it trains in full."""
+    root = sum(p.numel() for p in model.parameters() if id(p) not in in_blocks)
+    root_vision = sum(p.numel() for p in vision.parameters() if id(p) not in in_blocks)
+    if not cfg.lora.enabled:
+        return root - root_vision if cfg.freeze_vision else root
+    return root_vision if not cfg.lora.vision and not cfg.freeze_vision else 0
 
 
 @dataclass(frozen=True)
@@ -192,7 +211,7 @@ def memory_plan(
     """The plan's rows (module docstring), one per memory item, for ``world_size`` GPUs.
 
     ``rl=False`` plans SFT: no reference model and no rollout; each row is one question with a
-    ``target_tokens`` answer and logits over the whole sequence (the SFT loss reads them all).
+    ``target_tokens`` answer, the only positions whose logits are computed.
     """
     t, r = cfg.train, cfg.rl
     fsdp = t.distributed == "fsdp2" and world_size > 1
@@ -233,6 +252,21 @@ def memory_plan(
                     f"{r.vllm_gpu_memory_utilization} x {gpu_memory_gb:g} GB",
                 )
             )
+            gathered = arch.root_params + arch.vision_block_params if fsdp else arch.vision_params
+            rows.append(
+                Row(
+                    "rollout",
+                    "policy weights for the encodings",
+                    compute * gathered if (fsdp or compute == 2) else 0,
+                    (
+                        f"{compute} B x ({arch.root_params:,} root + {arch.vision_block_params:,} ViT blocks)"
+                        if fsdp
+                        else f"{compute} B x {arch.vision_params:,} (ViT)"
+                        if compute == 2
+                        else "the weights themselves"
+                    ),
+                )
+            )
         else:
             extra = compute * P if (fsdp or compute == 2) else 0
             rows.append(
@@ -267,16 +301,16 @@ def memory_plan(
             Row(
                 "update",
                 "root group's gradients (unsharded)",
-                compute * arch.root_params,
-                f"{compute} B x {arch.root_params:,}",
+                compute * arch.root_trainable,
+                f"{compute} B x {arch.root_trainable:,} trained",
             )
         )
         rows.append(
             Row(
                 "update",
                 "root reduce-scatter buffer (fp32)",
-                4 * arch.root_params,
-                f"4 B x {arch.root_params:,}",
+                4 * arch.root_trainable,
+                f"4 B x {arch.root_trainable:,} trained",
             )
         )
     per_layer = (6 * arch.hidden + 2 * arch.kv_heads * arch.head_dim + 4 * arch.intermediate) * compute
@@ -324,8 +358,8 @@ def memory_plan(
             Row(
                 "update",
                 "logits",
-                rows_policy * length * arch.vocab * 10,
-                f"{rows_policy} x {length} x {arch.vocab:,} x 10 B",
+                rows_policy * new * arch.vocab * 10,
+                f"{rows_policy} x {new} target positions x {arch.vocab:,} x 10 B",
             )
         )
     g = arch.geometry

@@ -414,3 +414,44 @@ def test_a_prompt_the_engine_tokenised_differently_is_an_error_naming_the_row(ti
         check_prompt_tokens([ids[:3] + [ids[3] + 1] + ids[4:]], batch, ["clip-7"])
     with pytest.raises(RuntimeError, match="expanded the media placeholders differently"):
         check_prompt_tokens([ids + ids[-1:]], batch, ["clip-7"])
+
+
+def test_vllm_rollouts_gather_the_vision_tower_only_and_generate_after_releasing_it(
+    tmp_path, tiny_rl_config, stand_in, monkeypatch
+):
+    """Under FSDP2 ``full_weights`` without ``within`` holds a full bf16 copy of the policy (16.6 GB at
+    7B) on top of vLLM's own share; vLLM needs only the step's ViT encodings from the policy, so the
+    rollout gathers the vision tower (and the root group) and generates after releasing it
+    (``tests/unit/test_distributed_gather.py`` shows what ``within`` leaves sharded)."""
+    import contextlib
+
+    import videor1.train.rl_rollout as rl_rollout
+    from videor1.train.rl import train
+
+    depth, scopes = [0], []
+    real = rl_rollout.full_weights
+
+    @contextlib.contextmanager
+    def counted(model, within=None):
+        scopes.append(within)
+        with real(model, within=within):
+            depth[0] += 1
+            try:
+                yield
+            finally:
+                depth[0] -= 1
+
+    seen: list[int] = []
+    generate = stand_in.generate
+
+    def recording(self, *args, **kwargs):
+        seen.append(depth[0])
+        return generate(self, *args, **kwargs)
+
+    monkeypatch.setattr(rl_rollout, "full_weights", counted)
+    monkeypatch.setattr(stand_in, "generate", recording)
+    train(tiny_rl_config(tmp_path, "rl.engine=vllm", "train.max_steps=1"))
+    assert seen and all(d == 0 for d in seen), f"vLLM generated inside full_weights: {seen}"
+    assert scopes and all(type(w).__name__.endswith("VisionTransformerPretrainedModel") for w in scopes), (
+        scopes
+    )

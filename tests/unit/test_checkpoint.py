@@ -270,6 +270,39 @@ def test_resume_refuses_a_checkpoint_file_that_would_run_code(tmp_path, name):
     assert not marker.exists()
 
 
+@pytest.mark.parametrize(
+    ("owner", "name"),
+    [
+        ("pathlib", "PosixPath"),
+        ("torch.serialization", "_get_layout"),
+        ("torch.distributed.checkpoint.metadata", "Metadata"),
+    ],
+)
+def test_dcp_metadata_cannot_set_attributes_on_the_allowed_classes_and_functions(tmp_path, owner, name):
+    """Pickle's BUILD sets attributes on whatever object is on the stack, the allowed globals
+    themselves included: a planted ``.metadata`` could otherwise rewrite ``pathlib.PosixPath`` or
+    ``torch.serialization._get_layout`` for the whole process, then still hand back valid metadata."""
+    import importlib
+
+    from videor1.train.sharded import ShardedStateError, read_metadata, save_sharded
+
+    directory = tmp_path / "state"
+    save_sharded({"w": torch.arange(4.0)}, directory)
+    real = (directory / ".metadata").read_bytes()
+    target = getattr(importlib.import_module(owner), name)
+    before = target.__dict__.get("planted", "absent")
+    prefix = (
+        b"\x80\x02c"
+        + f"{owner}\n{name}\n".encode()  # GLOBAL: the allowed object itself
+        + b"N}X\x07\x00\x00\x00plantedN"
+        + b"s\x86b0"  # BUILD with slot state {'planted': None}, POP
+    )
+    (directory / ".metadata").write_bytes(prefix + real)
+    with pytest.raises(ShardedStateError, match="refused to load it"):
+        read_metadata(directory)
+    assert target.__dict__.get("planted", "absent") == before
+
+
 def test_no_torch_load_in_src_unpickles_objects():
     import ast
 

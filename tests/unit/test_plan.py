@@ -33,6 +33,7 @@ def test_architecture_of_the_7b_checkpoint_the_configs_name():
     assert P == 8_292_166_656 and LAYER == 233_057_792 and VISION == 676_550_144
     assert (arch.params, arch.trainable, arch.vision_params) == (P, P, VISION)
     assert (arch.root_params, arch.largest_block) == (ROOT, LAYER)
+    assert arch.vision_block_params == 32 * VIT_BLOCK
     assert (arch.layers, arch.kv_heads, arch.head_dim, arch.vocab) == (28, 4, 128, 152064)
 
 
@@ -76,6 +77,8 @@ def test_vllm_engine_replaces_the_generation_weights_and_kv_cache_by_its_share()
     }
     assert rows["vLLM engine (weights + KV cache; asleep in the update)"] == 20 * 10**9  # 0.25 x 80 GB
     assert "KV cache" not in rows and "full weights for generation" not in rows
+    # beside vLLM's share, FSDP2 gathers only what the step's encodings need: root group + ViT blocks
+    assert rows["policy weights for the encodings"] == 2 * (ROOT + 32 * VIT_BLOCK)  # bf16, ~3.5 GB
 
 
 def test_a_sleeping_vllm_engine_counts_in_the_rollout_phase_only_and_its_weights_in_host_ram():
@@ -113,3 +116,36 @@ def test_host_ram_counts_the_sleeping_vllm_engines():
     cfg = load_config(REPO / "configs/qwen2_5_vl_7b/tgrpo.yaml", ["rl.engine=vllm"])
     rows = host_plan(cfg, architecture(cfg.model), gpus_per_node=8)
     assert host_peak(rows) == 2 * P * 8  # bf16 weights of 8 engines, more than rank 0's 4 P load
+
+
+def test_sft_plan_counts_logits_at_the_target_positions_only():
+    """``target_token_loss`` asks the model for logits only where a target is predicted
+    (``logits_to_keep``): the prompt and its visual tokens never reach the LM head."""
+    cfg = load_config(REPO / "configs/qwen2_5_vl_7b/sft.yaml")
+    rows = {
+        r.name: r
+        for r in memory_plan(
+            cfg, architecture(cfg.model), world_size=8, gpu_memory_gb=80, rl=False, target_tokens=512
+        )
+    }
+    per_device = cfg.train.per_device_batch_size
+    assert rows["logits"].bytes == per_device * 512 * 152064 * 10
+
+
+@pytest.mark.parametrize(
+    ("overrides", "root_trained"),
+    [
+        # adapters live in the blocks; the embeddings and LM head are frozen
+        (["model.lora.enabled=true", "model.freeze_vision=true"], 0),
+        (["model.lora.enabled=true"], PATCH_EMBED + MERGER),  # the ViT trains in full beside the adapters
+        (["model.freeze_vision=true"], ROOT - PATCH_EMBED - MERGER),
+    ],
+)
+def test_fsdp2_root_gradients_count_the_roots_trained_parameters_only(overrides, root_trained):
+    """FSDP2 holds unsharded gradients (and their fp32 reduce-scatter copy) only for parameters that
+    require grad: a frozen embedding and LM head (LoRA) have none."""
+    cfg = load_config(REPO / "configs/qwen2_5_vl_7b/tgrpo.yaml", overrides)
+    arch = architecture(cfg.model)
+    rows = {r.name: r.bytes for r in memory_plan(cfg, arch, world_size=8, gpu_memory_gb=80)}
+    assert rows["root group's gradients (unsharded)"] == 2 * root_trained
+    assert rows["root reduce-scatter buffer (fp32)"] == 4 * root_trained

@@ -6,8 +6,8 @@
 - model: ``wrap_model`` (DDP, or FSDP2 ``fully_shard`` per ``_no_split_modules`` block; also shards a
   frozen reference model; the weights come from rank 0, the other ranks build on the meta device),
   ``unwrap_model``, ``is_fsdp``, ``gradient_sync`` (DDP: skip the all-reduce on non-final
-  micro-batches; FSDP2: reduce-scatter every micro-batch), ``full_weights`` (FSDP2: gather every shard
-  once for generation), ``autocast``, ``peak_memory_mb``.
+  micro-batches; FSDP2: reduce-scatter every micro-batch), ``full_weights`` (FSDP2: gather every shard,
+  or a submodule's, once for generation or encoding), ``autocast``, ``peak_memory_mb``.
 
 Precision: trainable parameters are float32 master weights throughout training (loaded so by
 ``videor1.models.loading.load_model_and_processor(..., for_training=True)``); with
@@ -275,17 +275,24 @@ def gradient_sync(model: nn.Module, enabled: bool) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def full_weights(model: nn.Module) -> Iterator[None]:
+def full_weights(model: nn.Module, within: nn.Module | None = None) -> Iterator[None]:
     """FSDP2: gather every shard once and keep the full weights until the block ends (no-op otherwise).
 
     Generation runs one forward per token; with sharded weights each forward would all-gather the
     whole model, and ranks whose rows finish early would run fewer forwards than the others and hang
     the collectives. Inside this block forwards communicate nothing, so each rank can stop when its
     own rows are done. Costs one full copy of the weights in ``param_dtype`` (bf16) while it lasts.
+    ``within`` (a submodule, e.g. the vision tower) gathers only the root group and the blocks inside
+    it: enough to run that submodule, at the cost of those weights only.
     """
     from torch.distributed.fsdp import FSDPModule
 
-    modules = [m for m in model.modules() if isinstance(m, FSDPModule)]
+    inside = None if within is None else {id(m) for m in within.modules()}
+    modules = [
+        m
+        for i, m in enumerate(model.modules())
+        if isinstance(m, FSDPModule) and (inside is None or i == 0 or id(m) in inside)
+    ]
     if not modules:
         yield
         return

@@ -11,6 +11,7 @@ returned, never fatal.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -34,12 +35,16 @@ def rollout(state: RLState, questions: Sequence[Question], generators: StepGener
     prompts = collate_prompts(run, [q.sample for q in questions], [q.media for q in questions])
     twins, still = shuffled_twins(run.cfg, questions, generators.data, run.adapter.geometry)
     counts = [rl.num_generations] * len(questions) + [rl.num_shuffled] * len(twins)
-    with full_weights(run.model), autocast(run.dist, run.cfg.train.precision), torch.no_grad():
-        features = encode_media(run.policy, prompts)
+    with autocast(run.dist, run.cfg.train.precision), torch.no_grad():
+        with rollout_weights(run):
+            features = encode_media(run.policy, prompts)
+            batch, media = rollout_batch(state, questions, prompts, features, twins)
+            if rl.engine != "vllm":
+                out = state.engine.generate(
+                    batch, counts, rl.sampling, generator=generators.sampling, features=media
+                )
         if rl.engine == "vllm":
-            out = _generate_vllm(state, questions, prompts, features, twins, counts, generators)
-        else:
-            out = _generate_hf(state, questions, prompts, features, twins, counts, generators)
+            out = _generate_vllm(state, questions, twins, batch, media, counts, generators)
     shuffled: list[list[Completion]] = [[] for _ in questions]
     for twin, group in zip(twins, out.completions[len(questions) :]):
         shuffled[twin.question] = group
@@ -55,11 +60,20 @@ def rollout(state: RLState, questions: Sequence[Question], generators: StepGener
     )
 
 
+def rollout_weights(run: Run) -> contextlib.AbstractContextManager:
+    """The policy weights a rollout gathers under FSDP2 (:func:`full_weights`): the transformers engine
+    generates with the policy, so all of them; vLLM has its own copy and gets the step's encodings, so
+    only the root group and the vision tower's blocks (at 7B 3.5 GB in bf16 beside vLLM's share, not
+    the whole 16.6 GB model), released before vLLM generates."""
+    within = run.adapter.vision_tower(run.policy) if run.cfg.rl.engine == "vllm" else None
+    return full_weights(run.model, within=within)
+
+
 def join_rollout(run: Run) -> None:
     """What :func:`rollout` communicates, without rolling out: a rank whose batch is already full joins
-    a refill round that other ranks need (under FSDP2, :func:`full_weights` all-gathers every shard;
-    generation inside it communicates nothing)."""
-    with full_weights(run.model):
+    a refill round that other ranks need (under FSDP2, :func:`rollout_weights` all-gathers the same
+    shards; what runs inside it communicates nothing)."""
+    with rollout_weights(run):
         pass
 
 
@@ -147,21 +161,6 @@ def rollout_batch(
     return batch, features.concat(twin_features)
 
 
-def _generate_hf(
-    state: RLState,
-    questions: Sequence[Question],
-    prompts: dict[str, Any],
-    features: MediaFeatures,
-    twins: Sequence[ShuffledTwin],
-    counts: list[int],
-    generators: StepGenerators,
-) -> RolloutOutput:
-    """The transformers engine: the rollout batch with its encodings passed in (no second ViT pass)."""
-    batch, media = rollout_batch(state, questions, prompts, features, twins)
-    rl = state.run.cfg.rl
-    return state.engine.generate(batch, counts, rl.sampling, generator=generators.sampling, features=media)
-
-
 def _twin_encodings(
     state: RLState,
     questions: Sequence[Question],
@@ -187,19 +186,19 @@ def _twin_encodings(
 def _generate_vllm(
     state: RLState,
     questions: Sequence[Question],
-    prompts: dict[str, Any],
-    features: MediaFeatures,
     twins: Sequence[ShuffledTwin],
+    batch: dict[str, Any],
+    media: MediaFeatures,
     counts: list[int],
     generators: StepGenerators,
 ) -> RolloutOutput:
-    """The vLLM engine: the same rollout batch as the transformers engine, sent as token ids plus the
-    step's own vision encodings (embedding inputs), so vLLM never runs its own vision tower."""
+    """The vLLM engine: the same rollout batch as the transformers engine (``batch``, ``media``: see
+    :func:`rollout_batch`), sent as token ids plus the step's own vision encodings (embedding inputs),
+    so vLLM never runs its own vision tower."""
     from videor1.models.loading import storage_dtype
     from videor1.rollout.vllm import check_prompt_tokens, embedding_requests
 
     run = state.run
-    batch, media = rollout_batch(state, questions, prompts, features, twins)
     config = core_model(run.policy).config
     requests = embedding_requests(batch, media, config, dtype=storage_dtype(run.cfg.model))
     seeds = torch.randint(2**31 - 1, (len(requests),), generator=generators.data).tolist()

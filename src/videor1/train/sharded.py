@@ -10,7 +10,9 @@ What DCP leaves unsafe, and what this module does instead:
 
 - ``.metadata`` is a pickle that DCP reads with ``pickle.load``: anything in it runs. Here it is
   read by :class:`_MetadataUnpickler`, which builds only the allow-listed DCP metadata classes,
-  ``torch.Size``, dtypes, layouts and paths, and refuses every other global before it is looked up.
+  ``torch.Size``, dtypes, layouts and paths, and refuses every other global before it is looked up,
+  and any attempt to set attributes on an allowed class or function itself (pickle's ``BUILD``
+  would otherwise rewrite, say, ``pathlib.PosixPath`` for the whole process).
 - Non-tensor values are stored as pickles and read back with ``torch.load(weights_only=False)``.
   Nothing but tensors is ever saved here (the optimiser's hyperparameters go to JSON next to it),
   and :class:`_TensorsOnlyPlanner` refuses a non-tensor entry that a planted ``.metadata`` declares.
@@ -68,13 +70,25 @@ _ALLOWED = {
 only hold data, and constructors of plain values."""
 
 
-class _MetadataUnpickler(pickle.Unpickler):
+class _MetadataUnpickler(pickle._Unpickler):  # the Python unpickler: its BUILD can be checked
+    dispatch = dict(pickle._Unpickler.dispatch)
+
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _ALLOWED:
             return super().find_class(module, name)
         if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
             return getattr(torch, name)
         raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in DCP metadata")
+
+    def load_build(self) -> None:
+        # BUILD sets attributes on the object below it on the stack; on an allowed class or function
+        # itself (not an instance) that would rewrite it for the whole process
+        target = self.stack[-2]
+        if isinstance(target, type) or callable(target):
+            raise pickle.UnpicklingError(f"BUILD on {target!r} is not allowed in DCP metadata")
+        super().load_build()
+
+    dispatch[pickle.BUILD[0]] = load_build
 
 
 def read_metadata(directory: str | os.PathLike) -> Any:
@@ -93,7 +107,7 @@ def read_metadata(directory: str | os.PathLike) -> Any:
             "this videor1 never writes any, so it was altered or comes from another tool. Nothing in it "
             "was run; resume from a checkpoint you trust"
         ) from None
-    except (EOFError, AttributeError, TypeError, ValueError) as e:
+    except (EOFError, AttributeError, TypeError, ValueError, IndexError, KeyError) as e:
         raise ShardedStateError(
             f"{file}: unreadable ({type(e).__name__}: {e}); the checkpoint is damaged"
         ) from e
