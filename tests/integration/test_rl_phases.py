@@ -1,4 +1,4 @@
-"""The RL recipe's phases one by one: sequences, log-probs, per-row encodings, subsets, the shuffled group,
+"""The RL recipe's phases one by one: sequences, log-probs, per-row encodings, packed batches, the shuffled group,
 dynamic-sampling refills, and the pure score and advantage phases without setup. Each test fails on a planted defect named in its docstring."""
 
 from __future__ import annotations
@@ -157,16 +157,16 @@ def _batch(state, questions, rewards):
     return advantages(state.run.cfg.rl, ScoredGroups(rollouts, tuple(rewards)))
 
 
-def test_subset_keeps_the_chosen_questions_rows_and_pixels(rl_state):
+def test_pack_keeps_the_chosen_questions_rows_and_pixels(rl_state):
     """Planted defect caught: taking encodings (or pixel chunks) by question index instead of per media kind."""
-    from videor1.train.rl_advantages import subset
+    from videor1.train.rl_advantages import pack
     from videor1.train.rl_rollout import collate_prompts
 
     state = rl_state()
     questions = _questions(state, "ivi")
     rewards = [RewardBreakdown([float(i), 0.0], [0.0] * 2, [0.0] * 2, [float(i), 0.0]) for i in range(3)]
     batch = _batch(state, questions, rewards)
-    sub = subset(state.run, batch, [1, 2])
+    sub = pack(state.run, [batch], [(0, 1), (0, 2)])
     alone = collate_prompts(
         state.run, [questions[k].sample for k in (1, 2)], [questions[k].media for k in (1, 2)]
     )

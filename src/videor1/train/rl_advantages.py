@@ -83,11 +83,6 @@ def groups_wanted(batches: Sequence[TrainBatch], target: int) -> bool:
     return sum(int(informative_mask(b.advantages.values).sum()) for b in batches) < target
 
 
-def subset(run: Run, batch: TrainBatch, keep: list[int]) -> TrainBatch:
-    """The batch restricted to questions ``keep`` (:func:`pack` of one batch)."""
-    return pack(run, [batch], [(0, k) for k in keep])
-
-
 def pack(run: Run, batches: Sequence[TrainBatch], picks: Sequence[tuple[int, int]]) -> TrainBatch:
     """One batch of the questions ``picks`` (``(batch, question)`` pairs, in that order): their prompts
     collated again (the processor lays out the pixels), their encodings, completions, rewards and
