@@ -32,45 +32,14 @@ from types import ModuleType
 import torch
 
 from videor1.config import SamplingConfig
+from videor1.models.tiny import bare_qwen2_5_vl
 
 VIDEO, IMAGE, VSTART, VEND, PAD = 291, 290, 292, 293, 0
 EOS_IDS = [2, 11, 47, 101, 150, 199, 233, 271]
 
 
 def tiny_model() -> torch.nn.Module:
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-
-    cfg = Qwen2_5_VLConfig(
-        text_config=dict(
-            vocab_size=300,
-            hidden_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            intermediate_size=128,
-            rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]},
-            max_position_embeddings=4096,
-            bos_token_id=1,
-            eos_token_id=EOS_IDS[0],
-            pad_token_id=PAD,
-        ),
-        vision_config=dict(
-            depth=2,
-            hidden_size=32,
-            num_heads=2,
-            intermediate_size=64,
-            out_hidden_size=64,
-            fullatt_block_indexes=[1],
-            window_size=56,
-            tokens_per_second=2,
-        ),
-        image_token_id=IMAGE,
-        video_token_id=VIDEO,
-        vision_start_token_id=VSTART,
-        vision_end_token_id=VEND,
-    )
-    torch.manual_seed(0)
-    return Qwen2_5_VLForConditionalGeneration(cfg).eval()
+    return bare_qwen2_5_vl(eos_token_id=EOS_IDS[0])
 
 
 def video_prompts(num_prompts: int, frames: int = 4) -> dict[str, torch.Tensor]:

@@ -12,18 +12,11 @@ import json
 
 import pytest
 import torch
+from test_sft import SMALL_MEDIA
 
 from videor1.config import Config, DataConfig, MediaConfig, ModelConfig, SamplingConfig, TrainConfig
 
-MEDIA = MediaConfig(
-    fps=2.0,
-    min_frames=4,
-    max_frames=8,
-    video_min_pixels=56 * 56,
-    video_max_pixels=112 * 112,
-    image_min_pixels=56 * 56,
-    image_max_pixels=112 * 112,
-)
+MEDIA = SMALL_MEDIA
 
 
 @pytest.fixture

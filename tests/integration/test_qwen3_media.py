@@ -11,19 +11,12 @@ import json
 from pathlib import Path
 
 import pytest
+from test_sft import SMALL_MEDIA
 
-from videor1.config import Config, DataConfig, MediaConfig, ModelConfig, TrainConfig
+from videor1.config import Config, DataConfig, ModelConfig, TrainConfig
 
 SIZE = 84  # a multiple of 28, not of 32
-MEDIA = MediaConfig(
-    fps=2.0,
-    min_frames=4,
-    max_frames=8,
-    video_min_pixels=56 * 56,
-    video_max_pixels=112 * 112,
-    image_min_pixels=56 * 56,
-    image_max_pixels=112 * 112,
-)  # 84 px stays 84 px with factor 28 and becomes 96 px with factor 32
+MEDIA = SMALL_MEDIA  # 84 px stays 84 px with factor 28 and becomes 96 px with factor 32
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import torch
 
 from videor1.algorithms.losses import token_logprobs
 from videor1.config import SamplingConfig
+from videor1.models.tiny import bare_qwen2_5_vl
 from videor1.models.vision import VisionCounter, rope_positions
 from videor1.rollout.hf import HFRolloutEngine, sample_next_token
 
@@ -16,39 +17,7 @@ VIDEO, IMAGE, VSTART, VEND, EOS, PAD = 291, 290, 292, 293, 2, 0
 
 
 def tiny_vl_model(seed: int = 0):
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-
-    cfg = Qwen2_5_VLConfig(
-        text_config=dict(
-            vocab_size=300,
-            hidden_size=64,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            intermediate_size=128,
-            rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]},
-            max_position_embeddings=4096,
-            bos_token_id=1,
-            eos_token_id=EOS,
-            pad_token_id=PAD,
-        ),
-        vision_config=dict(
-            depth=2,
-            hidden_size=32,
-            num_heads=2,
-            intermediate_size=64,
-            out_hidden_size=64,
-            fullatt_block_indexes=[1],
-            window_size=56,
-            tokens_per_second=2,
-        ),
-        image_token_id=IMAGE,
-        video_token_id=VIDEO,
-        vision_start_token_id=VSTART,
-        vision_end_token_id=VEND,
-    )
-    torch.manual_seed(seed)
-    return Qwen2_5_VLForConditionalGeneration(cfg).eval()
+    return bare_qwen2_5_vl(seed=seed, eos_token_id=EOS)
 
 
 def video_batch(num_prompts: int = 2, frames: int = 4, seed: int = 0):

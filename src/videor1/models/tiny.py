@@ -395,3 +395,40 @@ def _check_free(out: Path) -> None:
         if (out / "config.json").exists():
             raise FileExistsError(f"{out} already holds a model; choose an empty or new directory")
         raise FileExistsError(f"{out} is not empty; choose an empty or new directory")
+
+
+BARE_IDS = {"image": 290, "video": 291, "vision_start": 292, "vision_end": 293, "pad": 0, "bos": 1}
+"""Special token ids of :func:`bare_qwen2_5_vl` (a 300-token vocabulary, no tokenizer)."""
+
+
+def bare_qwen2_5_vl(*, seed: int = 0, eos_token_id: int = 2):
+    """An untrained two-layer Qwen2.5-VL in memory, without tokenizer or processor (ids in
+    :data:`BARE_IDS`; ``tokens_per_second`` 2): for engine tests and benchmarks that feed token ids and
+    pixels directly. :func:`build_tiny_model` makes the full checkpoint the recipes load."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    text = dict(
+        vocab_size=300, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2
+    )
+    text |= dict(
+        intermediate_size=128,
+        max_position_embeddings=4096,
+        rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]},
+    )
+    vision = dict(depth=2, hidden_size=32, num_heads=2, intermediate_size=64, out_hidden_size=64)
+    vision |= dict(fullatt_block_indexes=[1], window_size=56, tokens_per_second=2)
+    cfg = Qwen2_5_VLConfig(
+        text_config={
+            **text,
+            "bos_token_id": BARE_IDS["bos"],
+            "eos_token_id": eos_token_id,
+            "pad_token_id": BARE_IDS["pad"],
+        },
+        vision_config=vision,
+        image_token_id=BARE_IDS["image"],
+        video_token_id=BARE_IDS["video"],
+        vision_start_token_id=BARE_IDS["vision_start"],
+        vision_end_token_id=BARE_IDS["vision_end"],
+    )
+    torch.manual_seed(seed)
+    return Qwen2_5_VLForConditionalGeneration(cfg).eval()
