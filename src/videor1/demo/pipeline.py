@@ -123,6 +123,8 @@ def run_demo(
 
     ``settings``: a ``DemoSettings``, a preset name (``full``, ``quick``) or a YAML path. ``seeds``
     overrides ``rl.seeds`` (RL and its evaluation repeated from the one SFT checkpoint).
+    A rerun into ``out_dir`` resumes every stage already there, after ``videor1.demo.resume`` has
+    checked that none of them was built with other settings (``ConfigError`` listing each difference).
     """
     import torch
 
