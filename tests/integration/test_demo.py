@@ -264,3 +264,78 @@ def test_demo_never_writes_into_or_deletes_a_foreign_directory(tmp_path):
 
     pipeline._claim_output_dir(ours, fresh=True)
     assert sorted(p.name for p in ours.iterdir()) == [MARKER]
+
+
+def test_rerun_with_changed_settings_is_refused_and_unchanged_resumes(tmp_path):
+    from videor1.config import ConfigError
+    from videor1.demo.pipeline import run_demo
+    from videor1.demo.resume import SETTINGS_FILE
+    from videor1.demo.settings import load_demo_settings
+
+    out = tmp_path / "demo"
+    assert main(["-q", "demo", "--quick", "--out", str(out)]) == 0
+    recorded = (out / SETTINGS_FILE).read_text()
+    stamps = {
+        p: p.stat().st_mtime_ns for p in (out / "data" / "meta.json", out / "model-base" / "config.json")
+    }
+    before = json.loads((out / "report.json").read_text())
+    rl_runs = ", ".join(f"rl/{v}-seed0" for v in before["variants"])
+
+    # a changed data setting: refused before any stage runs, naming the key, both values and the stages
+    with pytest.raises(ConfigError) as e:
+        run_demo(out, settings=load_demo_settings("quick", ["data.train_items=30"]))
+    assert f"data.train_items: 24 -> 30 (stages: data, sft, {rl_runs})" in str(e.value)
+    assert "--fresh" in str(e.value) and "--out" in str(e.value)
+    # a model and an SFT setting: only the stages built on them, every key listed
+    with pytest.raises(ConfigError) as e:
+        run_demo(out, settings=load_demo_settings("quick", ["model.hidden_size=64", "sft.steps=4"]))
+    assert f"model.hidden_size: 128 -> 64 (stages: model, sft, {rl_runs})" in str(e.value)
+    assert f"sft.steps: 3 -> 4 (stages: sft, {rl_runs})" in str(e.value)
+    assert "(stages: data" not in str(e.value)
+    assert main(["-q", "demo", "--quick", "--out", str(out), "seed=1"]) == 2  # the CLI's exit status
+    assert (out / SETTINGS_FILE).read_text() == recorded
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+
+    # the same settings (and ones that cannot change a result) resume every stage: nothing is rebuilt
+    assert main(["-q", "demo", "--quick", "--out", str(out), "threads=1", "eval.batch=5"]) == 0
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+    assert (out / SETTINGS_FILE).read_text() == recorded
+    after = json.loads((out / "report.json").read_text())
+    assert after["stages"] == before["stages"] and after["sft_curve"] == before["sft_curve"]
+
+
+def test_stage_settings_check_compares_only_the_stages_a_rerun_reuses(tmp_path):
+    from videor1.config import ConfigError
+    from videor1.demo.resume import SETTINGS_FILE, check_stage_settings, record_stage
+    from videor1.demo.settings import load_demo_settings
+
+    s = load_demo_settings("quick")
+    for stage in ("data", "model", "sft", "rl/grpo-seed0", "rl/tgrpo-reference-seed0", "eval"):
+        record_stage(tmp_path, s, stage)
+    all_stages = ["data", "model", "sft", "rl/grpo-seed0", "rl/tgrpo-reference-seed0", "eval"]
+    check_stage_settings(tmp_path, s, all_stages, has_outputs=True)
+    # more RL seeds or fewer variants: each run is its own stage, the recorded ones are unchanged
+    more = load_demo_settings("quick", ["rl.seeds=2", "rl.variants=[grpo]", "threads=1"])
+    check_stage_settings(
+        tmp_path, more, ["data", "model", "sft", "rl/grpo-seed0", "rl/grpo-seed1"], has_outputs=True
+    )
+    # an RL setting affects the RL runs a rerun would reuse, and only those
+    with pytest.raises(ConfigError, match=r"rl.steps: 2 -> 5 \(stages: rl/grpo-seed0\)\n"):
+        check_stage_settings(
+            tmp_path,
+            load_demo_settings("quick", ["rl.steps=5", "rl.variants=[grpo]"]),
+            ["rl/grpo-seed0"],
+            has_outputs=True,
+        )
+    with pytest.raises(ConfigError, match=r"eval.max_new_tokens: 16 -> 8 \(stages: eval\)"):
+        check_stage_settings(
+            tmp_path, load_demo_settings("quick", ["eval.max_new_tokens=8"]), all_stages, has_outputs=True
+        )
+    # a demo output from before settings were recorded cannot be checked; an empty one has nothing to check
+    (tmp_path / SETTINGS_FILE).unlink()
+    with pytest.raises(ConfigError, match="cannot be compared"):
+        check_stage_settings(tmp_path, s, all_stages, has_outputs=True)
+    check_stage_settings(tmp_path, s, all_stages, has_outputs=False)
+    (tmp_path / SETTINGS_FILE).write_text("[]")
+    with pytest.raises(ConfigError, match=f"{SETTINGS_FILE}: not the demo's record"):
+        check_stage_settings(tmp_path, s, all_stages, has_outputs=True)

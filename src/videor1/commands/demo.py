@@ -16,6 +16,9 @@ shuffled + rl.margin) and the control T-GRPO with alpha = 0 (shuffled rollouts, 
 from the same SFT checkpoint with the same budget, and evaluates every
 stage on held-out items with ordered and with shuffled frames. Writes <out>/report.md,
 report.json and plots. A rerun resumes finished stages; --seeds adds RL seeds to a finished run.
+Each stage's settings are recorded in <out>/demo_settings.json: a rerun whose settings would change
+a stage it reuses (data size, families, seed, model, SFT or RL settings ...) is refused with the list
+of changed keys; use another --out, or --fresh to start over.
 
 The settings are YAML (configs/demo/full.yaml, quick.yaml; shipped inside the package too), loaded
 strictly: a typo in a key is an error naming it.

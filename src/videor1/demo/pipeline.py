@@ -44,6 +44,7 @@ from typing import Any
 
 from videor1.config import Config, ConfigError, to_dict
 from videor1.demo.evaluation import evaluate_checkpoint, evaluate_stage, ordered_point
+from videor1.demo.resume import check_stage_settings, record_stage
 from videor1.demo.settings import DemoSettings, load_demo_settings
 from videor1.demo.stages import (
     rl_config,
@@ -122,6 +123,8 @@ def run_demo(
 
     ``settings``: a ``DemoSettings``, a preset name (``full``, ``quick``) or a YAML path. ``seeds``
     overrides ``rl.seeds`` (RL and its evaluation repeated from the one SFT checkpoint).
+    A rerun into ``out_dir`` resumes every stage already there, after ``videor1.demo.resume`` has
+    checked that none of them was built with other settings (``ConfigError`` listing each difference).
     """
     import torch
 
@@ -138,11 +141,23 @@ def run_demo(
         torch.set_num_threads(s.threads)
     out = Path(out_dir)
     _claim_output_dir(out, fresh=fresh)
+    rl_stages = {
+        (variant, seed): f"rl/{variant}-seed{seed}"
+        for seed in range(s.seed, s.seed + s.rl.seeds)
+        for variant in s.rl.variants
+    }
+    check_stage_settings(
+        out,
+        s,
+        ["data", "model", "sft", *rl_stages.values(), "eval"],
+        has_outputs=any(p.name != MARKER for p in out.iterdir()),
+    )
     seconds: dict[str, float] = {}
     started = time.perf_counter()
 
     data_dir = out / "data"
     with _Timer(seconds, "data"):
+        record_stage(out, s, "data")
         if not (data_dir / "meta.json").exists():
             generate_dataset(
                 data_dir,
@@ -164,10 +179,13 @@ def run_demo(
 
     base_dir = out / "model-base"
     with _Timer(seconds, "model"):
+        record_stage(out, s, "model")
         if not (base_dir / "config.json").exists():
             build_tiny_model(dataclasses.replace(s.model, seed=s.seed), base_dir)
 
     with _Timer(seconds, "sft"):
+        record_stage(out, s, "eval")  # the learning curve evaluates
+        record_stage(out, s, "sft")
         sft_ckpt, sft_curve, sft_configs = run_sft(s, out, base_dir)
 
     runs: dict[str, list[dict[str, Any]]] = {v: [] for v in s.rl.variants}
@@ -175,6 +193,7 @@ def run_demo(
     for seed in range(s.seed, s.seed + s.rl.seeds):
         for variant in s.rl.variants:
             with _Timer(seconds, variant if seed == s.seed else f"{variant} (other seeds)"):
+                record_stage(out, s, rl_stages[variant, seed])
                 cfg = rl_config(s, out, sft_ckpt, variant=variant, seed=seed)
                 checkpoints[variant, seed] = Path(rl_recipe.train(cfg, resume="auto"))
 
