@@ -199,6 +199,20 @@ def to_dict(obj: Any) -> Any:
     return dataclasses.asdict(obj)
 
 
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as ``{dotted key: leaf value}``.
+
+    >>> flatten({"train": {"lr": 1e-6, "adam": {"b1": 0.9}}, "seed": 0})
+    {'train.lr': 1e-06, 'train.adam.b1': 0.9, 'seed': 0}
+    """
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else key))
+    return out
+
+
 def load_raw(path: str | Path | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
     """The YAML mapping with the dotted overrides applied, before typing: what the user set explicitly."""
     data: dict[str, Any] = {}

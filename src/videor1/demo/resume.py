@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from videor1.config import ConfigError
+from videor1.config_loader import flatten
 from videor1.demo.settings import DemoSettings
 from videor1.utils.rundir import write_text_atomic
 
@@ -59,20 +60,11 @@ NOT_A_DIFFERENCE = frozenset(
 """Keys that cannot change any stage's results: a rerun may change them without a word."""
 
 
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        out.update(_flatten(value, f"{prefix}.{key}" if prefix else key))
-    return out
-
-
 def stage_inputs(s: DemoSettings, stage: str) -> dict[str, Any]:
     """``{dotted key: value}`` of the settings ``stage`` (``data``, ``model``, ``sft``, ``eval`` or
     ``rl/<variant>-seed<n>``) depends on, JSON-normalised (as recorded)."""
     wanted = STAGE_KEYS["rl" if stage.startswith("rl/") else stage]
-    flat = json.loads(json.dumps(_flatten(dataclasses.asdict(s))))
+    flat = json.loads(json.dumps(flatten(dataclasses.asdict(s))))
     return {
         k: v
         for k, v in flat.items()

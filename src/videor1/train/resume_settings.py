@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from videor1.config import Config
+from videor1.config_loader import flatten
 from videor1.train.checkpoint import DATA_FINGERPRINT, CheckpointError, read_trainer_state
 from videor1.train.data import data_fingerprint
 from videor1.train.distributed import Dist
@@ -53,15 +54,6 @@ FIXED_BY_CHECKPOINT = {
 _PATH_KEYS = ("model.path", "data.train_file", "data.media_root")
 
 
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        out.update(_flatten(value, f"{prefix}.{key}" if prefix else key))
-    return out
-
-
 def _same(key: str, old: Any, new: Any) -> bool:
     if old == new:
         return True
@@ -80,7 +72,7 @@ def resume_differences(cfg: Config, checkpoint: Path, recipe: str) -> dict[str, 
         saved = from_dict(Config, load_raw(checkpoint / "config.yaml"))
     except ConfigError as e:
         raise CheckpointError(f"{checkpoint}: its config.yaml does not load: {e}") from None
-    old, new = _flatten(to_dict(saved)), _flatten(to_dict(cfg))
+    old, new = flatten(to_dict(saved)), flatten(to_dict(cfg))
     sections = RESUME_SECTIONS[recipe]
     changed = {
         key: (old[key], new[key])
