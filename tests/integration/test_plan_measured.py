@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_rl import MEDIA_OVERRIDES
 
 PROBE = Path(__file__).with_name("plan_probe.py")
 
@@ -30,11 +31,7 @@ def _overrides(out: Path, model_dir: Path, train_file: Path, media_root: Path) -
         "model.gradient_checkpointing=true",
         f"data.train_file={train_file}",
         f"data.media_root={media_root}",
-        "data.media.nframes=8",
-        "data.media.video_min_pixels=3136",
-        "data.media.video_max_pixels=12544",
-        "data.media.image_min_pixels=3136",
-        "data.media.image_max_pixels=12544",
+        *MEDIA_OVERRIDES,
         f"train.output_dir={out}",
         "train.max_steps=2",
         "train.per_device_batch_size=2",

@@ -49,16 +49,21 @@ EXPECTED_METRICS = [
 ]
 
 
+MEDIA_OVERRIDES = [  # 8 frames of 56x56..112x112 px: a few visual tokens each
+    "data.media.nframes=8",
+    "data.media.video_min_pixels=3136",
+    "data.media.video_max_pixels=12544",
+    "data.media.image_min_pixels=3136",
+    "data.media.image_max_pixels=12544",
+]
+
+
 def tiny_cfg(tmp: Path, model_dir: Path, train_file: Path, media_root: Path, **overrides: str):
     base = [
         f"model.path={model_dir}",
         f"data.train_file={train_file}",
         f"data.media_root={media_root}",
-        "data.media.nframes=8",
-        "data.media.video_min_pixels=3136",
-        "data.media.video_max_pixels=12544",
-        "data.media.image_min_pixels=3136",
-        "data.media.image_max_pixels=12544",
+        *MEDIA_OVERRIDES,
         f"train.output_dir={tmp}",
         "train.max_steps=3",
         "train.per_device_batch_size=2",
