@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -113,3 +114,4 @@ def main(mode: str, config: str, out_dir: str) -> None:
 
 if __name__ == "__main__":
     main(*sys.argv[1:])
+    gc.collect()  # as videor1.cli does: a model collected at interpreter shutdown can abort gloo

@@ -8,6 +8,7 @@ update saw minus the visual tokens the plan counts for the config's media budget
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 
@@ -66,3 +67,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    gc.collect()  # as videor1.cli does: a model collected at interpreter shutdown can abort gloo
