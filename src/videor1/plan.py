@@ -51,8 +51,9 @@ attention keeps no ``L x L`` matrix). Not counted: allocator fragmentation, CUDA
 NCCL buffers, the dataloader, and on CPU the ``L x L`` scores that ``sdpa``'s math kernel keeps when
 a padding mask rules out its flash kernel. The plan is an estimate to size a run, not a measurement;
 ``tests/integration/test_plan_measured.py`` holds it within 15% of the measured per-rank peak of
-live tensors for the tiny model on 2 CPU processes (FSDP2, gradient checkpointing; plain, with
-accumulation, with dynamic sampling).
+live tensors for the tiny model on 2 CPU processes (FSDP2, gradient checkpointing; plain and with
+dynamic sampling). With gradient accumulation it is 16-26% low there: a term that appeared with the
+per-micro-batch reduce-scatter is not identified yet (that case is an expected failure in the test).
 """
 
 from __future__ import annotations
