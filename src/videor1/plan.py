@@ -36,6 +36,10 @@ update (the policy forward and backward)
     loss), ``L = prompt + max_new_tokens``. SFT (``rl=False``): one row per question, ``L = prompt +
     target``, logits at the ``target`` positions only (``videor1.train.sft.target_token_loss`` asks
     for no others) at 10 B an entry (bf16 logits, their fp32 log-softmax and its gradient).
+    With gradient accumulation (``k`` micro-batches a step): an RL step collects all its rollouts
+    before the first update, so the other ``k - 1`` micro-batches' pixel values wait in fp32; and
+    under FSDP2 each group's reduce-scatter output exists beside the shard it is added to (FSDP2's
+    ``foreach_reduce`` accumulates in place after the first micro-batch), the root group's the largest.
 
 host (per node, :func:`host_plan`)
     Rank 0 alone reads the checkpoint (the other ranks build on the meta device and receive their
@@ -52,8 +56,8 @@ NCCL buffers, the dataloader, and on CPU the ``L x L`` scores that ``sdpa``'s ma
 a padding mask rules out its flash kernel. The plan is an estimate to size a run, not a measurement;
 ``tests/integration/test_plan_measured.py`` holds it within 15% of the measured per-rank peak of
 live tensors for the tiny model on 2 CPU processes (FSDP2, gradient checkpointing; plain and with
-dynamic sampling). With gradient accumulation it is 16-26% low there: a term that appeared with the
-per-micro-batch reduce-scatter is not identified yet (that case is an expected failure in the test).
+dynamic sampling; with accumulation only on a quiet machine: there the measured peak depends on how
+many reduce-scatters are still in flight, 68-81 MiB against a plan of 62 MiB across runs).
 """
 
 from __future__ import annotations
@@ -375,6 +379,25 @@ def memory_plan(
             f"{patches:,} patches x {arch.vision_hidden} x {compute} B x {vit_layers}",
         )
     )
+    waiting = t.gradient_accumulation_steps - 1
+    if rl and waiting:
+        rows.append(
+            Row(
+                "update",
+                "the step's other micro-batches (pixel values, fp32)",
+                waiting * patches * g.patch_size**2 * 3 * 4,
+                f"{waiting} x {patches:,} patches x {g.patch_size**2 * 3} x 4 B, held until their update",
+            )
+        )
+    if fsdp and waiting:
+        rows.append(
+            Row(
+                "update",
+                "reduce-scatter output beside the accumulated shard",
+                4 * arch.root_trainable // shard,
+                f"4 B x {arch.root_trainable:,} / {shard} (the root group's, the largest)",
+            )
+        )
     return rows
 
 

@@ -44,17 +44,17 @@ def _overrides(out: Path, model_dir: Path, train_file: Path, media_root: Path) -
     ]
 
 
-ACCUMULATION_GAP = pytest.mark.xfail(
+ACCUMULATION_UNDER_LOAD = pytest.mark.xfail(
     strict=False,
-    reason="known gap: since FSDP2 reduce-scatters every micro-batch, the measured peak at accumulation 2 "
-    "is 10-15 MiB above accumulation 1 (68-77 MiB, timing-dependent) and the plan 16-26% low; the "
-    "missing term is not identified yet",
+    reason="at accumulation 2 the measured peak depends on timing (68-81 MiB on rank 0 across runs of "
+    "one config: gloo's reduce-scatters of one micro-batch still hold their buffers while the next "
+    "runs, more of them on a loaded machine); the plan is within 15% on a quiet machine only",
 )
 
 
 @pytest.mark.parametrize(
     "variant",
-    ["plain", pytest.param("accumulation", marks=ACCUMULATION_GAP), "dynamic_sampling"],
+    ["plain", pytest.param("accumulation", marks=ACCUMULATION_UNDER_LOAD), "dynamic_sampling"],
 )
 def test_plan_peak_within_15_percent_of_the_measured_peak(variant, tmp_path, tiny_model_dir, synth_dir):
     train_file = synth_dir / "train.json"
