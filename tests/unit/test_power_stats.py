@@ -83,3 +83,81 @@ def test_experiment_help():
         check=True,
     )
     assert "--quick" in result.stdout and "--seeds" in result.stdout and "--table" in result.stdout
+
+
+def _load_experiment():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tgrpo_power", ROOT / "experiments" / "tgrpo_power.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("tgrpo_power", module)  # dataclasses resolve annotations through it
+    spec.loader.exec_module(module)
+    return module
+
+
+def _stage(qs_ordered: float, qs_shuffled: float) -> dict:
+    split = {"agree": {"accuracy": 1.0, "n": 2}, "conflict": {"accuracy": qs_ordered, "n": 6}}
+    return {
+        "accuracy_ordered": (qs_ordered + 1.0) / 2,
+        "accuracy_shuffled": (qs_shuffled + 1.0) / 2,
+        "per_family": {
+            "image_color": {"ordered": 1.0, "shuffled": 1.0, "n": 8},
+            "quarter_shortcut": {"ordered": qs_ordered, "shuffled": qs_shuffled, "n": 8},
+        },
+        "cue_split": {"ordered": split, "shuffled": split},
+    }
+
+
+def test_experiment_tables_pair_seeds(tmp_path):
+    """The generated table pairs seed k of a T-GRPO variant with seed k of GRPO and the control."""
+    import json
+
+    exp = _load_experiment()
+    sft = {
+        **_stage(0.25, 0.25),
+        "sft_items": {"image_color": 10, "quarter_shortcut": 9},
+        "cue_agreement": {"train": 0.86, "test": 0.25},
+        "seconds": {"data": 1.0, "sft": 2.0, "eval": 3.0},
+        "cpu_seconds": 6.0,
+    }
+    (tmp_path / "sft.json").write_text(json.dumps(sft))
+    (tmp_path / "results").mkdir()
+    # quarter_shortcut ordered, per seed: GRPO 0.5, 0.625; T-GRPO reference 0.75, 0.75; control 0.5, 0.75
+    for variant, values in {
+        "grpo": (0.5, 0.625),
+        "tgrpo-reference": (0.75, 0.75),
+        "tgrpo-no-bonus": (0.5, 0.75),
+    }.items():
+        for seed, qs in enumerate(values):
+            fire = None if variant == "grpo" else 0.5
+            result = {
+                **_stage(qs, 0.25),
+                "variant": variant,
+                "seed": seed,
+                "steps": 4,
+                "heldout_curve": [{"step": 0, "ordered": 0.25}, {"step": 4, "ordered": qs}],
+                "rl_curve": [
+                    {"step": k, "accuracy": 0.8, "fire_rate": fire, "advantage_shift": fire}
+                    for k in (1, 2, 3, 4)
+                ],
+                "seconds": {"total": 10.0},
+                "cpu_seconds": 9.0,
+                "threads": 1,
+                "date": "2026-12-05",
+                "machine": "test",
+            }
+            (tmp_path / "results" / f"{variant}-seed{seed}.json").write_text(json.dumps(result))
+    text = exp.tables(tmp_path, exp.Design(seeds=2, steps=4, sft_steps=5))
+    rows = {
+        line.split(" | ")[0] + " | " + line.split(" | ")[1]: line
+        for line in text.splitlines()
+        if line.startswith("| T-GRPO") and " − " in line
+    }
+    # reference − GRPO: +25.0, +12.5 (mean 18.75); both positive: p = 2/4
+    row = rows["| T-GRPO `reference` − GRPO | `quarter_shortcut` ordered"]
+    assert "+25.0, +12.5" in row and "| 0.500 |" in row
+    # reference − control: +25.0, +0.0: |sum| 25 reached by (+,+), (+,-), (-,+), (-,-) all -> p = 1
+    row = rows["| T-GRPO `reference` − control: T-GRPO α = 0 | `quarter_shortcut` ordered"]
+    assert "+25.0, +0.0" in row and "| 1.000 |" in row
+    assert "| GRPO | 2 | 56.2 [" in text  # mean of 50 and 62.5
+    assert "Ran: 6 RL runs" in text
