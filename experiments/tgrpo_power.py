@@ -35,7 +35,7 @@ Run from the repository root (one thread: on the shared 2-core machine two threa
 
     PYTHONPATH=src python experiments/tgrpo_power.py --pilot        # time one RL step and one eval
     PYTHONPATH=src python experiments/tgrpo_power.py                # the full design
-    PYTHONPATH=src python experiments/tgrpo_power.py --quick        # 2 seeds, 40 steps: < 30 min
+    PYTHONPATH=src python experiments/tgrpo_power.py --quick        # 2 seeds, 20 steps: < 30 min
     PYTHONPATH=src python experiments/tgrpo_power.py --table        # rebuild docs/tgrpo_power.md
 
 ``--table`` (alone, or after a run) writes the generated tables between the markers of
@@ -84,8 +84,8 @@ class Design:
     variants: tuple[str, ...] = VARIANTS
 
 
-QUICK = Design(seeds=2, steps=40, curve_every=20)
-"""The reduced setting: same data and SFT, 2 seeds, 40 RL steps (under 30 minutes on 2 cores)."""
+QUICK = Design(seeds=2, steps=20, curve_every=10)
+"""The reduced setting: same data and SFT, 2 seeds, 20 RL steps (about 26 minutes on 2 cores)."""
 
 
 def settings(d: Design, threads: int):
@@ -111,8 +111,7 @@ def settings(d: Design, threads: int):
 
 def prepare_data(s, d: Design, out: Path) -> Path:
     """Generate the data (once), the RL file, the SFT file without ``sft_exclude`` and without the
-    shortcut items whose cue is wrong, and ``data-qs/``: the held-out shortcut items alone, for
-    the learning curves (its ``videos`` is a link to the data's)."""
+    shortcut items whose cue is wrong."""
     from videor1.data.synth import generate_dataset
     from videor1.demo.stages import SFT_TRAIN_FILE, write_rl_train_file, write_sft_train_file
 
@@ -134,13 +133,22 @@ def prepare_data(s, d: Design, out: Path) -> Path:
     kept = [r for r in sft_records if r["family"] not in d.sft_exclude]
     (data / SFT_TRAIN_FILE).write_text(json.dumps(kept, ensure_ascii=False, indent=1), encoding="utf-8")
     write_rl_train_file(data, s.rl_families)
-    qs = out / "data-qs"
-    qs.mkdir(exist_ok=True)
-    test = json.loads((data / "test.json").read_text(encoding="utf-8"))
-    (qs / "test.json").write_text(json.dumps([r for r in test if r["family"] == SHORTCUT]), encoding="utf-8")
-    if not (qs / "videos").exists():
-        (qs / "videos").symlink_to(Path("..") / "data" / "videos")
     return data
+
+
+def prepare_curve_data(out: Path) -> Path:
+    """``data-qs/``: the held-out shortcut items alone, for the learning curves; its videos are hard
+    links to the data's (the evaluation refuses media reached through a symlink out of its root)."""
+    qs = out / "data-qs"
+    (qs / "videos").mkdir(parents=True, exist_ok=True)
+    test = json.loads((out / "data" / "test.json").read_text(encoding="utf-8"))
+    records = [r for r in test if r["family"] == SHORTCUT]
+    for r in records:
+        link = qs / r["path"]
+        if not link.exists():
+            os.link(out / "data" / r["path"], link)
+    (qs / "test.json").write_text(json.dumps(records), encoding="utf-8")
+    return qs
 
 
 def cue_split(pred_file: Path, test_records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -522,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=None, help="run directory (default runs/tgrpo_power[-quick])"
     )
-    parser.add_argument("--quick", action="store_true", help="the reduced setting: 2 seeds, 40 RL steps")
+    parser.add_argument("--quick", action="store_true", help="the reduced setting: 2 seeds, 20 RL steps")
     parser.add_argument("--seeds", type=int, default=None, help="RL seeds per variant (0 .. seeds-1)")
     parser.add_argument("--steps", type=int, default=None, help="RL steps per run")
     parser.add_argument("--eval-items", type=int, default=None, help="held-out items per family")
@@ -572,6 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps(dataclasses.asdict(design), indent=1) + "\n", encoding="utf-8"
     )
     sft = ensure_sft(s, design, out)
+    prepare_curve_data(out)
     if args.pilot:
         result = pilot(s, design, out, sft)
         (out / "pilot.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
