@@ -402,7 +402,10 @@ def tables(out: Path, design: Design) -> str:
         f"{100 * sft['accuracy_ordered']:.1f} | {100 * sft['accuracy_shuffled']:.1f} |"
     )
 
-    seeds_of = {v: sorted(s for (w, s) in by if w == v) for v in variants}
+    # Only seeds every variant finished: a partly run seed would unpair the per-variant means.
+    complete = sorted(k for k in {s for (_, s) in by} if all((v, k) in by for v in variants))
+    partial = sorted(f"{v} seed {k}" for (v, k) in by if k not in complete)
+    seeds_of = {v: complete for v in variants}
     lines += [
         "",
         "### Per variant (mean [95% t interval] over seeds; accuracies in %)",
@@ -503,13 +506,16 @@ def tables(out: Path, design: Design) -> str:
             cells.append(f"{sum(vals) / len(vals):.1f}" if vals else "–")
         lines.append(f"| {LABELS[v]} | " + " | ".join(cells) + " |")
 
+    if partial:
+        lines += ["", f"Left out (their seed is not finished for every variant): {', '.join(partial)}."]
     rl_cpu = sum(r["cpu_seconds"] for r in results)
     rl_wall = sum(r["seconds"]["total"] for r in results)
     threads = sorted({r["threads"] for r in results})
     dates = sorted({r["date"] for r in results})
     lines += [
         "",
-        f"Ran: {len(results)} RL runs ({', '.join(f'{LABELS[v]} × {len(seeds_of[v])}' for v in variants)}), "
+        f"Ran: {len(results)} RL runs in all; in the tables, seeds {complete} of "
+        f"{', '.join(LABELS[v] for v in variants)}, "
         f"{', '.join(map(str, steps))} RL steps each. Time on this machine ({results[0]['machine'] if results else '?'}, "
         f"torch threads {threads}, shared with other jobs): SFT stage {sft['seconds']['data'] + sft['seconds']['sft'] + sft['seconds']['eval']:.0f} s wall "
         f"({sft['cpu_seconds']:.0f} s CPU), RL runs with their evaluations {rl_wall:.0f} s wall ({rl_cpu:.0f} s CPU). "

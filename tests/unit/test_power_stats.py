@@ -124,9 +124,10 @@ def test_experiment_tables_pair_seeds(tmp_path):
     (tmp_path / "results").mkdir()
     # quarter_shortcut ordered, per seed: GRPO 0.5, 0.625; T-GRPO reference 0.75, 0.75; control 0.5, 0.75
     for variant, values in {
-        "grpo": (0.5, 0.625),
+        "grpo": (0.5, 0.625, 1.0),  # seed 2 finished for GRPO only: unpaired, left out of every table
         "tgrpo-reference": (0.75, 0.75),
         "tgrpo-no-bonus": (0.5, 0.75),
+        "tgrpo-margin": (0.5, 0.5),
     }.items():
         for seed, qs in enumerate(values):
             fire = None if variant == "grpo" else 0.5
@@ -160,4 +161,7 @@ def test_experiment_tables_pair_seeds(tmp_path):
     row = rows["| T-GRPO `reference` − control: T-GRPO α = 0 | `quarter_shortcut` ordered"]
     assert "+25.0, +0.0" in row and "| 1.000 |" in row
     assert "| GRPO | 2 | 56.2 [" in text  # mean of 50 and 62.5
-    assert "Ran: 6 RL runs" in text
+    assert "Ran: 9 RL runs in all; in the tables, seeds [0, 1]" in text
+    assert "Left out (their seed is not finished for every variant): grpo seed 2." in text
+    grpo_row = next(line for line in text.splitlines() if line.startswith("| GRPO |"))
+    assert grpo_row.endswith("| 50.0, 62.5 |")
