@@ -434,7 +434,7 @@ def tables(out: Path, design: Design) -> str:
 
     lines += [
         "",
-        "### Paired comparisons (T-GRPO variant − reference variant, same seed)",
+        "### Paired comparisons (variant − variant it is compared with, same seed; points)",
         "",
         "p: exact two-sided sign-flip permutation test over the 2^n sign assignments "
         "(smallest possible p with n seeds: 2/2^n). MDD: minimum detectable mean difference at 80% power "
@@ -443,10 +443,10 @@ def tables(out: Path, design: Design) -> str:
         "| comparison | measure | n | per-seed difference | mean [95% interval] | p | MDD (min p) |",
         "|---|---|---|---|---|---|---|",
     ]
-    for v in (x for x in TGRPO if x in variants):
-        for ref in ("grpo", "tgrpo-no-bonus"):
-            if ref not in variants:
-                continue
+    pairs = [(v, ref) for v in TGRPO for ref in ("grpo", "tgrpo-no-bonus")]
+    pairs.append(("tgrpo-no-bonus", "grpo"))  # the extra shuffled rollouts alone
+    for v, ref in pairs:
+        if v in variants and ref in variants:
             common = [s for s in seeds_of[v] if s in seeds_of[ref]]
             if not common:
                 continue
