@@ -606,6 +606,12 @@ def main(argv: list[str] | None = None) -> int:
         for variant in design.variants:
             path = out / "results" / f"{variant}-seed{seed}.json"
             if path.exists():
+                done = json.loads(path.read_text(encoding="utf-8"))
+                if (done["steps"], done.get("lr")) != (design.steps, design.rl_lr):
+                    parser.error(
+                        f"{path} ran {done['steps']} steps at lr {done.get('lr')}, not {design.steps} at "
+                        f"{design.rl_lr}: give this design its own --out"
+                    )
                 continue
             result = rl_run(s, design, out, sft, variant, seed)
             tmp = path.with_suffix(".tmp")
