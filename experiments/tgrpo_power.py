@@ -116,22 +116,10 @@ def settings(d: Design, threads: int):
 def prepare_data(s, d: Design, out: Path) -> Path:
     """Generate the data (once), the RL file, the SFT file without ``sft_exclude`` and without the
     shortcut items whose cue is wrong."""
-    from videor1.data.synth import generate_dataset
-    from videor1.demo.stages import SFT_TRAIN_FILE, write_rl_train_file, write_sft_train_file
+    from videor1.demo.stages import SFT_TRAIN_FILE, generate_data, write_rl_train_file, write_sft_train_file
 
     data = out / "data"
-    if not (data / "meta.json").exists():
-        generate_dataset(
-            data,
-            train=s.data.train_items,
-            test=s.data.test_items,
-            seed=s.seed,
-            families=s.data.families,
-            size=s.data.size,
-            frames=s.data.frames,
-            jobs=2,
-            cot_detail=s.data.cot_detail,
-        )
+    generate_data(s, data)
     write_sft_train_file(data)  # the demo's cue filter, then this experiment's family filter
     sft_records = json.loads((data / SFT_TRAIN_FILE).read_text(encoding="utf-8"))
     kept = [r for r in sft_records if r["family"] not in d.sft_exclude]

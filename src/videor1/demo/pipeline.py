@@ -47,6 +47,7 @@ from videor1.demo.evaluation import evaluate_checkpoint, evaluate_stage, ordered
 from videor1.demo.resume import check_stage_settings, record_stage
 from videor1.demo.settings import DemoSettings, load_demo_settings
 from videor1.demo.stages import (
+    generate_data,
     rl_config,
     rl_dir,
     sft_config,
@@ -128,7 +129,6 @@ def run_demo(
     """
     import torch
 
-    from videor1.data.synth import generate_dataset
     from videor1.demo.report import headline_rows, write_report
     from videor1.models.tiny import build_tiny_model
     from videor1.train import rl as rl_recipe
@@ -158,18 +158,7 @@ def run_demo(
     data_dir = out / "data"
     with _Timer(seconds, "data"):
         record_stage(out, s, "data")
-        if not (data_dir / "meta.json").exists():
-            generate_dataset(
-                data_dir,
-                train=s.data.train_items,
-                test=s.data.test_items,
-                seed=s.seed,
-                families=s.data.families,
-                size=s.data.size,
-                frames=s.data.frames,
-                jobs=2,
-                cot_detail=s.data.cot_detail,
-            )
+        generate_data(s, data_dir)
         if s.sft.image_steps:
             write_image_train_file(data_dir)
         if s.data.sft_shortcut_items == "cue":

@@ -129,6 +129,25 @@ def rl_dir(out: Path, variant: str, seed: int) -> Path:
     return out / "rl" / f"{variant}-seed{seed}"
 
 
+def generate_data(s: DemoSettings, data_dir: Path) -> None:
+    """The demo's procedural dataset in ``data_dir`` (kept when ``meta.json`` says it is complete)."""
+    from videor1.data.synth import generate_dataset
+
+    if (data_dir / "meta.json").exists():
+        return
+    generate_dataset(
+        data_dir,
+        train=s.data.train_items,
+        test=s.data.test_items,
+        seed=s.seed,
+        families=s.data.families,
+        size=s.data.size,
+        frames=s.data.frames,
+        jobs=2,
+        cot_detail=s.data.cot_detail,
+    )
+
+
 def _write_subset(source: Path, target: Path, keep: Callable[[dict[str, Any]], bool], empty: str) -> int:
     """Write the records of ``source`` that ``keep`` accepts to ``target``; returns their count.
     ``empty`` completes the error raised when there are none: "<source>: <empty>"."""
