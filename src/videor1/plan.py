@@ -55,9 +55,8 @@ attention keeps no ``L x L`` matrix). Not counted: allocator fragmentation, CUDA
 NCCL buffers, the dataloader, and on CPU the ``L x L`` scores that ``sdpa``'s math kernel keeps when
 a padding mask rules out its flash kernel. The plan is an estimate to size a run, not a measurement;
 ``tests/integration/test_plan_measured.py`` holds it within 15% of the measured per-rank peak of
-live tensors for the tiny model on 2 CPU processes (FSDP2, gradient checkpointing; plain and with
-dynamic sampling; with accumulation only on a quiet machine: there the measured peak varies from run
-to run, 68-81 MiB against a plan of 62 MiB, for a reason not yet found).
+live tensors for the tiny model on 2 CPU processes (FSDP2, gradient checkpointing; plain, with
+gradient accumulation and with dynamic sampling).
 """
 
 from __future__ import annotations

@@ -6,6 +6,15 @@ of torch's CPU allocator during the block, as its memory profiler reports it: wi
 ``profile_memory=True`` the CPU allocator reports every allocation with ``total_allocated``, the
 bytes allocated since profiling began and not yet freed. Memory that is neither a tensor nor
 allocated by torch (Python objects, gloo's own buffers) is not counted.
+
+One departure from the plain profiler: c10's CPU memory reporter (``ProfiledCPUMemoryReporter`` in
+``c10/core/CPUAllocator.cpp``) subtracts a free only when the freeing thread has the profiler
+enabled or its ``caffe2_report_cpu_memory_usage`` flag is set. Collective buffers allocated on the
+main thread are often released on one of gloo's worker threads, whichever drops the last reference;
+those frees were lost, so the "peak" grew with every collective by an amount that depended on thread
+timing (measured on a step with gradient accumulation, 2 processes: 60-81 MiB across runs of one
+config, higher on a loaded machine). The block therefore sets that flag (through ``ctypes``, c10
+exposes no Python setter) for its duration, so frees on every thread are subtracted.
 """
 
 from __future__ import annotations
@@ -41,6 +50,9 @@ class CPUTensorPeak:
 
         gc.collect()
         self.base = live_tensor_bytes()
+        self._flag = _report_flag()
+        self._flag_before = self._flag.value
+        self._flag.value = True  # count frees made on any thread (module docstring)
         self._profile = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
         self._profile.__enter__()
         return self
@@ -49,18 +61,39 @@ class CPUTensorPeak:
         from torch._C._profiler import _EventType
 
         self._profile.__exit__(*exc)
-        top, self.where = 0, []
+        self._flag.value = self._flag_before
+        events = []
         stack = list(self._profile.profiler.kineto_results.experimental_event_tree())
         while stack:
             event = stack.pop()
             stack.extend(event.children)
             if event.tag == _EventType.Allocation and event.extra_fields.device.type == "cpu":
-                if event.extra_fields.total_allocated > top:
-                    top = event.extra_fields.total_allocated
-                    where, e = [], event.parent
-                    while e is not None:
-                        where.append(e.name)
-                        e = e.parent
-                    self.where = where
-        self.growth = top
-        self.peak = self.base + top
+                events.append(event)
+        self.growth, self.where = 0, []
+        if not events:
+            self.peak = self.base
+            return
+        events.sort(key=lambda e: e.start_time_ns)
+        # the reporter's total counts from when its table was last empty, not from this block
+        first = events[0].extra_fields
+        offset = first.total_allocated - first.alloc_size
+        top = max(events, key=lambda e: e.extra_fields.total_allocated)
+        self.growth = max(0, top.extra_fields.total_allocated - offset)
+        e = top.parent
+        while e is not None:
+            self.where.append(e.name)
+            e = e.parent
+        self.peak = self.base + self.growth
+
+
+def _report_flag() -> Any:
+    """c10's ``FLAGS_caffe2_report_cpu_memory_usage`` as a ``ctypes.c_bool`` (module docstring)."""
+    import ctypes
+    from pathlib import Path
+
+    lib_dir = Path(torch.__file__).parent / "lib"
+    names = ("libc10.so", "libc10.dylib", "c10.dll")
+    path = next((lib_dir / n for n in names if (lib_dir / n).exists()), None)
+    if path is None:
+        raise RuntimeError(f"CPUTensorPeak: no c10 library among {names} in {lib_dir}")
+    return ctypes.c_bool.in_dll(ctypes.CDLL(str(path)), "FLAGS_caffe2_report_cpu_memory_usage")
