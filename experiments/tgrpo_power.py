@@ -138,7 +138,10 @@ def prepare_curve_data(out: Path) -> Path:
     for r in records:
         link = qs / r["path"]
         if not link.exists():
-            os.link(out / "data" / r["path"], link)
+            try:
+                os.link(out / "data" / r["path"], link)
+            except FileExistsError:  # another --shard process linked it first
+                pass
     (qs / "test.json").write_text(json.dumps(records), encoding="utf-8")
     return qs
 
@@ -524,6 +527,17 @@ def write_doc(path: Path, text: str) -> None:
     path.write_text(doc, encoding="utf-8")
 
 
+def _shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` -> (k, n), 0 <= k < n."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard wants K/N (e.g. 0/2), got {text!r}") from None
+    if not 0 <= k < n:
+        raise argparse.ArgumentTypeError(f"--shard {text}: need 0 <= K < N")
+    return k, n
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -544,6 +558,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--doc", type=Path, default=DOC, help="markdown file for --table")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        default=(0, 1),
+        metavar="K/N",
+        help="run only the runs k, k+N, k+2N, ... of the seed-major order (0-based k), so N processes "
+        "started with 0/N .. N-1/N share the design; run the SFT first with one process (--pilot or "
+        "--shard 0/1) so that they do not both build it",
+    )
     args = parser.parse_args(argv)
 
     base = QUICK if args.quick else Design()
@@ -590,24 +613,23 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(json.dumps(result) + "\n")
         return 0
     (out / "results").mkdir(exist_ok=True)
-    for seed in range(design.seeds):  # seed-major: a partial run holds complete paired sets
-        for variant in design.variants:
-            path = out / "results" / f"{variant}-seed{seed}.json"
-            if path.exists():
-                done = json.loads(path.read_text(encoding="utf-8"))
-                if (done["steps"], done.get("lr")) != (design.steps, design.rl_lr):
-                    parser.error(
-                        f"{path} ran {done['steps']} steps at lr {done.get('lr')}, not {design.steps} at "
-                        f"{design.rl_lr}: give this design its own --out"
-                    )
-                continue
-            result = rl_run(s, design, out, sft, variant, seed)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-            tmp.replace(path)
-            sys.stdout.write(
-                f"{variant} seed {seed}: {SHORTCUT} ordered {_metric(result, 'qs_ordered'):.1f}\n"
-            )
+    k, n = args.shard
+    runs = [(seed, variant) for seed in range(design.seeds) for variant in design.variants]
+    for seed, variant in runs[k::n]:  # seed-major: a partial run holds complete paired sets
+        path = out / "results" / f"{variant}-seed{seed}.json"
+        if path.exists():
+            done = json.loads(path.read_text(encoding="utf-8"))
+            if (done["steps"], done.get("lr")) != (design.steps, design.rl_lr):
+                parser.error(
+                    f"{path} ran {done['steps']} steps at lr {done.get('lr')}, not {design.steps} at "
+                    f"{design.rl_lr}: give this design its own --out"
+                )
+            continue
+        result = rl_run(s, design, out, sft, variant, seed)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        sys.stdout.write(f"{variant} seed {seed}: {SHORTCUT} ordered {_metric(result, 'qs_ordered'):.1f}\n")
     if args.table:
         write_doc(args.doc, tables(out, design))
     return 0
