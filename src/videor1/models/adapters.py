@@ -59,11 +59,6 @@ class FamilyAdapter:
         """The model's mRoPE reads ``second_per_grid_ts`` (Qwen2.5-VL only)."""
         return self.family == "qwen2.5-vl"
 
-    @property
-    def uses_timestamps(self) -> bool:
-        """The prompt carries ``<t seconds>`` text per temporal patch (Qwen3-VL)."""
-        return self.family == "qwen3-vl"
-
     def vision_tower(self, model: Any) -> Any:
         """The module that encodes pixels into visual tokens (ViT blocks and the patch merger).
 

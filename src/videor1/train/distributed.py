@@ -5,7 +5,7 @@
   (sum / mean / max of a dict of scalars in one collective), ``any_rank`` (a decision agreed by all);
 - model: ``wrap_model`` (DDP, or FSDP2 ``fully_shard`` per ``_no_split_modules`` block; also shards a
   frozen reference model; the weights come from rank 0, the other ranks build on the meta device),
-  ``unwrap_model``, ``is_fsdp``, ``gradient_sync`` (DDP: skip the all-reduce on non-final
+  ``unwrap_model``, ``gradient_sync`` (DDP: skip the all-reduce on non-final
   micro-batches; FSDP2: reduce-scatter every micro-batch), ``full_weights`` (FSDP2: gather every shard,
   or a submodule's, once for generation or encoding), ``autocast``, ``peak_memory_mb``.
 
@@ -248,12 +248,6 @@ def _broadcast_from_rank0(tensors: Iterable[torch.Tensor]) -> None:
 def unwrap_model(model: nn.Module) -> nn.Module:
     """The module under a DDP wrapper (FSDP2 shards in place, so it is returned as is)."""
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-def is_fsdp(model: nn.Module) -> bool:
-    from torch.distributed.fsdp import FSDPModule
-
-    return isinstance(model, FSDPModule)
 
 
 @contextlib.contextmanager
