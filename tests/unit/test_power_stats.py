@@ -165,3 +165,20 @@ def test_experiment_tables_pair_seeds(tmp_path):
     assert "Left out (their seed is not finished for every variant): grpo seed 2." in text
     grpo_row = next(line for line in text.splitlines() if line.startswith("| GRPO |"))
     assert grpo_row.endswith("| 50.0, 62.5 |")
+
+
+def test_shard_argument():
+    """``--shard K/N``: 0 <= K < N; the shards of a design are disjoint and cover every run."""
+    import argparse
+
+    exp = _load_experiment()
+    assert exp._shard("1/2") == (1, 2)
+    for bad in ("2/2", "-1/2", "1", "a/b", "0/0"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            exp._shard(bad)
+    design = exp.Design(seeds=2)
+    whole = exp.planned_runs(design)
+    assert whole[:2] == [(0, "grpo"), (0, "tgrpo-reference")] and len(whole) == 2 * len(exp.VARIANTS)
+    shards = [exp.planned_runs(design, (k, 3)) for k in range(3)]
+    assert sorted(r for s in shards for r in s) == sorted(whole)
+    assert sum(len(s) for s in shards) == len(whole)
