@@ -135,42 +135,6 @@ def combined_scores(
     }
 
 
-def order_sensitivity(
-    ordered: Mapping[str, Any], shuffled: Mapping[str, Any], *, scoring: str = "official"
-) -> dict[str, dict[str, Any]]:
-    """How much each benchmark (and task family) loses when the frames are shuffled.
-
-    ``ordered`` and ``shuffled`` are two :func:`videor1.eval.runner.evaluate` results on the same
-    files, the second with ``shuffle_frames=True``. Returns, per benchmark, ``ordered``, ``shuffled``
-    and ``gap = ordered − shuffled`` of the overall score, and the same per family when the records
-    carry ``family`` (a model that uses temporal order should show a gap on order-dependent families).
-    """
-    if scoring not in SCORINGS:
-        raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
-    out: dict[str, dict[str, Any]] = {}
-    for name, o in ordered["benchmarks"].items():
-        s = shuffled["benchmarks"].get(name)
-        if s is None:
-            raise ValueError(f"benchmark {name!r} is in the ordered run but not in the shuffled one")
-        a, b = o[scoring]["overall"], s[scoring]["overall"]
-        families = {}
-        for family, stats in o["by_family"].items():
-            other = s["by_family"].get(family)
-            if other is not None and stats[scoring] is not None and other[scoring] is not None:
-                families[family] = {
-                    "ordered": stats[scoring],
-                    "shuffled": other[scoring],
-                    "gap": stats[scoring] - other[scoring],
-                }
-        out[name] = {
-            "ordered": a,
-            "shuffled": b,
-            "gap": None if a is None or b is None else a - b,
-            "by_family": families,
-        }
-    return out
-
-
 def write_combined_report(
     summaries: Mapping[str, Mapping[str, Any]], out_dir: str | Path, *, title: str = "Evaluation"
 ) -> dict[str, Path]:

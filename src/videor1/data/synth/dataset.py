@@ -22,7 +22,7 @@ Chance levels (``meta.json``, per family, for a model that ignores the media):
 - regression: best constant answer's mean MRA (official VSI-Bench thresholds 0.50 .. 0.95, ``<=``),
 - free-form: best constant answer's mean ROUGE (mean of ROUGE-1/2/L F, stemming; the Video-R1 reward),
   the constant chosen among the family's possible references (precomputed as the family's
-  ``chance_rouge``; :func:`best_constant_rouge` recomputes it).
+  ``chance_rouge``; a unit test recomputes it from the references).
 The last three assume answers uniform over ``answer_values`` (the generator balances them).
 """
 
@@ -283,24 +283,6 @@ def chance_level(family: str, *, size: int = 112, frames: int = 16) -> tuple[flo
         best = max(np.mean([_mra(g, t) for t in nums]) for g in nums)
         return round(float(best), 4), "best constant answer, mean MRA"
     if task_family.problem_type == "free-form":
-        # precomputed: importing rouge_score (nltk) takes seconds; a test recomputes it with best_constant_rouge
+        # precomputed: importing rouge_score (nltk) takes seconds; tests/unit/test_synth.py recomputes it
         return task_family.chance_rouge, "best constant answer, mean ROUGE-1/2/L F"
     raise ValueError(f"{family}: no chance level defined for problem type {task_family.problem_type!r}")
-
-
-def best_constant_rouge(references: list[str]) -> float:
-    """Highest mean ROUGE (mean of ROUGE-1/2/L F, stemming) of one constant guess over ``references``.
-
-    ROUGE only compares tokens, so when captions differ by one-token words that are renamed
-    consistently (colours, shapes), guesses sharing the first caption's first three words suffice.
-    """
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
-
-    def rouge(pred: str, ref: str) -> float:
-        return float(np.mean([s.fmeasure for s in scorer.score(ref, pred).values()]))
-
-    first = references[0].split()[:3]
-    guesses = [r for r in references if r.split()[:3] == first]
-    return round(float(max(np.mean([rouge(g, t) for t in references]) for g in guesses)), 4)
