@@ -361,10 +361,13 @@ def test_a_reply_over_the_size_limit_fails_unread(server, free_form_data, tmp_pa
     assert big_enough["failed"] == 0
 
 
-def test_ctrl_c_stops_at_once_and_keeps_the_outcomes_received(server, free_form_data, tmp_path):
+def test_ctrl_c_stops_at_once_and_keeps_the_outcomes_received(server, free_form_data, tmp_path, request):
     import os
     import signal
 
+    # Ctrl-C as at a terminal, whatever the suite inherited (a shell's background job ignores SIGINT).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     root, answers = free_form_data
     brain = ScriptedTeacher(answers)
     brain.script = {1: ["hang"], 2: ["hang"]}  # case 0 answers, the others hold their workers

@@ -87,10 +87,14 @@ def test_sft_into_a_directory_in_use_exits_2_naming_the_holder(tmp_path, capsys)
 
 
 # A training command whose train() has written step 3 and is still running when the signal comes.
+# Ctrl-C is restored first: a process started from a shell's background job inherits SIGINT ignored
+# (POSIX), and Python then installs no KeyboardInterrupt handler, so the test would depend on how the
+# suite was launched.
 TRAINING = textwrap.dedent(
     """
-    import sys, time, types
+    import signal, sys, time, types
     from pathlib import Path
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def train(cfg, **kwargs):
         step = Path(cfg.train.output_dir) / "checkpoints" / "step-00000003"
