@@ -88,6 +88,8 @@ def test_experiment_help():
 def _load_experiment():
     import importlib.util
 
+    if str(ROOT / "experiments") not in sys.path:  # as when the script runs: its tables module beside it
+        sys.path.insert(0, str(ROOT / "experiments"))
     spec = importlib.util.spec_from_file_location("tgrpo_power", ROOT / "experiments" / "tgrpo_power.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("tgrpo_power", module)  # dataclasses resolve annotations through it
